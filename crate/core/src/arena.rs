@@ -1,0 +1,152 @@
+//! The raw, zeroed, aligned allocation behind a write buffer, and the
+//! record-start bitmap beside it.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::record::ALIGN;
+
+/// Alignment of every arena: 16 bytes, the allocator's natural alignment on
+/// 64-bit targets, so `alloc_zeroed` is a `calloc` that maps large arenas
+/// lazily instead of touching every page up front. Records need only 8.
+pub const ARENA_ALIGN: usize = 16;
+
+const _: () = assert!(ARENA_ALIGN.is_multiple_of(ALIGN as usize));
+
+/// A zeroed allocation of `len` bytes, freed exactly once on drop.
+pub(crate) struct Arena {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: `Arena` is a plain owned allocation; it hands out raw pointers only,
+// and every access through them is synchronised by its owner (`WriteBuffer`
+// reserves disjoint ranges with one CAS and publishes them with
+// Release/Acquire), so moving it between threads is sound.
+unsafe impl Send for Arena {}
+// SAFETY: shared access only yields raw pointers (see `Send` above); the
+// owner's protocol keeps concurrent accesses disjoint or atomic.
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    /// Allocates `len` zeroed bytes (`len > 0`) aligned to `align`.
+    pub(crate) fn zeroed(len: usize, align: usize) -> Result<Self> {
+        let layout = Layout::from_size_align(len.max(1), align)
+            .map_err(|_| Error::OutOfMemory(len as u64))?;
+        // SAFETY: the layout has a non-zero size (`max(1)`).
+        let raw = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).ok_or(Error::OutOfMemory(len as u64))?;
+        Ok(Arena { ptr, layout })
+    }
+
+    /// The first byte.
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Bytes allocated.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.layout.size()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed` with exactly `layout`, and
+        // `drop` runs once.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// One bit per 8-byte unit of an arena: set where a record starts.
+///
+/// `page(addr)` needs to know that an address is the body of a record and
+/// not the middle of one; reading the arena cannot tell (a page body may
+/// hold any bytes, and JS can reach every byte through a view's `.buffer`),
+/// so the starts live here, out of JS's reach. Cost: capacity / 64 bytes,
+/// zeroed lazily like the arena.
+pub(crate) struct StartBits {
+    words: Arena,
+}
+
+impl StartBits {
+    /// Bits for an arena of `capacity` bytes.
+    pub(crate) fn new(capacity: u32) -> Result<Self> {
+        let units = (capacity / ALIGN) as usize;
+        let words = units.div_ceil(64);
+        Ok(StartBits {
+            words: Arena::zeroed(words * 8, std::mem::align_of::<AtomicU64>())?,
+        })
+    }
+
+    #[inline]
+    fn word(&self, offset: u32) -> (&AtomicU64, u64) {
+        let unit = (offset / ALIGN) as usize;
+        let index = unit / 64;
+        assert!(
+            index * 8 < self.words.len(),
+            "record offset {offset} outside the bitmap"
+        );
+        // SAFETY: `index` is in bounds (asserted), the allocation is aligned
+        // for `AtomicU64` and zero is a valid `AtomicU64`; these words are
+        // only ever accessed atomically.
+        let word = unsafe { AtomicU64::from_ptr(self.words.as_ptr().cast::<u64>().add(index)) };
+        (word, 1u64 << (unit % 64))
+    }
+
+    /// Marks a record start, after its header is written.
+    // Ordering: Release, pairs with the Acquire in `is_start`: whoever sees
+    // the bit also sees the header written before it.
+    #[inline]
+    pub(crate) fn mark(&self, offset: u32) {
+        let (word, bit) = self.word(offset);
+        word.fetch_or(bit, Ordering::Release);
+    }
+
+    /// Whether a record starts at `offset` (a multiple of 8 inside the arena).
+    // Ordering: Acquire, pairs with the Release in `mark`.
+    #[inline]
+    pub(crate) fn is_start(&self, offset: u32) -> bool {
+        let (word, bit) = self.word(offset);
+        word.load(Ordering::Acquire) & bit != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_is_zeroed_and_aligned() {
+        for len in [16usize, 512, 1 << 20] {
+            let a = Arena::zeroed(len, ARENA_ALIGN).unwrap();
+            assert_eq!(a.as_ptr() as usize % ARENA_ALIGN, 0);
+            assert_eq!(a.len(), len);
+            // SAFETY: `a` owns `len` initialised (zeroed) bytes.
+            let s = unsafe { std::slice::from_raw_parts(a.as_ptr(), len) };
+            assert!(s.iter().all(|&b| b == 0));
+        }
+    }
+
+    #[test]
+    fn start_bits_mark_and_query() {
+        let bits = StartBits::new(1024).unwrap();
+        assert!(!bits.is_start(0));
+        bits.mark(0);
+        bits.mark(8);
+        bits.mark(1016);
+        assert!(bits.is_start(0) && bits.is_start(8) && bits.is_start(1016));
+        assert!(!bits.is_start(16) && !bits.is_start(512));
+    }
+
+    #[test]
+    #[should_panic]
+    fn start_bits_out_of_range_offset_panics() {
+        let bits = StartBits::new(16).unwrap();
+        bits.is_start(1 << 20);
+    }
+}

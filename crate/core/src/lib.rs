@@ -1,0 +1,22 @@
+//! The photondb page store's write buffer, ported: a fixed-capacity, aligned
+//! arena where many writers on many threads reserve page records with one
+//! atomic compare-and-swap on a packed state word.
+//!
+//! This crate is the pure core (no napi); `photon-write-buffer-binding`
+//! exposes it to Node.
+
+pub(crate) mod arena;
+pub mod buffer_state;
+pub mod error;
+pub mod latch;
+pub mod record;
+pub mod write_buffer;
+
+pub use arena::ARENA_ALIGN;
+pub use buffer_state::BufferState;
+pub use error::{Error, Result};
+pub use latch::{Latch, Subscription};
+pub use record::{
+    record_size, Header, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,
+};
+pub use write_buffer::{BatchAlloc, PageAlloc, Record, RecordIter, ReleaseState, WriteBuffer};

@@ -1,0 +1,654 @@
+//! The write buffer: a fixed-capacity arena whose space is reserved with one
+//! compare-and-swap on a packed state word.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arena::{Arena, StartBits, ARENA_ALIGN};
+use crate::buffer_state::BufferState;
+use crate::error::{Error, Result};
+use crate::latch::{Latch, LatchWait, Subscription};
+use crate::record::{
+    record_size, Header, HeaderCell, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE,
+    TOMBSTONE,
+};
+
+/// Whether the caller should now flush the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseState {
+    /// The buffer is still active, or other writers are in progress.
+    None,
+    /// Sealed and no writer left: flush it now.
+    Flush,
+}
+
+/// A reserved page record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAlloc {
+    /// The page's address: `group_id << 32 | body offset`.
+    pub addr: u64,
+    /// Offset of the record (its header) in the arena.
+    pub record: u32,
+    /// Body bytes.
+    pub page_size: u32,
+}
+
+impl PageAlloc {
+    /// Offset of the page body in the arena.
+    #[inline]
+    pub const fn body(&self) -> u32 {
+        self.record + HEADER_SIZE
+    }
+}
+
+/// What [`WriteBuffer::batch`] reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchAlloc {
+    /// The page records, in the order asked.
+    pub pages: Vec<PageAlloc>,
+    /// The dealloc record's offset, if any address was given.
+    pub dealloc: Option<u32>,
+}
+
+/// The state word, alone on its cache line(s) so that writers hammering it
+/// do not also invalidate the buffer's read-only fields.
+#[repr(align(128))]
+struct StateWord(AtomicU64);
+
+/// A fixed-capacity write buffer of page records.
+pub struct WriteBuffer {
+    state: StateWord,
+    group_id: u32,
+    capacity: u32,
+    arena: Arena,
+    starts: StartBits,
+    flushed: Latch,
+}
+
+impl WriteBuffer {
+    /// The smallest capacity: a power of two greater than 8.
+    pub const MIN_CAPACITY: u32 = 16;
+    /// The largest capacity (the allocated field is 32 bits wide).
+    pub const MAX_CAPACITY: u32 = 1 << 31;
+
+    /// A zeroed buffer of `capacity` bytes for group `group_id`.
+    ///
+    /// `capacity` must be a power of two in `16..=2^31`
+    /// ([`Error::InvalidCapacity`] otherwise).
+    pub fn with_capacity(group_id: u32, capacity: u32) -> Result<Self> {
+        if !capacity.is_power_of_two()
+            || !(Self::MIN_CAPACITY..=Self::MAX_CAPACITY).contains(&capacity)
+        {
+            return Err(Error::InvalidCapacity(capacity as u64));
+        }
+        Ok(WriteBuffer {
+            state: StateWord(AtomicU64::new(BufferState::default().pack())),
+            group_id,
+            capacity,
+            arena: Arena::zeroed(capacity as usize, ARENA_ALIGN)?,
+            starts: StartBits::new(capacity)?,
+            flushed: Latch::new(),
+        })
+    }
+
+    /// The group (file) id: the high 32 bits of every address.
+    #[inline]
+    pub fn group_id(&self) -> u32 {
+        self.group_id
+    }
+
+    /// Arena bytes.
+    #[inline]
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// A snapshot of the state word.
+    // Ordering: Acquire, pairs with the Release half of the AcqRel in
+    // `release_writer` and `seal`: a thread that sees the buffer flushable
+    // also sees every byte its writers wrote.
+    #[inline]
+    pub fn state(&self) -> BufferState {
+        BufferState::unpack(self.state.0.load(Ordering::Acquire))
+    }
+
+    /// Sealed: no more reservations.
+    pub fn is_sealed(&self) -> bool {
+        self.state().sealed
+    }
+
+    /// Sealed and no writer in progress.
+    pub fn is_flushable(&self) -> bool {
+        self.state().is_flushable()
+    }
+
+    /// Nothing reserved yet.
+    pub fn is_empty(&self) -> bool {
+        self.state().allocated == 0
+    }
+
+    /// The address of a body at `offset`.
+    #[inline]
+    pub fn addr_of(&self, body_offset: u32) -> u64 {
+        ((self.group_id as u64) << 32) | body_offset as u64
+    }
+
+    /// First byte of the arena (for bindings that expose it as memory).
+    #[inline]
+    pub fn arena_ptr(&self) -> *mut u8 {
+        self.arena.as_ptr()
+    }
+
+    /// Reserves `need` bytes (a multiple of 8), counting a writer if asked;
+    /// one CAS. Returns the offset of the range.
+    fn reserve(&self, need: u64, acquire_writer: bool) -> Result<u32> {
+        // Ordering: Relaxed everywhere in this loop. Disjointness needs no
+        // ordering: every reservation is a read-modify-write of the one word,
+        // and the modification order hands each one a distinct range. A
+        // reservation publishes nothing (the bytes are written after it); the
+        // writer publishes them later with its Release in `release_writer`
+        // (and with the record-start bit).
+        let mut current = self.state.0.load(Ordering::Relaxed);
+        loop {
+            let (next, offset) =
+                BufferState::unpack(current).reserve(need, self.capacity, acquire_writer)?;
+            match self.state.0.compare_exchange_weak(
+                current,
+                next.pack(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(offset),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// The header cell of the record at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset` is not a multiple of 8 or the header would not fit the
+    /// arena (an internal bug: every caller has validated it).
+    #[inline]
+    fn cell(&self, offset: u32) -> HeaderCell {
+        assert!(
+            offset.is_multiple_of(ALIGN)
+                && offset as u64 + HEADER_SIZE as u64 <= self.capacity as u64,
+            "record offset {offset} outside a {} byte arena",
+            self.capacity
+        );
+        // SAFETY: in bounds (asserted) and 8-aligned (the arena is 16-aligned
+        // and `offset` a multiple of 8); header bytes are only accessed
+        // through `HeaderCell` atomics on the Rust side.
+        unsafe { HeaderCell::new(self.arena.as_ptr().add(offset as usize)) }
+    }
+
+    /// Writes a new record's header (and optionally its u64 body), then
+    /// marks its start. The range was just reserved, so it is ours alone.
+    fn write_record(&self, offset: u32, header: Header, body: &[u64]) {
+        self.cell(offset).store(header);
+        if !body.is_empty() {
+            let start = offset as usize + HEADER_SIZE as usize;
+            assert!(start + body.len() * 8 <= self.capacity as usize);
+            // SAFETY: in bounds (asserted), 8-aligned, and exclusively ours:
+            // the range was reserved by the CAS that returned `offset`.
+            let dst = unsafe { self.arena.as_ptr().add(start).cast::<u64>() };
+            for (i, v) in body.iter().enumerate() {
+                // SAFETY: `dst + i` stays inside the asserted range.
+                unsafe { dst.add(i).write(v.to_le()) };
+            }
+        }
+        self.starts.mark(offset);
+    }
+
+    /// Reserves a page record of `page_size` body bytes with header
+    /// `{ page_id, NORMAL_PAGE, page_size }`; with `acquire_writer` the same
+    /// CAS counts one more writer. A failed reservation changes nothing.
+    pub fn alloc_page(
+        &self,
+        page_id: u64,
+        page_size: u32,
+        acquire_writer: bool,
+    ) -> Result<PageAlloc> {
+        let record = self.reserve(record_size(page_size), acquire_writer)?;
+        self.write_record(
+            record,
+            Header {
+                data: page_id,
+                flags: NORMAL_PAGE,
+                page_size,
+            },
+            &[],
+        );
+        Ok(PageAlloc {
+            addr: self.addr_of(record + HEADER_SIZE),
+            record,
+            page_size,
+        })
+    }
+
+    /// Body size of a dealloc record of `n` addresses, if it fits a u32.
+    fn dealloc_size(n: usize) -> Result<u32> {
+        n.checked_mul(8)
+            .and_then(|b| u32::try_from(b).ok())
+            .ok_or(Error::TooLargeSize)
+    }
+
+    /// Reserves one dealloc record whose body is `addrs`. Returns its offset.
+    pub fn dealloc_pages(&self, addrs: &[u64], acquire_writer: bool) -> Result<u32> {
+        let size = Self::dealloc_size(addrs.len())?;
+        let record = self.reserve(record_size(size), acquire_writer)?;
+        self.write_record(
+            record,
+            Header {
+                data: 0,
+                flags: DEALLOC_PAGES,
+                page_size: size,
+            },
+            addrs,
+        );
+        Ok(record)
+    }
+
+    /// One reservation for all `pages` (`(page id, page size)`) and, if
+    /// `dealloc` is not empty, one dealloc record after them. Always
+    /// acquires one writer. An empty dealloc list reserves no record.
+    pub fn batch(&self, pages: &[(u64, u32)], dealloc: &[u64]) -> Result<BatchAlloc> {
+        let mut out = Vec::with_capacity(pages.len());
+        let dealloc = self.batch_with(pages.len(), |i| pages[i], dealloc, |p| out.push(p))?;
+        Ok(BatchAlloc {
+            pages: out,
+            dealloc,
+        })
+    }
+
+    /// [`WriteBuffer::batch`] over any indexed source of pages, reporting
+    /// each page through `each` (no allocation of its own).
+    pub fn batch_with(
+        &self,
+        count: usize,
+        page: impl Fn(usize) -> (u64, u32),
+        dealloc: &[u64],
+        mut each: impl FnMut(PageAlloc),
+    ) -> Result<Option<u32>> {
+        let mut need: u64 = 0;
+        for i in 0..count {
+            need = need
+                .checked_add(record_size(page(i).1))
+                .ok_or(Error::TooLargeSize)?;
+        }
+        let dealloc_size = if dealloc.is_empty() {
+            None
+        } else {
+            Some(Self::dealloc_size(dealloc.len())?)
+        };
+        if let Some(size) = dealloc_size {
+            need = need
+                .checked_add(record_size(size))
+                .ok_or(Error::TooLargeSize)?;
+        }
+        let mut offset = self.reserve(need, true)?;
+        for i in 0..count {
+            let (page_id, page_size) = page(i);
+            self.write_record(
+                offset,
+                Header {
+                    data: page_id,
+                    flags: NORMAL_PAGE,
+                    page_size,
+                },
+                &[],
+            );
+            each(PageAlloc {
+                addr: self.addr_of(offset + HEADER_SIZE),
+                record: offset,
+                page_size,
+            });
+            offset += record_size(page_size) as u32;
+        }
+        Ok(dealloc_size.map(|size| {
+            self.write_record(
+                offset,
+                Header {
+                    data: 0,
+                    flags: DEALLOC_PAGES,
+                    page_size: size,
+                },
+                dealloc,
+            );
+            offset
+        }))
+    }
+
+    /// Drops one writer. [`ReleaseState::Flush`] when that leaves the buffer
+    /// sealed with no writer. [`Error::NoWriter`] (state unchanged) when no
+    /// writer is in progress.
+    pub fn release_writer(&self) -> Result<ReleaseState> {
+        // Ordering: the failure loads only feed the retry: Relaxed.
+        let mut current = self.state.0.load(Ordering::Relaxed);
+        loop {
+            let mut next = BufferState::unpack(current);
+            if next.writers == 0 {
+                return Err(Error::NoWriter);
+            }
+            next.writers -= 1;
+            // Ordering: AcqRel on success. Release publishes this writer's
+            // bytes to whoever later observes the flushable state (their
+            // Acquire reads a later value of this word; all updates are RMWs,
+            // so they continue the release sequence). Acquire because when
+            // this is the last writer of a sealed buffer, the caller flushes
+            // and must see the other writers' bytes.
+            match self.state.0.compare_exchange_weak(
+                current,
+                next.pack(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Ok(if next.is_flushable() {
+                        ReleaseState::Flush
+                    } else {
+                        ReleaseState::None
+                    })
+                }
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Seals the buffer. [`ReleaseState::Flush`] when no writer is in
+    /// progress. [`Error::Again`] (state unchanged) if already sealed.
+    pub fn seal(&self) -> Result<ReleaseState> {
+        // Ordering: the failure loads only feed the retry: Relaxed.
+        let mut current = self.state.0.load(Ordering::Relaxed);
+        loop {
+            let mut next = BufferState::unpack(current);
+            if next.sealed {
+                return Err(Error::Again);
+            }
+            next.sealed = true;
+            // Ordering: AcqRel on success. Acquire: when no writer is left
+            // the caller flushes and must see the released writers' bytes.
+            // Release: bytes this thread reserved without a writer count
+            // before sealing reach whoever later sees the buffer flushable.
+            match self.state.0.compare_exchange_weak(
+                current,
+                next.pack(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Ok(if next.has_writer() {
+                        ReleaseState::None
+                    } else {
+                        ReleaseState::Flush
+                    })
+                }
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Validates that `record` is the offset of a record of this buffer
+    /// and returns its header.
+    pub fn header(&self, record: u32) -> Result<Header> {
+        if !record.is_multiple_of(ALIGN)
+            || record as u64 + HEADER_SIZE as u64 > self.capacity as u64
+        {
+            return Err(Error::InvalidAddr);
+        }
+        if !self.starts.is_start(record) {
+            return Err(Error::InvalidAddr);
+        }
+        Ok(self.cell(record).load())
+    }
+
+    /// Finds the live page record whose body is at `addr`. Anything else
+    /// (another group, misaligned, out of range, the middle of a record, a
+    /// dealloc record, a tombstone) is [`Error::InvalidAddr`].
+    pub fn locate_page(&self, addr: u64) -> Result<PageAlloc> {
+        if (addr >> 32) as u32 != self.group_id {
+            return Err(Error::InvalidAddr);
+        }
+        let body = addr as u32;
+        let record = body.checked_sub(HEADER_SIZE).ok_or(Error::InvalidAddr)?;
+        let h = self.header(record)?;
+        if h.flags != NORMAL_PAGE || record as u64 + h.record_size() > self.capacity as u64 {
+            return Err(Error::InvalidAddr);
+        }
+        Ok(PageAlloc {
+            addr,
+            record,
+            page_size: h.page_size,
+        })
+    }
+
+    /// Header changes are allowed until the buffer is flushable.
+    fn check_writable(&self) -> Result<()> {
+        if self.state().is_flushable() {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Tombstones the record at `record`: its flags become `TOMBSTONE`.
+    pub fn set_tombstone(&self, record: u32) -> Result<()> {
+        self.header(record)?;
+        self.check_writable()?;
+        self.cell(record).set_flags(TOMBSTONE);
+        Ok(())
+    }
+
+    /// Sets the page id of the live page record at `record`.
+    pub fn set_page_id(&self, record: u32, page_id: u64) -> Result<()> {
+        if self.header(record)?.flags != NORMAL_PAGE {
+            return Err(Error::InvalidAddr);
+        }
+        self.check_writable()?;
+        self.cell(record).set_data(page_id);
+        Ok(())
+    }
+
+    /// The writable body of a page just reserved.
+    ///
+    /// # Safety
+    ///
+    /// No other reference to this page's body exists while the returned
+    /// slice lives, and it is dropped before the writer that covers it is
+    /// released (after that the buffer may be flushed concurrently).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn page_mut(&self, page: &PageAlloc) -> &mut [u8] {
+        let start = page.body() as usize;
+        assert!(start + page.page_size as usize <= self.capacity as usize);
+        // SAFETY: in bounds (asserted); exclusivity is the caller's duty.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.arena.as_ptr().add(start), page.page_size as usize)
+        }
+    }
+
+    /// The body of the live page at `addr`.
+    ///
+    /// # Safety
+    ///
+    /// Nobody writes the page while the returned slice lives (its writer
+    /// has finished with it).
+    pub unsafe fn page(&self, addr: u64) -> Result<&[u8]> {
+        let p = self.locate_page(addr)?;
+        // SAFETY: `locate_page` checked the record lies inside the arena; the
+        // absence of writers is the caller's duty.
+        Ok(unsafe {
+            std::slice::from_raw_parts(
+                self.arena.as_ptr().add(p.body() as usize),
+                p.page_size as usize,
+            )
+        })
+    }
+
+    /// Iterates the records in allocation order, skipping tombstones.
+    /// [`Error::NotFlushable`] unless sealed with no writer.
+    pub fn records(&self) -> Result<RecordIter<'_>> {
+        self.records_from(0)
+    }
+
+    /// As [`WriteBuffer::records`], starting at the record at `offset` (or at
+    /// the end, where the iteration is empty).
+    pub fn records_from(&self, offset: u32) -> Result<RecordIter<'_>> {
+        let state = self.state();
+        if !state.is_flushable() {
+            return Err(Error::NotFlushable);
+        }
+        let end = state.allocated.min(self.capacity);
+        if offset != end && self.header(offset).is_err() {
+            return Err(Error::InvalidAddr);
+        }
+        Ok(RecordIter {
+            buffer: self,
+            offset,
+            end,
+            failed: false,
+        })
+    }
+
+    /// Marks the buffer flushed and wakes every waiter; `false` (and a
+    /// no-op) when it was already flushed.
+    pub fn on_flushed(&self) -> bool {
+        self.flushed.set()
+    }
+
+    /// Whether `on_flushed` has been called.
+    pub fn is_flushed(&self) -> bool {
+        self.flushed.is_set()
+    }
+
+    /// Resolves once `on_flushed` has been called (before or after).
+    pub fn wait_flushed(&self) -> LatchWait<'_> {
+        self.flushed.wait()
+    }
+
+    /// Calls `cb` once flushed (now, if it already is).
+    pub fn subscribe_flushed(&self, cb: impl FnOnce() + Send + 'static) -> Subscription {
+        self.flushed.subscribe(cb)
+    }
+
+    /// Drops a waiting callback (see [`Latch::unsubscribe`]).
+    pub fn unsubscribe_flushed(&self, id: u64) -> bool {
+        self.flushed.unsubscribe(id)
+    }
+}
+
+impl fmt::Debug for WriteBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Ordering: Relaxed: a diagnostic snapshot that publishes and reads
+        // no data.
+        let state = BufferState::unpack(self.state.0.load(Ordering::Relaxed));
+        f.debug_struct("WriteBuffer")
+            .field("group_id", &self.group_id)
+            .field("capacity", &self.capacity)
+            .field("state", &state)
+            .finish()
+    }
+}
+
+/// One live record of a flushable buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Address of the body: `group_id << 32 | offset + 16`.
+    pub addr: u64,
+    /// Offset of the record (its header) in the arena.
+    pub offset: u32,
+    /// Page or dealloc.
+    pub kind: RecordKind,
+    /// The header as read.
+    pub header: Header,
+    body: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The page id (0 for a dealloc record).
+    pub fn page_id(&self) -> u64 {
+        self.header.data
+    }
+
+    /// The body bytes (the page, or the dealloc addresses in LE).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The addresses a dealloc record frees (empty for a page record).
+    pub fn dealloc_addrs(&self) -> impl Iterator<Item = u64> + 'a {
+        let body = if self.kind == RecordKind::Dealloc {
+            self.body
+        } else {
+            &[]
+        };
+        body.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+    }
+}
+
+/// Iterator of [`WriteBuffer::records`].
+pub struct RecordIter<'a> {
+    buffer: &'a WriteBuffer,
+    offset: u32,
+    end: u32,
+    failed: bool,
+}
+
+impl RecordIter<'_> {
+    /// Offset of the next record to visit.
+    pub fn offset(&self) -> u32 {
+        self.offset
+    }
+}
+
+impl<'a> Iterator for RecordIter<'a> {
+    type Item = Result<Record<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed && self.offset < self.end {
+            let offset = self.offset;
+            let Ok(header) = self.buffer.header(offset) else {
+                self.failed = true;
+                return Some(Err(Error::Corrupt(format!(
+                    "no record starts at offset {offset}"
+                ))));
+            };
+            let next = offset as u64 + header.record_size();
+            if next > self.end as u64 {
+                self.failed = true;
+                return Some(Err(Error::Corrupt(format!(
+                    "record at offset {offset} claims {} bytes past the {} allocated",
+                    header.page_size, self.end
+                ))));
+            }
+            self.offset = next as u32;
+            if let Some(kind) = RecordKind::from_flags(header.flags) {
+                let start = offset as usize + HEADER_SIZE as usize;
+                // SAFETY: `start + page_size <= next <= end <= capacity`
+                // (checked above); the buffer is flushable, so no writer
+                // holds a mutable view (their contract), and the bytes were
+                // published by the writers' Release seen by `records_from`.
+                let body = unsafe {
+                    std::slice::from_raw_parts(
+                        self.buffer.arena.as_ptr().add(start),
+                        header.page_size as usize,
+                    )
+                };
+                let addr = self.buffer.addr_of(offset + HEADER_SIZE);
+                return Some(Ok(Record {
+                    addr,
+                    offset,
+                    kind,
+                    header,
+                    body,
+                }));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
