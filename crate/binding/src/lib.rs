@@ -1,1 +1,15 @@
-//! placeholder
+//! The napi layer of photon-write-buffer: converts arguments, calls the core
+//! (`photon_wb_core`), maps errors. No logic of its own lives here.
+//!
+//! Hot calls (`allocPage`, `releaseWriter`, getters, ...) take no napi
+//! arguments: the JS side writes them into a per-thread scratch block and
+//! reads results back from it (see `scratch`), which avoids the ~100 ns of
+//! argument conversion a napi call costs. The JS wrapper in `index.ts` is
+//! the only intended caller; every input is still validated here.
+
+mod buffer;
+mod consts;
+mod error;
+mod flush;
+mod registry;
+mod scratch;

@@ -1,0 +1,289 @@
+//! `NativeBuffer` (owner of one arena reference and one slot) and the calls
+//! that operate on a slot.
+
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+use photon_wb_core::{ReleaseState, Result as CoreResult, WriteBuffer};
+
+use crate::error::{status_of, to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
+use crate::registry;
+use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
+
+/// Owns one strong reference to a core buffer and this thread's slot for it.
+#[napi]
+pub struct NativeBuffer {
+    inner: Arc<WriteBuffer>,
+    slot: u32,
+}
+
+#[napi]
+impl NativeBuffer {
+    /// A new zeroed buffer.
+    #[napi(constructor)]
+    pub fn new(group_id: u32, capacity: u32) -> Result<Self, ErrorCode> {
+        let inner =
+            Arc::new(WriteBuffer::with_capacity(group_id, capacity).map_err(to_napi_error)?);
+        let slot = registry::insert(inner.clone());
+        Ok(NativeBuffer { inner, slot })
+    }
+
+    /// The slot that names this buffer in scratch calls on this thread.
+    #[napi(getter)]
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// An external `ArrayBuffer` over the whole arena. It holds its own
+    /// reference to the buffer, so the arena outlives every view of it.
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn arena<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let raw_env = env.raw();
+        let hint = Box::into_raw(Box::new(self.inner.clone()));
+        let mut value = ptr::null_mut();
+        // SAFETY: the arena is valid for `capacity` bytes for as long as the
+        // `Arc` in `hint` lives, and `finalize_arena` drops that `Arc` only
+        // once V8 no longer references the ArrayBuffer.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                raw_env,
+                self.inner.arena_ptr().cast(),
+                self.inner.capacity() as usize,
+                Some(finalize_arena),
+                hint.cast(),
+                &mut value,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: V8 did not take `hint`; reclaim it.
+            drop(unsafe { Box::from_raw(hint) });
+            return Err(Error::new(
+                Status::GenericFailure,
+                format!(
+                    "could not expose the arena as an external ArrayBuffer (napi status {status})"
+                ),
+            ));
+        }
+        // SAFETY: `value` is a live napi value of this env.
+        Ok(unsafe { Unknown::from_raw_unchecked(raw_env, value) })
+    }
+}
+
+impl Drop for NativeBuffer {
+    fn drop(&mut self) {
+        registry::remove(self.slot);
+    }
+}
+
+unsafe extern "C" fn finalize_arena(
+    _env: sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `hint` is the `Box<Arc<WriteBuffer>>` leaked in `arena`; V8
+    // calls this once.
+    drop(unsafe { Box::from_raw(hint.cast::<Arc<WriteBuffer>>()) });
+}
+
+/// Runs `f` on the scratch block and the buffer it names, storing the
+/// status (`STATUS_NO_SLOT` when the slot is empty).
+#[inline]
+fn on_slot(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<()>) {
+    scratch::with(|s| {
+        let status = registry::with(s[S_SLOT as usize], |wb| match f(s, wb) {
+            Ok(()) => 0,
+            Err(e) => status_of(&e),
+        });
+        s[S_STATUS as usize] = status.unwrap_or(STATUS_NO_SLOT) as u32;
+    });
+}
+
+fn release_status(r: ReleaseState) -> u32 {
+    match r {
+        ReleaseState::None => 0,
+        ReleaseState::Flush => 1,
+    }
+}
+
+/// Scratch call: `allocPage`. In: slot, arg0 page size, arg1 acquire,
+/// u64 page id. Out: out0 record offset.
+#[napi]
+pub fn fast_alloc() {
+    on_slot(|s, wb| {
+        let a = S_ARG as usize;
+        let p = wb.alloc_page(u64_at(s, S_U64), s[a], s[a + 1] != 0)?;
+        s[S_OUT as usize] = p.record;
+        Ok(())
+    })
+}
+
+/// Scratch call: `releaseWriter`. Out: out0 = 1 for 'flush', 0 for 'none'.
+#[napi]
+pub fn fast_release() {
+    on_slot(|s, wb| {
+        s[S_OUT as usize] = release_status(wb.release_writer()?);
+        Ok(())
+    })
+}
+
+/// Scratch call: `seal`. Out: out0 = 1 for 'flush', 0 for 'none'.
+#[napi]
+pub fn fast_seal() {
+    on_slot(|s, wb| {
+        s[S_OUT as usize] = release_status(wb.seal()?);
+        Ok(())
+    })
+}
+
+/// Scratch call: state snapshot. Out: allocated, writers, sealed, flushed.
+#[napi]
+pub fn fast_state() {
+    on_slot(|s, wb| {
+        let st = wb.state();
+        let o = S_OUT as usize;
+        s[o] = st.allocated;
+        s[o + 1] = st.writers;
+        s[o + 2] = st.sealed as u32 | (wb.is_flushed() as u32) << 1;
+        Ok(())
+    })
+}
+
+/// Scratch call: `page(addr)`. In: u64 address. Out: record offset, size.
+#[napi]
+pub fn fast_locate() {
+    on_slot(|s, wb| {
+        let p = wb.locate_page(u64_at(s, S_U64))?;
+        s[S_OUT as usize] = p.record;
+        s[S_OUT as usize + 1] = p.page_size;
+        Ok(())
+    })
+}
+
+/// Scratch call: read a header. In: arg0 record offset. Out: flags, size,
+/// u64 data.
+#[napi]
+pub fn fast_header() {
+    on_slot(|s, wb| {
+        let h = wb.header(s[S_ARG as usize])?;
+        s[S_OUT as usize] = h.flags;
+        s[S_OUT as usize + 1] = h.page_size;
+        set_u64(s, S_OUT_U64, h.data);
+        Ok(())
+    })
+}
+
+/// Scratch call: tombstone the record at arg0.
+#[napi]
+pub fn fast_set_tombstone() {
+    on_slot(|s, wb| wb.set_tombstone(s[S_ARG as usize]))
+}
+
+/// Scratch call: set the page id (u64) of the page record at arg0.
+#[napi]
+pub fn fast_set_page_id() {
+    on_slot(|s, wb| wb.set_page_id(s[S_ARG as usize], u64_at(s, S_U64)))
+}
+
+/// Scratch call: `onFlushed`. Out: out0 = 1 if this call flushed it.
+#[napi]
+pub fn fast_on_flushed() {
+    on_slot(|s, wb| {
+        s[S_OUT as usize] = wb.on_flushed() as u32;
+        Ok(())
+    })
+}
+
+fn slot_result(slot: u32, f: impl FnOnce(&WriteBuffer) -> CoreResult<i64>) -> i64 {
+    registry::with(slot, |wb| f(wb).unwrap_or_else(|e| status_of(&e) as i64))
+        .unwrap_or(STATUS_NO_SLOT as i64)
+}
+
+/// `deallocPages`: returns the record offset, or a negative status.
+#[napi]
+pub fn dealloc(slot: u32, addrs: &[u64], acquire_writer: bool) -> i64 {
+    slot_result(slot, |wb| {
+        Ok(wb.dealloc_pages(addrs, acquire_writer)? as i64)
+    })
+}
+
+/// `batch`: page ids and sizes (same length), dealloc addresses; writes
+/// each page's record offset into `out[i]` and the dealloc record's offset
+/// (or `u32::MAX`) into `out[pages]`. Returns 0 or a negative status.
+#[napi]
+pub fn batch(slot: u32, ids: &[u64], sizes: &[u32], dealloc: &[u64], mut out: Uint32Array) -> i64 {
+    // SAFETY: `out` is a live typed array argument; no JS runs during this
+    // call, so nothing else reads or writes it meanwhile.
+    let out = unsafe { out.as_mut() };
+    if ids.len() != sizes.len() || out.len() <= ids.len() {
+        return STATUS_BAD_ARGS as i64;
+    }
+    slot_result(slot, |wb| {
+        let mut i = 0;
+        let d = wb.batch_with(
+            ids.len(),
+            |k| (ids[k], sizes[k]),
+            dealloc,
+            |p| {
+                out[i] = p.record;
+                i += 1;
+            },
+        )?;
+        out[ids.len()] = d.unwrap_or(u32::MAX);
+        Ok(0)
+    })
+}
+
+/// Words of `records_fill`'s preamble and of each entry.
+#[napi]
+pub const FILL_STRIDE: u32 = 8;
+
+/// Fills `out` with live records from offset `start` on. Preamble (8
+/// words): `out[0]` = the offset to resume at, `out[1]` = count. Then 8
+/// words per record: record offset, flags, page size, 0, page id (low,
+/// high), 0, 0 (so the id is `BigUint64Array` element `3 + 4 * (i + 1)`).
+/// Returns the count, or a negative status.
+#[napi]
+pub fn records_fill(slot: u32, start: u32, mut out: Uint32Array) -> i64 {
+    // SAFETY: as in `batch`.
+    let out = unsafe { out.as_mut() };
+    let stride = FILL_STRIDE as usize;
+    if out.len() < 2 * stride {
+        return STATUS_BAD_ARGS as i64;
+    }
+    slot_result(slot, |wb| {
+        let room = (out.len() / stride).saturating_sub(1);
+        let mut iter = wb.records_from(start)?;
+        let mut n = 0;
+        while n < room {
+            let Some(r) = iter.next() else { break };
+            let r = r?;
+            let e = &mut out[(n + 1) * stride..(n + 2) * stride];
+            e.copy_from_slice(&[
+                r.offset,
+                r.header.flags,
+                r.header.page_size,
+                0,
+                r.header.data as u32,
+                (r.header.data >> 32) as u32,
+                0,
+                0,
+            ]);
+            n += 1;
+        }
+        out[0] = iter.offset();
+        out[1] = n as u32;
+        Ok(n as i64)
+    })
+}
+
+/// The arena's address alignment, a power of two (the contract promises 8
+/// or better); AVA checks it.
+#[napi]
+pub fn arena_alignment(slot: u32) -> i64 {
+    slot_result(slot, |wb| {
+        Ok(1i64 << (wb.arena_ptr() as usize).trailing_zeros().min(62))
+    })
+}

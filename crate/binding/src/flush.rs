@@ -1,0 +1,75 @@
+//! Flush waits: a JS promise per waiter, resolved from whichever thread
+//! calls `onFlushed`.
+
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::JsDeferred;
+use napi_derive::napi;
+use photon_wb_core::{Subscription, WriteBuffer};
+
+use crate::registry;
+
+type Resolver = fn(Env) -> Result<bool>;
+type Pending = Arc<Mutex<Option<JsDeferred<bool, Resolver>>>>;
+
+fn settle(pending: &Pending, flushed: bool) {
+    let taken = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(d) = taken {
+        d.resolve(if flushed { |_| Ok(true) } else { |_| Ok(false) });
+    }
+}
+
+/// One pending flush wait; `cancel()` settles its promise with `false`.
+#[napi]
+pub struct FlushWait {
+    buffer: Arc<WriteBuffer>,
+    pending: Pending,
+    id: Option<u64>,
+}
+
+#[napi]
+impl FlushWait {
+    /// Cancels the wait if it is still pending; returns whether it was.
+    #[napi]
+    pub fn cancel(&mut self) -> bool {
+        let was_waiting = self
+            .id
+            .take()
+            .is_some_and(|id| self.buffer.unsubscribe_flushed(id));
+        if was_waiting {
+            settle(&self.pending, false);
+        }
+        was_waiting
+    }
+}
+
+/// Starts a flush wait on the buffer in `slot`: returns
+/// `{ promise, wait }`, where `promise` resolves `true` once the buffer is
+/// flushed (at once if it already is) and `wait.cancel()` resolves it
+/// `false` instead.
+///
+/// A pending wait keeps the event loop alive, like pending I/O.
+#[napi(ts_return_type = "{ promise: Promise<boolean>; wait: FlushWait }")]
+pub fn wait_flushed(env: &Env, slot: u32) -> Result<Object<'_>> {
+    let buffer =
+        registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+    let (deferred, promise) = env.create_deferred::<bool, Resolver>()?;
+    let pending: Pending = Arc::new(Mutex::new(Some(deferred)));
+    let waiter = pending.clone();
+    let id = match buffer.subscribe_flushed(move || settle(&waiter, true)) {
+        Subscription::Done => None,
+        Subscription::Waiting(id) => Some(id),
+    };
+    let mut out = Object::new(env)?;
+    out.set_named_property("promise", promise)?;
+    out.set_named_property(
+        "wait",
+        FlushWait {
+            buffer,
+            pending,
+            id,
+        },
+    )?;
+    Ok(out)
+}

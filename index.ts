@@ -1,0 +1,679 @@
+/**
+ * photon-write-buffer: the photondb page store's write buffer for Node.
+ *
+ * The public API over the napi binding (`binding.js`, generated). Hot calls
+ * pass their arguments through a per-thread scratch block (see
+ * `crate/binding/src/scratch.rs`) instead of napi arguments, and results
+ * come back the same way; page views are `Buffer`s sliced from one external
+ * `ArrayBuffer` per arena per thread. Layout math and error codes come from
+ * the native side; nothing here re-implements them.
+ */
+import { endianness } from 'node:os'
+import { inspect } from 'node:util'
+
+import * as native from './binding.js'
+
+if (endianness() !== 'LE') {
+  // Every target we build for is little-endian; the scratch block relies on it.
+  throw new Error('photon-write-buffer supports little-endian hosts only')
+}
+
+// ---------------------------------------------------------------------------
+// Public types (SPEC §2)
+
+/** `'flush'`: sealed and no writer left: flush it now. */
+export type ReleaseState = 'none' | 'flush'
+
+/** A page id or address: a `bigint`, or a non-negative safe-integer `number`. */
+export type U64Like = bigint | number
+
+/** The header of a record in the buffer. */
+export interface RecordHeader {
+  readonly kind: 'page' | 'dealloc'
+  /** The page id; `0n` for a dealloc record. */
+  readonly pageId: bigint
+  /** Body bytes, before padding. */
+  readonly pageSize: number
+  readonly isTombstone: boolean
+  /** Replaces the record's flags with `TOMBSTONE`: iteration and flushes skip it. */
+  setTombstone(): void
+  /** Sets the page id of a page record. */
+  setPageId(pageId: U64Like): void
+}
+
+/** A reserved page: its address and a writable, zero-copy view of its body. */
+export interface PageAlloc {
+  readonly addr: bigint
+  readonly page: Buffer
+  readonly header: RecordHeader
+}
+
+/** A live record met by iteration. */
+export type BufferRecord =
+  | { readonly kind: 'page'; readonly addr: bigint; readonly pageId: bigint; readonly page: Buffer; readonly header: RecordHeader }
+  | { readonly kind: 'dealloc'; readonly addr: bigint; readonly addrs: bigint[]; readonly header: RecordHeader }
+
+/** Stable error codes of {@link WriteBufferError}. */
+export type WriteBufferErrorCode =
+  | 'ERR_AGAIN'
+  | 'ERR_TOO_LARGE_SIZE'
+  | 'ERR_NOT_FLUSHABLE'
+  | 'ERR_NO_WRITER'
+  | 'ERR_INVALID_ADDR'
+  | 'ERR_TOO_MANY_WRITERS'
+  | 'ERR_READ_ONLY'
+  | 'ERR_CORRUPT'
+  | 'ERR_OUT_OF_MEMORY'
+
+/** Every error this package throws on purpose, with a stable `code`. */
+export class WriteBufferError extends Error {
+  readonly code: WriteBufferErrorCode
+  constructor(code: WriteBufferErrorCode, message: string) {
+    super(message)
+    this.name = 'WriteBufferError'
+    this.code = code
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Constants, from the native side (one source of truth)
+
+/** Record header bytes. */
+export const HEADER_SIZE: number = native.HEADER_SIZE
+/** Records (and page bodies) start at multiples of this. */
+export const ALIGN: number = native.ALIGN
+/** Flags of a page record. */
+export const NORMAL_PAGE: number = native.NORMAL_PAGE
+/** Flags of a dealloc record. */
+export const DEALLOC_PAGES: number = native.DEALLOC_PAGES
+/** Flags of a tombstoned record. */
+export const TOMBSTONE: number = native.TOMBSTONE
+/** Smallest capacity (a power of two greater than 8). */
+export const MIN_CAPACITY: number = native.MIN_CAPACITY
+/** Largest capacity (2^31). */
+export const MAX_CAPACITY: number = native.MAX_CAPACITY
+
+/** Bytes a record with a `pageSize`-byte body covers: `16 + roundUp(pageSize, 8)`. */
+export function recordSize(pageSize: number): number {
+  checkU32('pageSize', pageSize)
+  return native.recordSize(pageSize)
+}
+
+// ---------------------------------------------------------------------------
+// Scratch block and status handling
+
+const scratchBuffer = native.scratch()
+const S32 = new Uint32Array(scratchBuffer)
+const SI32 = new Int32Array(scratchBuffer)
+const S64 = new BigUint64Array(scratchBuffer)
+const S_SLOT = native.S_SLOT
+const S_ARG = native.S_ARG
+const S_U64 = native.S_U64
+const S_U64_BIG = native.S_U64 / 2
+const S_STATUS = native.S_STATUS
+const S_OUT = native.S_OUT
+const S_OUT_U64_BIG = native.S_OUT_U64 / 2
+const FILL_STRIDE = native.FILL_STRIDE
+const CODES = native.errorCodes() as (WriteBufferErrorCode | 'ERR_OUT_OF_RANGE')[]
+const TWO_32 = 2 ** 32
+const U64_MAX = (1n << 64n) - 1n
+
+const MESSAGES: Record<string, string> = {
+  ERR_AGAIN: 'the buffer is sealed or has not enough room left: seal it and use the next buffer',
+  ERR_TOO_LARGE_SIZE: 'the record can never fit a buffer of this capacity: use a larger buffer',
+  ERR_NOT_FLUSHABLE: 'the buffer is not flushable: seal it and release every writer first',
+  ERR_NO_WRITER: 'no writer is in progress: releaseWriter() must pair with an acquiring reservation',
+  ERR_INVALID_ADDR: 'the address is not a live page record of this buffer',
+  ERR_TOO_MANY_WRITERS: '2^31 - 1 writers are already in progress',
+  ERR_READ_ONLY: 'the buffer is flushable (sealed, no writer): its record headers are read-only',
+  ERR_CORRUPT: 'the buffer fails a structure check (was it written through a view\'s .buffer?)',
+  ERR_OUT_OF_MEMORY: 'the arena could not be allocated',
+}
+
+function statusError(status: number, what: string): Error {
+  const code = CODES[-1 - status]
+  if (code === undefined) return new Error(`${what}: internal error (status ${status}); please report it`)
+  if (code === 'ERR_OUT_OF_RANGE') return outOfRange('capacity', 'a power of two in [16, 2^31]', what)
+  return new WriteBufferError(code, `${what}: ${MESSAGES[code]}`)
+}
+
+/** Runs a scratch call and throws its error, if any. */
+function call(fn: () => void, what: string): void {
+  fn()
+  const status = SI32[S_STATUS]
+  if (status !== 0) throw statusError(status, what)
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks, with Node's error classes and codes
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
+  if (typeof value === 'bigint') return `type bigint (${value}n)`
+  return `type ${typeof value} (${inspect(value)})`
+}
+
+function invalidType(name: string, expected: string, value: unknown): TypeError {
+  const err = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`)
+  ;(err as { code?: string }).code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
+function outOfRange(name: string, range: string, value: unknown): RangeError {
+  const shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'string' ? value : inspect(value)
+  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`)
+  ;(err as { code?: string }).code = 'ERR_OUT_OF_RANGE'
+  return err
+}
+
+function checkU32(name: string, value: unknown): asserts value is number {
+  if (typeof value === 'number' && value >>> 0 === value) return
+  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
+  throw outOfRange(name, 'an integer >= 0 and <= 4294967295', value)
+}
+
+function checkBoolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw invalidType(name, 'of type boolean', value)
+}
+
+const U64_RANGE = 'a non-negative safe integer or a bigint in [0, 2^64)'
+
+/** Writes a u64 argument into the scratch block. */
+function putU64(name: string, value: unknown): void {
+  if (typeof value === 'number') {
+    if (value >>> 0 === value) {
+      S32[S_U64] = value
+      S32[S_U64 + 1] = 0
+      return
+    }
+    if (Number.isSafeInteger(value) && value >= 0) {
+      S32[S_U64] = value % TWO_32
+      S32[S_U64 + 1] = Math.floor(value / TWO_32)
+      return
+    }
+    throw outOfRange(name, U64_RANGE, value)
+  }
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= U64_MAX) {
+      S64[S_U64_BIG] = value
+      return
+    }
+    throw outOfRange(name, U64_RANGE, value)
+  }
+  throw invalidType(name, 'of type bigint or number', value)
+}
+
+function toU64(name: string, value: unknown): bigint {
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= U64_MAX) return value
+    throw outOfRange(name, U64_RANGE, value)
+  }
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return BigInt(value)
+    throw outOfRange(name, U64_RANGE, value)
+  }
+  throw invalidType(name, 'of type bigint or number', value)
+}
+
+function toU64Array(name: string, value: unknown): BigUint64Array {
+  if (value instanceof BigUint64Array) return value
+  if (!Array.isArray(value)) throw invalidType(name, 'an Array or a BigUint64Array', value)
+  const out = new BigUint64Array(value.length)
+  for (let i = 0; i < value.length; i++) out[i] = toU64(`${name}[${i}]`, value[i])
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// Internals shared by the buffer, its allocations, headers and records
+
+/**
+ * Page views: `Buffer`s (`instanceof Buffer`, `Buffer.isBuffer`, every Buffer
+ * method) made by a `Uint8Array` subclass whose prototype is chained to
+ * `Buffer.prototype`: construction costs half of `Buffer.from(ab, off, len)`,
+ * which re-validates its arguments on every call.
+ */
+class PageView extends Uint8Array {}
+Object.setPrototypeOf(PageView.prototype, Buffer.prototype)
+Object.defineProperty(PageView.prototype, 'constructor', { value: Buffer, writable: true, configurable: true })
+
+/** One buffer as this thread sees it: the native owner, its slot, the arena. */
+class Handle {
+  readonly slot: number
+  readonly arena: ArrayBuffer
+  readonly view: DataView
+  readonly groupHigh: bigint
+  constructor(
+    readonly owner: native.NativeBuffer,
+    readonly groupId: number,
+    readonly capacity: number,
+  ) {
+    this.slot = owner.slot
+    this.arena = owner.arena()
+    this.view = new DataView(this.arena)
+    this.groupHigh = BigInt(groupId) << 32n
+  }
+
+  addr(record: number): bigint {
+    return this.groupHigh | BigInt(record + HEADER_SIZE)
+  }
+
+  pageView(record: number, size: number): Buffer {
+    return new PageView(this.arena, record + HEADER_SIZE, size) as Buffer
+  }
+
+  /** Reads the header at `record` into the scratch block. */
+  readHeader(record: number): void {
+    S32[S_SLOT] = this.slot
+    S32[S_ARG] = record
+    call(native.fastHeader, 'RecordHeader')
+  }
+
+  deallocAddrs(record: number, size: number): bigint[] {
+    const out: bigint[] = new Array(size / 8)
+    const base = record + HEADER_SIZE
+    for (let i = 0; i < out.length; i++) out[i] = this.view.getBigUint64(base + i * 8, true)
+    return out
+  }
+}
+
+class Header implements RecordHeader {
+  readonly #h: Handle
+  readonly #record: number
+  readonly kind: 'page' | 'dealloc'
+  constructor(h: Handle, record: number, kind: 'page' | 'dealloc') {
+    this.#h = h
+    this.#record = record
+    this.kind = kind
+  }
+
+  get pageId(): bigint {
+    if (this.kind === 'dealloc') return 0n
+    this.#h.readHeader(this.#record)
+    return S64[S_OUT_U64_BIG]
+  }
+
+  get pageSize(): number {
+    this.#h.readHeader(this.#record)
+    return S32[S_OUT + 1]
+  }
+
+  get isTombstone(): boolean {
+    this.#h.readHeader(this.#record)
+    return S32[S_OUT] === TOMBSTONE
+  }
+
+  setTombstone(): void {
+    S32[S_SLOT] = this.#h.slot
+    S32[S_ARG] = this.#record
+    call(native.fastSetTombstone, 'setTombstone')
+  }
+
+  setPageId(pageId: U64Like): void {
+    if (this.kind !== 'page') {
+      throw new WriteBufferError('ERR_INVALID_ADDR', 'setPageId: only page records have a page id')
+    }
+    putU64('pageId', pageId)
+    S32[S_SLOT] = this.#h.slot
+    S32[S_ARG] = this.#record
+    call(native.fastSetPageId, 'setPageId')
+  }
+
+  [inspect.custom](): string {
+    return `RecordHeader { kind: '${this.kind}', pageId: ${this.pageId}n, pageSize: ${this.pageSize}, isTombstone: ${this.isTombstone} }`
+  }
+}
+
+class Alloc implements PageAlloc {
+  readonly #h: Handle
+  readonly #record: number
+  readonly #size: number
+  #page: Buffer | undefined
+  constructor(h: Handle, record: number, size: number) {
+    this.#h = h
+    this.#record = record
+    this.#size = size
+  }
+
+  get addr(): bigint {
+    return this.#h.addr(this.#record)
+  }
+
+  get page(): Buffer {
+    return (this.#page ??= this.#h.pageView(this.#record, this.#size))
+  }
+
+  get header(): RecordHeader {
+    return new Header(this.#h, this.#record, 'page')
+  }
+
+  [inspect.custom](): string {
+    return `PageAlloc { addr: ${this.addr}n, pageSize: ${this.#size} }`
+  }
+}
+
+class PageRecord {
+  readonly kind = 'page' as const
+  readonly #h: Handle
+  readonly #record: number
+  readonly #size: number
+  readonly #id: bigint
+  #page: Buffer | undefined
+  constructor(h: Handle, record: number, size: number, id: bigint) {
+    this.#h = h
+    this.#record = record
+    this.#size = size
+    this.#id = id
+  }
+
+  get addr(): bigint {
+    return this.#h.addr(this.#record)
+  }
+
+  get pageId(): bigint {
+    return this.#id
+  }
+
+  get page(): Buffer {
+    return (this.#page ??= this.#h.pageView(this.#record, this.#size))
+  }
+
+  get header(): RecordHeader {
+    return new Header(this.#h, this.#record, 'page')
+  }
+
+  [inspect.custom](): string {
+    return `PageRecord { addr: ${this.addr}n, pageId: ${this.#id}n, pageSize: ${this.#size} }`
+  }
+}
+
+class DeallocRecord {
+  readonly kind = 'dealloc' as const
+  readonly addrs: bigint[]
+  readonly #h: Handle
+  readonly #record: number
+  constructor(h: Handle, record: number, size: number) {
+    this.#h = h
+    this.#record = record
+    this.addrs = h.deallocAddrs(record, size)
+  }
+
+  get addr(): bigint {
+    return this.#h.addr(this.#record)
+  }
+
+  get header(): RecordHeader {
+    return new Header(this.#h, this.#record, 'dealloc')
+  }
+}
+
+/** Records of a flushable buffer, fetched from native in batches. */
+class RecordIterator implements IterableIterator<BufferRecord> {
+  readonly #h: Handle
+  readonly #words = new Uint32Array(FILL_STRIDE * 257)
+  readonly #ids = new BigUint64Array(this.#words.buffer)
+  #next = 0
+  #count = 0
+  #at = 0
+  #done = false
+  constructor(h: Handle) {
+    this.#h = h
+  }
+
+  [Symbol.iterator](): this {
+    return this
+  }
+
+  next(): IteratorResult<BufferRecord> {
+    if (this.#at === this.#count) {
+      if (this.#done || !this.#fill()) return { done: true, value: undefined }
+    }
+    const i = ++this.#at
+    const w = this.#words
+    const e = i * FILL_STRIDE
+    const record = w[e]
+    const value: BufferRecord =
+      w[e + 1] === NORMAL_PAGE
+        ? new PageRecord(this.#h, record, w[e + 2], this.#ids[e / 2 + 2])
+        : new DeallocRecord(this.#h, record, w[e + 2])
+    return { done: false, value }
+  }
+
+  #fill(): boolean {
+    const n = native.recordsFill(this.#h.slot, this.#next, this.#words)
+    if (n < 0) {
+      this.#done = true
+      throw statusError(n, 'records')
+    }
+    this.#next = this.#words[0]
+    this.#count = n
+    this.#at = 0
+    if (n === 0) this.#done = true
+    return n > 0
+  }
+}
+
+// ---------------------------------------------------------------------------
+// WriteBuffer
+
+/**
+ * A fixed-capacity write buffer: writers reserve page records with one
+ * atomic compare-and-swap on a packed state word; once sealed and released,
+ * its records are iterated and flushed.
+ */
+export class WriteBuffer implements Iterable<BufferRecord> {
+  readonly #h: Handle
+
+  /**
+   * @param groupId the group (file) id, the high 32 bits of every address (u32)
+   * @param capacity arena bytes: a power of two in [16, 2^31]
+   */
+  constructor(groupId: number, capacity: number) {
+    checkU32('groupId', groupId)
+    if (typeof capacity !== 'number') throw invalidType('capacity', 'of type number', capacity)
+    if (
+      !Number.isInteger(capacity) ||
+      capacity < MIN_CAPACITY ||
+      capacity > MAX_CAPACITY ||
+      (capacity & (capacity - 1)) !== 0
+    ) {
+      throw outOfRange('capacity', 'a power of two in [16, 2^31]', capacity)
+    }
+    let owner: native.NativeBuffer
+    try {
+      owner = new native.NativeBuffer(groupId, capacity)
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code === 'ERR_OUT_OF_MEMORY') {
+        throw new WriteBufferError(code, `new WriteBuffer: could not allocate ${capacity} bytes`)
+      }
+      throw e
+    }
+    this.#h = new Handle(owner, groupId, capacity)
+  }
+
+  /** The group (file) id. */
+  get groupId(): number {
+    return this.#h.groupId
+  }
+
+  /** Arena bytes. */
+  get capacity(): number {
+    return this.#h.capacity
+  }
+
+  #state(): void {
+    S32[S_SLOT] = this.#h.slot
+    call(native.fastState, 'state')
+  }
+
+  /** Bytes reserved so far (a live read of the state word). */
+  get allocated(): number {
+    this.#state()
+    return S32[S_OUT]
+  }
+
+  /** Writers in progress. */
+  get writers(): number {
+    this.#state()
+    return S32[S_OUT + 1]
+  }
+
+  /** No more reservations are accepted. */
+  get isSealed(): boolean {
+    this.#state()
+    return (S32[S_OUT + 2] & 1) !== 0
+  }
+
+  /** Sealed with no writer in progress: ready to be iterated and flushed. */
+  get isFlushable(): boolean {
+    this.#state()
+    return (S32[S_OUT + 2] & 1) !== 0 && S32[S_OUT + 1] === 0
+  }
+
+  /** Nothing reserved yet. */
+  get isEmpty(): boolean {
+    this.#state()
+    return S32[S_OUT] === 0
+  }
+
+  /**
+   * Reserves a page record of `pageSize` body bytes; with `acquireWriter`
+   * the same CAS counts one more writer (release it with `releaseWriter`).
+   * The returned `page` is a writable, zero-copy view of the body.
+   */
+  allocPage(pageId: U64Like, pageSize: number, acquireWriter: boolean): PageAlloc {
+    if (pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
+    if (acquireWriter !== true && acquireWriter !== false) checkBoolean('acquireWriter', acquireWriter)
+    putU64('pageId', pageId)
+    const h = this.#h
+    S32[S_SLOT] = h.slot
+    S32[S_ARG] = pageSize
+    S32[S_ARG + 1] = acquireWriter ? 1 : 0
+    native.fastAlloc()
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, `allocPage(${pageSize} bytes)`)
+    return new Alloc(h, S32[S_OUT], pageSize)
+  }
+
+  /** Reserves one dealloc record whose body lists `addrs`. */
+  deallocPages(addrs: readonly U64Like[] | BigUint64Array, acquireWriter: boolean): RecordHeader {
+    const list = toU64Array('addrs', addrs)
+    checkBoolean('acquireWriter', acquireWriter)
+    const r = native.dealloc(this.#h.slot, list, acquireWriter)
+    if (r < 0) throw statusError(r, `deallocPages(${list.length} addresses)`)
+    return new Header(this.#h, r, 'dealloc')
+  }
+
+  /**
+   * One reservation for every page record and (when `deallocAddrs` is not
+   * empty) one dealloc record after them; always acquires one writer.
+   */
+  batch(
+    pages: readonly (readonly [pageId: U64Like, pageSize: number])[],
+    deallocAddrs: readonly U64Like[] | BigUint64Array,
+  ): { pages: PageAlloc[]; dealloc: RecordHeader | null } {
+    if (!Array.isArray(pages)) throw invalidType('pages', 'an Array of [pageId, pageSize] pairs', pages)
+    const ids = new BigUint64Array(pages.length)
+    const sizes = new Uint32Array(pages.length)
+    for (let i = 0; i < pages.length; i++) {
+      const pair: unknown = pages[i]
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw invalidType(`pages[${i}]`, 'a [pageId, pageSize] pair', pair)
+      }
+      ids[i] = toU64(`pages[${i}][0]`, pair[0])
+      checkU32(`pages[${i}][1]`, pair[1])
+      sizes[i] = pair[1]
+    }
+    const dealloc = toU64Array('deallocAddrs', deallocAddrs)
+    const out = new Uint32Array(pages.length + 1)
+    const status = native.batch(this.#h.slot, ids, sizes, dealloc, out)
+    if (status < 0) throw statusError(status, `batch(${pages.length} pages)`)
+    const h = this.#h
+    const allocs: PageAlloc[] = new Array(pages.length)
+    for (let i = 0; i < pages.length; i++) allocs[i] = new Alloc(h, out[i], sizes[i])
+    const d = out[pages.length]
+    return { pages: allocs, dealloc: d === 0xffffffff ? null : new Header(h, d, 'dealloc') }
+  }
+
+  /** Drops one writer; `'flush'` when that leaves the buffer sealed with no writer. */
+  releaseWriter(): ReleaseState {
+    S32[S_SLOT] = this.#h.slot
+    native.fastRelease()
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, 'releaseWriter')
+    return S32[S_OUT] === 1 ? 'flush' : 'none'
+  }
+
+  /** Seals the buffer; `'flush'` when no writer is in progress. `ERR_AGAIN` if already sealed. */
+  seal(): ReleaseState {
+    S32[S_SLOT] = this.#h.slot
+    call(native.fastSeal, 'seal')
+    return S32[S_OUT] === 1 ? 'flush' : 'none'
+  }
+
+  /** The zero-copy view of the live page record at `addr`. */
+  page(addr: U64Like): Buffer {
+    putU64('addr', addr)
+    const h = this.#h
+    S32[S_SLOT] = h.slot
+    native.fastLocate()
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, `page(${addr})`)
+    return h.pageView(S32[S_OUT], S32[S_OUT + 1])
+  }
+
+  /** The live records in allocation order, tombstones skipped. Needs a flushable buffer. */
+  records(): IterableIterator<BufferRecord> {
+    if (!this.isFlushable) {
+      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `records: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
+    }
+    return new RecordIterator(this.#h)
+  }
+
+  [Symbol.iterator](): IterableIterator<BufferRecord> {
+    return this.records()
+  }
+
+  /**
+   * Resolves once `onFlushed()` has been called (before or after this call).
+   * A pending wait keeps the event loop alive, like pending I/O; pass a
+   * `signal` to give up (the promise then rejects with `signal.reason`).
+   */
+  waitFlushed(opts?: { signal?: AbortSignal }): Promise<void> {
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
+      return Promise.reject(invalidType('opts', 'of type object', opts))
+    }
+    const signal = opts?.signal
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(invalidType('opts.signal', 'an instance of AbortSignal', signal))
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    const { promise, wait } = native.waitFlushed(this.#h.slot)
+    if (signal === undefined) return promise.then(() => undefined)
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        wait.cancel()
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      promise.then(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      })
+    })
+  }
+
+  /** Marks the buffer flushed and wakes every waiter, on every thread. Idempotent. */
+  onFlushed(): void {
+    S32[S_SLOT] = this.#h.slot
+    call(native.fastOnFlushed, 'onFlushed')
+  }
+
+  [inspect.custom](): string {
+    this.#state()
+    const [allocated, writers, flags] = [S32[S_OUT], S32[S_OUT + 1], S32[S_OUT + 2]]
+    return `WriteBuffer { groupId: ${this.groupId}, capacity: ${this.capacity}, allocated: ${allocated}, writers: ${writers}, sealed: ${(flags & 1) !== 0}, flushed: ${(flags & 2) !== 0} }`
+  }
+}
