@@ -53,6 +53,17 @@ export type BufferRecord =
   | { readonly kind: 'page'; readonly addr: bigint; readonly pageId: bigint; readonly page: Buffer; readonly header: RecordHeader }
   | { readonly kind: 'dealloc'; readonly addr: bigint; readonly addrs: bigint[]; readonly header: RecordHeader }
 
+/**
+ * What `share()` returns: a plain, structured-cloneable object naming the
+ * buffer; pass it to a worker (`postMessage`, `workerData`) and call
+ * `WriteBuffer.attach(handle)` there.
+ */
+export interface WriteBufferHandle {
+  readonly photonWriteBuffer: number
+  readonly groupId: number
+  readonly capacity: number
+}
+
 /** Stable error codes of {@link WriteBufferError}. */
 export type WriteBufferErrorCode =
   | 'ERR_AGAIN'
@@ -457,6 +468,9 @@ class RecordIterator implements IterableIterator<BufferRecord> {
 // ---------------------------------------------------------------------------
 // WriteBuffer
 
+/** Set by `attach` for the constructor it calls: the owner to adopt. */
+let adopting: native.NativeBuffer | undefined
+
 /**
  * A fixed-capacity write buffer: writers reserve page records with one
  * atomic compare-and-swap on a packed state word; once sealed and released,
@@ -470,6 +484,12 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * @param capacity arena bytes: a power of two in [16, 2^31]
    */
   constructor(groupId: number, capacity: number) {
+    if (adopting !== undefined) {
+      const owner = adopting
+      adopting = undefined
+      this.#h = new Handle(owner, owner.groupId, owner.capacity)
+      return
+    }
     checkU32('groupId', groupId)
     if (typeof capacity !== 'number') throw invalidType('capacity', 'of type number', capacity)
     if (
@@ -669,6 +689,36 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   onFlushed(): void {
     S32[S_SLOT] = this.#h.slot
     call(native.fastOnFlushed, 'onFlushed')
+  }
+
+  /**
+   * A structured-cloneable handle for `WriteBuffer.attach` in any
+   * worker_thread: same arena, state word and flush latch. Keep this buffer
+   * (or a view of it) alive until every attach is done: the handle alone
+   * does not keep the arena alive.
+   */
+  share(): WriteBufferHandle {
+    const h = this.#h
+    return { photonWriteBuffer: h.owner.share(), groupId: h.groupId, capacity: h.capacity }
+  }
+
+  /** A `WriteBuffer` over the buffer a `share()` handle names (any thread). */
+  static attach(handle: WriteBufferHandle): WriteBuffer {
+    if (handle === null || typeof handle !== 'object') throw invalidType('handle', 'a WriteBufferHandle', handle)
+    const id = handle.photonWriteBuffer
+    if (typeof id !== 'number' || id >>> 0 !== id) {
+      throw invalidType('handle', 'a WriteBufferHandle from WriteBuffer#share()', handle)
+    }
+    let owner: native.NativeBuffer
+    try {
+      owner = native.NativeBuffer.attach(id)
+    } catch (e) {
+      const err = new TypeError(`WriteBuffer.attach: ${(e as Error).message}`)
+      ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
+      throw err
+    }
+    adopting = owner
+    return new WriteBuffer(0, 0)
   }
 
   [inspect.custom](): string {

@@ -49,8 +49,9 @@ const fmt = (x) => (x == null ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 /**
  * rows: [{ case, values: { [impl]: stats }, ref, target, targetText? }]
  * The first column after `case` is `project`; `ratio` = values[ref] ÷ values.project
- * (so > 1 means the project is faster); status is PASS/FAIL against `target`
- * (a minimum ratio), or `info` without one. Prints the table to stdout and
+ * on medians (so > 1 means the project is faster); `min ratio` is the same on the
+ * fastest rounds (less sensitive to a noisy host). status is PASS/FAIL of `ratio`
+ * against `target` (a minimum ratio), or `info` without one. Prints the table to stdout and
  * returns the rows with `ratio` and `status` filled in.
  */
 function compare(rows) {
@@ -59,15 +60,17 @@ function compare(rows) {
   const out = rows.map((row) => {
     const p = row.values.project, ref = row.values[row.ref];
     const ratio = p && ref ? ref.median / p.median : null;
+    const minRatio = p && ref ? ref.min / p.min : null;
     const status = row.target == null || ratio == null ? 'info' : ratio >= row.target ? 'PASS' : 'FAIL';
     const targetText = row.targetText || (row.target == null ? '—' : `≥ ${row.target.toFixed(2)}`);
-    return { ...row, ratio, status, targetText };
+    return { ...row, ratio, minRatio, status, targetText };
   });
-  const header = ['case', ...impls.map((k) => `${k} ns/op`), 'ratio', 'vs', 'target', 'status'];
+  const header = ['case', ...impls.map((k) => `${k} ns/op`), 'ratio', 'min ratio', 'vs', 'target', 'status'];
   const lines = out.map((r) => [
     r.case,
     ...impls.map((k) => fmt(r.values[k] && r.values[k].median)),
     r.ratio == null ? '—' : r.ratio.toFixed(2),
+    r.minRatio == null ? '—' : r.minRatio.toFixed(2),
     r.ref,
     r.targetText,
     r.status,

@@ -9,9 +9,9 @@
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp
-//   BENCH_ROUNDS=n    timed rounds per child (default 7)
+//   BENCH_ROUNDS=n    timed rounds per child (default 5)
 //   BENCH_PASSES=n    passes over all (case, impl) pairs, interleaved so that slow
-//                     drifts of a noisy host hit both sides; samples are pooled (default 3)
+//                     drifts of a noisy host hit both sides; samples are pooled (default 5)
 //   BENCH_CAP_MIB=n   buffer capacity in MiB (default 16; see cases.js)
 const { fork } = require('node:child_process');
 const os = require('node:os');
@@ -19,8 +19,8 @@ const { measure, summarize, compare, writeResults } = require('./harness');
 const { CASES, ROWS, CAP } = require('./cases');
 
 const SELF = process.env.BENCH_SELF === '1';
-const ROUNDS = Number(process.env.BENCH_ROUNDS) || 7;
-const PASSES = Number(process.env.BENCH_PASSES) || 3;
+const ROUNDS = Number(process.env.BENCH_ROUNDS) || 5;
+const PASSES = Number(process.env.BENCH_PASSES) || 5;
 
 function writeBufferClass(impl) {
   if (impl === 'pure-JS' || (impl === 'project' && SELF)) {
@@ -92,7 +92,8 @@ async function main() {
   const project = SELF ? 'project (= pure-JS baseline, BENCH_SELF=1)' : 'project (native)';
   console.log(`\nphoton-write-buffer bench · ${project} · node ${process.version} · ${os.cpus()[0].model} × ${os.cpus().length}`);
   console.log(`ns/op = median of ${PASSES} × ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
-    'ratio = vs ÷ project (> 1: project faster)\n');
+    'ratio = vs ÷ project (> 1: project faster)');
+  console.log('min ratio: the same on the fastest rounds; median and min differ when the host is noisy\n');
   const rows = compare(ROWS.filter((r) => results[r.from]).map((r) => ({
     case: CASES[r.from].title, id: r.from, values: results[r.from],
     ref: r.ref, target: r.target, targetText: r.targetText,

@@ -286,21 +286,22 @@ class JsWriteBuffer {
   batch(pages, deallocAddrs) {
     if (!Array.isArray(pages)) throw typeError('pages must be an array of [pageId, pageSize]');
     const ids = new Array(pages.length);
+    const sizes = new Array(pages.length);
     let need = 0;
     for (let i = 0; i < pages.length; i++) {
       const p = pages[i];
       if (!Array.isArray(p) || p.length !== 2) throw typeError(`pages[${i}] must be [pageId, pageSize]`);
       ids[i] = toU64(p[0], `pages[${i}][0]`);
-      need += recordSize(checkU32(p[1], `pages[${i}][1]`));
+      sizes[i] = checkU32(p[1], `pages[${i}][1]`);
+      need += recordSize(sizes[i]);
     }
     const list = toAddrList(deallocAddrs);
     if (list.length > 0) need += recordSize(list.length * 8);
     let off = this._reserve(need, true);
     const out = new Array(pages.length);
     for (let i = 0; i < pages.length; i++) {
-      const size = pages[i][1];
-      out[i] = this._writePage(off, ids[i], size);
-      off += recordSize(size);
+      out[i] = this._writePage(off, ids[i], sizes[i]);
+      off += recordSize(sizes[i]);
     }
     return { pages: out, dealloc: list.length > 0 ? this._writeDealloc(off, list) : null };
   }

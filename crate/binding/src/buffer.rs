@@ -12,6 +12,7 @@ use photon_wb_core::{ReleaseState, Result as CoreResult, WriteBuffer};
 use crate::error::{status_of, to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::registry;
 use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
+use crate::shared;
 
 /// Owns one strong reference to a core buffer and this thread's slot for it.
 #[napi]
@@ -29,6 +30,38 @@ impl NativeBuffer {
             Arc::new(WriteBuffer::with_capacity(group_id, capacity).map_err(to_napi_error)?);
         let slot = registry::insert(inner.clone());
         Ok(NativeBuffer { inner, slot })
+    }
+
+    /// A `NativeBuffer` on this thread over the buffer a `share()` handle
+    /// names; fails when no thread holds that buffer any more.
+    #[napi(factory)]
+    pub fn attach(id: u32) -> Result<Self, ErrorCode> {
+        let inner = shared::attach(id).ok_or_else(|| {
+            Error::new(
+                ErrorCode("ERR_INVALID_ARG_VALUE"),
+                "the handle names no live WriteBuffer: keep the sharing buffer alive until every attach is done",
+            )
+        })?;
+        let slot = registry::insert(inner.clone());
+        Ok(NativeBuffer { inner, slot })
+    }
+
+    /// Registers the buffer for other threads; returns the handle id.
+    #[napi]
+    pub fn share(&self) -> u32 {
+        shared::share(&self.inner)
+    }
+
+    /// The group id.
+    #[napi(getter)]
+    pub fn group_id(&self) -> u32 {
+        self.inner.group_id()
+    }
+
+    /// The capacity.
+    #[napi(getter)]
+    pub fn capacity(&self) -> u32 {
+        self.inner.capacity()
     }
 
     /// The slot that names this buffer in scratch calls on this thread.
@@ -286,4 +319,10 @@ pub fn arena_alignment(slot: u32) -> i64 {
     slot_result(slot, |wb| {
         Ok(1i64 << (wb.arena_ptr() as usize).trailing_zeros().min(62))
     })
+}
+
+/// Shared buffers still alive in this process (a leak check for tests).
+#[napi]
+pub fn live_shared_buffers() -> u32 {
+    shared::live() as u32
 }

@@ -13,3 +13,4 @@ mod error;
 mod flush;
 mod registry;
 mod scratch;
+mod shared;

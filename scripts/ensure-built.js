@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Builds the addon (release) and compiles index.ts when the outputs are
+// missing or older than their sources. Run by `prepare`, `demo`, `bench` and
+// `test`, so a fresh clone needs only `npm install`.
+'use strict'
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.resolve(__dirname, '..')
+const rel = (p) => path.join(root, p)
+
+function newest(dir, exts) {
+  let t = 0
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) t = Math.max(t, newest(p, exts))
+    else if (exts.some((x) => e.name.endsWith(x))) t = Math.max(t, fs.statSync(p).mtimeMs)
+  }
+  return t
+}
+
+function mtime(p) {
+  try {
+    return fs.statSync(p).mtimeMs
+  } catch {
+    return 0
+  }
+}
+
+function run(script) {
+  const r = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '--silent', script], {
+    cwd: root,
+    stdio: 'inherit',
+  })
+  if (r.status !== 0) {
+    console.error(`photon-write-buffer: \`npm run ${script}\` failed (exit ${r.status}).`)
+    if (script === 'build:native') {
+      console.error('Building from source needs a Rust toolchain (https://rustup.rs): cargo must be on PATH.')
+    }
+    process.exit(r.status ?? 1)
+  }
+}
+
+const nodes = fs.readdirSync(root).filter((f) => f.endsWith('.node'))
+const native = Math.min(...nodes.map((f) => mtime(rel(f))), mtime(rel('binding.js')))
+const sources = Math.max(newest(rel('crate'), ['.rs', '.toml']), mtime(rel('Cargo.toml')))
+if (nodes.length === 0 || native < sources) {
+  console.error('photon-write-buffer: building the native addon (cargo, release)...')
+  run('build:native')
+}
+if (mtime(rel('index.js')) < Math.max(mtime(rel('index.ts')), mtime(rel('binding.d.ts')))) {
+  run('build:ts')
+}

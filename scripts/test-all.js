@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Runs every test runner of the project and ends with one line
+// `N passed, N failed` summing all of them: the AVA specs (TAP counts) and
+// `cargo test` (its `test result:` lines). Exit code 1 if anything failed or
+// a runner could not run.
+'use strict'
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+
+const root = path.resolve(__dirname, '..')
+const totals = { passed: 0, failed: 0 }
+const problems = []
+
+function run(name, cmd, args, parse) {
+  return new Promise((resolve) => {
+    console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`)
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
+    let out = ''
+    const take = (stream, sink) =>
+      stream.on('data', (d) => {
+        out += d
+        sink.write(d)
+      })
+    take(child.stdout, process.stdout)
+    take(child.stderr, process.stderr)
+    child.on('error', (e) => {
+      problems.push(`${name}: could not start (${e.message})`)
+      resolve()
+    })
+    child.on('close', (code) => {
+      const { passed, failed } = parse(out)
+      totals.passed += passed
+      totals.failed += failed
+      if (code !== 0 && failed === 0) problems.push(`${name}: exited with ${code} without a failing test`)
+      if (passed + failed === 0) problems.push(`${name}: ran no test`)
+      console.log(`=== ${name}: ${passed} passed, ${failed} failed (exit ${code})`)
+      resolve()
+    })
+  })
+}
+
+function parseTap(out) {
+  const num = (re) => Number((out.match(re) || [])[1] || 0)
+  return { passed: num(/^# pass (\d+)/m), failed: num(/^# fail (\d+)/m) }
+}
+
+function parseCargo(out) {
+  let passed = 0
+  let failed = 0
+  for (const m of out.matchAll(/^test result: \w+\. (\d+) passed; (\d+) failed/gm)) {
+    passed += Number(m[1])
+    failed += Number(m[2])
+  }
+  return { passed, failed }
+}
+
+async function main() {
+  await run('ava', process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parseTap)
+  await run('cargo test', 'cargo', ['test', '--workspace', '--release'], parseCargo)
+  for (const p of problems) console.log(`problem: ${p}`)
+  console.log(`${totals.passed} passed, ${totals.failed} failed`)
+  process.exit(totals.failed > 0 || problems.length > 0 ? 1 : 0)
+}
+
+main()
