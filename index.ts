@@ -89,6 +89,10 @@ export class WriteBufferError extends Error {
 // ---------------------------------------------------------------------------
 // Constants, from the native side (one source of truth)
 
+const HEADER = native.HEADER_SIZE
+const PAGE_FLAGS = native.NORMAL_PAGE
+const TOMBSTONE_FLAGS = native.TOMBSTONE
+
 /** Record header bytes. */
 export const HEADER_SIZE: number = native.HEADER_SIZE
 /** Records (and page bodies) start at multiples of this. */
@@ -267,11 +271,11 @@ class Handle {
   }
 
   addr(record: number): bigint {
-    return this.groupHigh | BigInt(record + HEADER_SIZE)
+    return this.groupHigh | BigInt(record + HEADER)
   }
 
   pageView(record: number, size: number): Buffer {
-    return new PageView(this.arena, record + HEADER_SIZE, size) as Buffer
+    return new PageView(this.arena, record + HEADER, size) as Buffer
   }
 
   /** Reads the header at `record` into the scratch block. */
@@ -283,7 +287,7 @@ class Handle {
 
   deallocAddrs(record: number, size: number): bigint[] {
     const out: bigint[] = new Array(size / 8)
-    const base = record + HEADER_SIZE
+    const base = record + HEADER
     for (let i = 0; i < out.length; i++) out[i] = this.view.getBigUint64(base + i * 8, true)
     return out
   }
@@ -312,7 +316,7 @@ class Header implements RecordHeader {
 
   get isTombstone(): boolean {
     this.#h.readHeader(this.#record)
-    return S32[S_OUT] === TOMBSTONE
+    return S32[S_OUT] === TOMBSTONE_FLAGS
   }
 
   setTombstone(): void {
@@ -445,7 +449,7 @@ class RecordIterator implements IterableIterator<BufferRecord> {
     const e = i * FILL_STRIDE
     const record = w[e]
     const value: BufferRecord =
-      w[e + 1] === NORMAL_PAGE
+      w[e + 1] === PAGE_FLAGS
         ? new PageRecord(this.#h, record, w[e + 2], this.#ids[e / 2 + 2])
         : new DeallocRecord(this.#h, record, w[e + 2])
     return { done: false, value }
@@ -564,7 +568,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * The returned `page` is a writable, zero-copy view of the body.
    */
   allocPage(pageId: U64Like, pageSize: number, acquireWriter: boolean): PageAlloc {
-    if (pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
+    if (typeof pageSize !== 'number' || pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
     if (acquireWriter !== true && acquireWriter !== false) checkBoolean('acquireWriter', acquireWriter)
     putU64('pageId', pageId)
     const h = this.#h

@@ -1,45 +1,56 @@
 'use strict';
-// A tiny timing harness: measure() times rounds, compare() prints a table,
-// writeResults() saves JSON under bench/results/.
+// A tiny timing harness: timeRound()/measure() time rounds, compare() prints a
+// table, writeResults() saves JSON under bench/results/.
 const fs = require('node:fs');
 const path = require('node:path');
 
 const gc = typeof global.gc === 'function' ? global.gc : () => {};
 
-/** Median, min and max of ns/op samples. */
-function summarize(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { median: sorted[sorted.length >> 1], min: sorted[0], max: sorted[sorted.length - 1] };
+/** Median, quartiles, min and max of a list of numbers. */
+function summarize(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { median: q(0.5), p25: q(0.25), p75: q(0.75), min: s[0], max: s[s.length - 1] };
 }
 
 /**
- * Times `fn(ops, ctx)`, which must run `ops` iterations of the operation
- * itself (the loop lives in `fn`, so no per-op callback is timed).
- * Before every round (warm-up included), untimed: a GC and one event-loop turn
- * (so the previous round's buffers are freed, N-API finalizers included, and
- * their memory can be reused), then `setup()`, whose result is passed as
- * `ctx`, then another GC. Resolves to the median ns/op over `rounds` timed
- * rounds, plus min, max, the samples and the minor page faults per op taken
- * inside the timed region (median round).
+ * One timed round of `fn(ops, ctx)`; `fn` runs the `ops` iterations itself
+ * (the loop lives in `fn`, so no per-op callback is timed). Untimed before it:
+ *  1. a full GC and one event-loop turn, so the previous rounds' buffers are
+ *     freed (N-API finalizers run on the loop) and their memory can be reused;
+ *  2. one priming run, `fn(ops, setup())`: right after a forced full GC, V8
+ *     runs an allocation-heavy loop up to ~1.6× slower (its young generation
+ *     starts over) until some MB have been allocated; priming restores the
+ *     steady state a long-running process is in;
+ *  3. `ctx = setup()` (a fresh buffer).
+ * Returns ns/op and the minor page faults per op taken inside the timed region.
+ */
+async function timeRound(fn, ops, setup) {
+  gc();
+  await new Promise(setImmediate);
+  fn(ops, setup ? setup() : undefined);
+  const ctx = setup ? setup() : undefined;
+  const f0 = process.resourceUsage().minorPageFault;
+  const t0 = process.hrtime.bigint();
+  fn(ops, ctx);
+  const t1 = process.hrtime.bigint();
+  const f1 = process.resourceUsage().minorPageFault;
+  return { ns: Number(t1 - t0) / ops, faults: (f1 - f0) / ops };
+}
+
+/**
+ * `warmup` untimed rounds, then `rounds` timed rounds of `ops` iterations.
+ * Resolves to { median, min, max (ns/op), samples, faultsPerOp, ... }.
  */
 async function measure(name, fn, { ops, rounds = 7, warmup = 2, setup } = {}) {
   if (!(ops > 0)) throw new RangeError('ops must be > 0');
+  for (let r = 0; r < warmup; r++) await timeRound(fn, ops, setup);
   const samples = [];
   const faults = [];
-  for (let r = -warmup; r < rounds; r++) {
-    gc();
-    await new Promise(setImmediate);
-    const ctx = setup ? setup() : undefined;
-    gc();
-    const f0 = process.resourceUsage().minorPageFault;
-    const t0 = process.hrtime.bigint();
-    fn(ops, ctx);
-    const t1 = process.hrtime.bigint();
-    const f1 = process.resourceUsage().minorPageFault;
-    if (r >= 0) {
-      samples.push(Number(t1 - t0) / ops);
-      faults.push((f1 - f0) / ops);
-    }
+  for (let r = 0; r < rounds; r++) {
+    const { ns, faults: f } = await timeRound(fn, ops, setup);
+    samples.push(ns);
+    faults.push(f);
   }
   return { name, ops, rounds, ...summarize(samples), faultsPerOp: summarize(faults).median, samples };
 }
@@ -47,30 +58,30 @@ async function measure(name, fn, { ops, rounds = 7, warmup = 2, setup } = {}) {
 const fmt = (x) => (x == null ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 /**
- * rows: [{ case, values: { [impl]: stats }, ref, target, targetText? }]
- * The first column after `case` is `project`; `ratio` = values[ref] ÷ values.project
- * on medians (so > 1 means the project is faster); `min ratio` is the same on the
- * fastest rounds (less sensitive to a noisy host). status is PASS/FAIL of `ratio`
- * against `target` (a minimum ratio), or `info` without one. Prints the table to stdout and
- * returns the rows with `ratio` and `status` filled in.
+ * rows: [{ case, values: { [impl]: stats }, ref, ratios?, target?, targetText? }]
+ * `ratio` is ref ÷ project, > 1 when the project is faster: the median of the
+ * per-round paired ratios `ratios` when given (robust to a noisy host), else
+ * the ratio of the medians; [p25–p75] of the paired ratios shows the spread.
+ * status: PASS/FAIL of `ratio` against `target` (a minimum), `info` without one.
+ * Prints the table to stdout; returns the rows with ratio/status filled in.
  */
 function compare(rows) {
   const impls = [];
   for (const row of rows) for (const k of Object.keys(row.values)) if (!impls.includes(k)) impls.push(k);
   const out = rows.map((row) => {
     const p = row.values.project, ref = row.values[row.ref];
-    const ratio = p && ref ? ref.median / p.median : null;
-    const minRatio = p && ref ? ref.min / p.min : null;
+    const paired = row.ratios && row.ratios.length ? summarize(row.ratios) : null;
+    const ratio = paired ? paired.median : p && ref ? ref.median / p.median : null;
     const status = row.target == null || ratio == null ? 'info' : ratio >= row.target ? 'PASS' : 'FAIL';
     const targetText = row.targetText || (row.target == null ? '—' : `≥ ${row.target.toFixed(2)}`);
-    return { ...row, ratio, minRatio, status, targetText };
+    return { ...row, ratio, ratioSpread: paired && [paired.p25, paired.p75], status, targetText };
   });
-  const header = ['case', ...impls.map((k) => `${k} ns/op`), 'ratio', 'min ratio', 'vs', 'target', 'status'];
+  const header = ['case', ...impls.map((k) => `${k} ns/op`), 'ratio', '[p25–p75]', 'vs', 'target', 'status'];
   const lines = out.map((r) => [
     r.case,
     ...impls.map((k) => fmt(r.values[k] && r.values[k].median)),
     r.ratio == null ? '—' : r.ratio.toFixed(2),
-    r.minRatio == null ? '—' : r.minRatio.toFixed(2),
+    r.ratioSpread ? `[${r.ratioSpread[0].toFixed(2)}–${r.ratioSpread[1].toFixed(2)}]` : '',
     r.ref,
     r.targetText,
     r.status,
@@ -85,7 +96,7 @@ function compare(rows) {
   return out;
 }
 
-/** Writes `obj` as JSON to bench/results/<YYYY-MM-DD>.json; returns the path. */
+/** Writes `obj` as JSON to bench/results/<YYYY-MM-DD>.json (local date); returns the path. */
 function writeResults(obj) {
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
@@ -96,4 +107,4 @@ function writeResults(obj) {
   return file;
 }
 
-module.exports = { measure, summarize, compare, writeResults };
+module.exports = { measure, timeRound, summarize, compare, writeResults };

@@ -2,25 +2,39 @@
 // Entry point of `npm run bench` (node --expose-gc bench/index.js).
 //
 // Runs every case for the project's WriteBuffer (`require('..')`) and for the
-// pure-JS baseline, each (case, implementation) in a fresh child process with
-// the same flags, then prints the comparison table and writes
+// pure-JS baseline and prints the comparison table, then writes
 // bench/results/<YYYY-MM-DD>.json.
+//
+// Method: each (case, implementation) runs in its own child process (same
+// flags, same driver source, so no call site ever sees both classes). The
+// children of a case stay alive side by side and take turns: round r runs one
+// timed round in each child, one at a time, in an order rotated every round.
+// A noisy host's slow spells then hit both sides alike, and the ratio is the
+// median of the per-round paired ratios.
 //
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp
-//   BENCH_ROUNDS=n    timed rounds per child (default 5)
-//   BENCH_PASSES=n    passes over all (case, impl) pairs, interleaved so that slow
-//                     drifts of a noisy host hit both sides; samples are pooled (default 5)
+//   BENCH_ROUNDS=n    timed rounds per implementation (default 21)
+//   BENCH_WARMUP=n    untimed warm-up rounds per child (default 3)
 //   BENCH_CAP_MIB=n   buffer capacity in MiB (default 16; see cases.js)
+//   GLIBC_TUNABLES    unless set, the children get TUNABLES below: arenas up to
+//                     32 MiB come from the malloc heap and freed memory is kept, so
+//                     a round's fresh arena (calloc, in the untimed setup) is reused,
+//                     pre-zeroed memory, instead of being, at random, untouched pages
+//                     that fault inside the timed loop. Both implementations allocate
+//                     through glibc malloc; no effect elsewhere. GLIBC_TUNABLES= (empty)
+//                     restores glibc's defaults.
 const { fork } = require('node:child_process');
 const os = require('node:os');
-const { measure, summarize, compare, writeResults } = require('./harness');
+const { timeRound, summarize, compare, writeResults } = require('./harness');
 const { CASES, ROWS, CAP } = require('./cases');
 
 const SELF = process.env.BENCH_SELF === '1';
-const ROUNDS = Number(process.env.BENCH_ROUNDS) || 5;
-const PASSES = Number(process.env.BENCH_PASSES) || 5;
+const ROUNDS = Number(process.env.BENCH_ROUNDS) || 21;
+const WARMUP = Number(process.env.BENCH_WARMUP) || 3;
+// Arenas up to 32 MiB from the heap (not fresh mmaps), and freed memory kept.
+const TUNABLES = `glibc.malloc.mmap_threshold=${32 * 2 ** 20}:glibc.malloc.trim_threshold=${16 * 2 ** 30}`;
 
 function writeBufferClass(impl) {
   if (impl === 'pure-JS' || (impl === 'project' && SELF)) {
@@ -29,22 +43,64 @@ function writeBufferClass(impl) {
   return require('..').WriteBuffer;
 }
 
-// Child: node bench/index.js --child <caseId> <impl>; reports one measurement.
+// Child: node bench/index.js --child <caseId> <impl>. Warms up, says 'ready',
+// then answers each 'round' with one timed round; anything else ends it.
 async function child(caseId, impl) {
   const c = CASES[caseId];
   const { setup, fn } = impl in c.drivers ? c.drivers[impl]() : c.drivers.wb(writeBufferClass(impl));
-  const result = await measure(`${caseId}/${impl}`, fn, { ops: c.ops, rounds: ROUNDS, setup });
-  process.send(result, () => process.disconnect());
+  for (let r = 0; r < WARMUP; r++) await timeRound(fn, c.ops, setup);
+  process.on('message', async (m) => {
+    if (m === 'round') process.send(await timeRound(fn, c.ops, setup));
+    else process.disconnect();
+  });
+  process.send('ready');
 }
 
-function runChild(caseId, impl) {
-  return new Promise((resolve, reject) => {
-    const cp = fork(__filename, ['--child', caseId, impl], { execArgv: process.execArgv });
-    let result = null;
-    cp.on('message', (m) => { result = m; });
-    cp.on('error', reject);
-    cp.on('exit', (code) => (result ? resolve(result) : reject(new Error(`${caseId}/${impl}: child exited with ${code}`))));
+function spawn(caseId, impl) {
+  const env = 'GLIBC_TUNABLES' in process.env ? process.env
+    : { ...process.env, GLIBC_TUNABLES: TUNABLES };
+  const cp = fork(__filename, ['--child', caseId, impl], { execArgv: process.execArgv, env });
+  const inbox = [];
+  const waiters = [];
+  let exit = null;
+  cp.on('message', (m) => (waiters.length ? waiters.shift().resolve(m) : inbox.push(m)));
+  cp.on('exit', (code) => {
+    exit = new Error(`${caseId}/${impl}: child exited with ${code}`);
+    for (const w of waiters.splice(0)) w.reject(exit);
   });
+  const recv = () => (inbox.length ? Promise.resolve(inbox.shift())
+    : exit ? Promise.reject(exit) : new Promise((resolve, reject) => waiters.push({ resolve, reject })));
+  return { recv, send: (m) => cp.send(m) };
+}
+
+/** Runs one case: every implementation, rounds interleaved. */
+async function runCase(id) {
+  const c = CASES[id];
+  const impls = ['project', 'pure-JS', ...Object.keys(c.drivers).filter((k) => k !== 'wb')];
+  const kids = {};
+  for (const impl of impls) { // warm up one at a time
+    kids[impl] = spawn(id, impl);
+    if ((await kids[impl].recv()) !== 'ready') throw new Error(`${id}/${impl}: no ready`);
+  }
+  const ns = Object.fromEntries(impls.map((k) => [k, []]));
+  const faults = Object.fromEntries(impls.map((k) => [k, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let j = 0; j < impls.length; j++) {
+      const impl = impls[(r + j) % impls.length];
+      kids[impl].send('round');
+      const s = await kids[impl].recv();
+      ns[impl].push(s.ns);
+      faults[impl].push(s.faults);
+    }
+  }
+  for (const impl of impls) kids[impl].send('exit');
+  const values = {};
+  for (const impl of impls) {
+    values[impl] = { ops: c.ops, rounds: ROUNDS, ...summarize(ns[impl]),
+      faultsPerOp: summarize(faults[impl]).median, samples: ns[impl] };
+  }
+  const ratios = (ref) => ns[ref].map((x, r) => x / ns.project[r]);
+  return { values, ratios };
 }
 
 async function main() {
@@ -65,38 +121,23 @@ async function main() {
 
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
   const ids = Object.keys(CASES).filter((id) => !only || only.test(id));
-  const jobs = [];
-  for (const id of ids) {
-    for (const impl of ['project', 'pure-JS', ...Object.keys(CASES[id].drivers).filter((k) => k !== 'wb')]) {
-      jobs.push([id, impl]);
-    }
-  }
-
   const results = {};
-  const total = jobs.length * PASSES;
-  let n = 0;
-  for (let pass = 1; pass <= PASSES; pass++) {
-    for (const [id, impl] of jobs) {
-      const r = await runChild(id, impl);
-      const acc = ((results[id] ||= {})[impl] ||= { ops: r.ops, rounds: 0, samples: [], faultsPerOp: [] });
-      acc.rounds += r.rounds;
-      acc.samples.push(...r.samples);
-      acc.faultsPerOp.push(r.faultsPerOp);
-      Object.assign(acc, summarize(acc.samples));
-      process.stderr.write(`[${++n}/${total}] ${CASES[id].title} · ${impl}: ${r.median.toFixed(1)} ns/op ` +
-        `(min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, ${r.rounds} × ${r.ops} ops, ` +
-        `${r.faultsPerOp.toFixed(3)} faults/op)\n`);
-    }
+  for (const [n, id] of ids.entries()) {
+    const t0 = Date.now();
+    results[id] = await runCase(id);
+    const v = results[id].values;
+    process.stderr.write(`[${n + 1}/${ids.length}] ${CASES[id].title}: ` +
+      Object.entries(v).map(([k, s]) => `${k} ${s.median.toFixed(1)} ns/op (${s.faultsPerOp.toFixed(3)} faults/op)`).join(', ') +
+      ` · ${ROUNDS} rounds × ${CASES[id].ops} ops · ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }
 
   const project = SELF ? 'project (= pure-JS baseline, BENCH_SELF=1)' : 'project (native)';
   console.log(`\nphoton-write-buffer bench · ${project} · node ${process.version} · ${os.cpus()[0].model} × ${os.cpus().length}`);
-  console.log(`ns/op = median of ${PASSES} × ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
-    'ratio = vs ÷ project (> 1: project faster)');
-  console.log('min ratio: the same on the fastest rounds; median and min differ when the host is noisy\n');
+  console.log(`ns/op = median of ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
+    'ratio = vs ÷ project (> 1: project faster), median of per-round paired ratios\n');
   const rows = compare(ROWS.filter((r) => results[r.from]).map((r) => ({
-    case: CASES[r.from].title, id: r.from, values: results[r.from],
-    ref: r.ref, target: r.target, targetText: r.targetText,
+    case: CASES[r.from].title, id: r.from, values: results[r.from].values,
+    ratios: results[r.from].ratios(r.ref), ref: r.ref, target: r.target, targetText: r.targetText,
   })));
 
   const file = writeResults({
@@ -108,11 +149,12 @@ async function main() {
     cpu: os.cpus()[0].model,
     cpus: os.cpus().length,
     rounds: ROUNDS,
-    passes: PASSES,
+    warmup: WARMUP,
     capacity: CAP,
-    method: `each (case, impl) in its own child process, ${PASSES} interleaved passes of ${ROUNDS} timed rounds ` +
-      '(after 2 warm-up rounds); before each round, untimed: GC, one event-loop turn, setup (a fresh buffer), GC; ' +
-      'ns/op = median of the pooled rounds',
+    glibcTunables: process.env.GLIBC_TUNABLES ?? TUNABLES,
+    method: `each (case, impl) in its own child process, ${WARMUP} warm-up rounds, then ${ROUNDS} timed rounds ` +
+      'taken in turns across the implementations (order rotated per round); before each round, untimed: GC, ' +
+      'one event-loop turn, setup (a fresh buffer), GC; ns/op = median round; ratio = median of per-round ratios',
     rows,
   });
   console.log(`\nresults: ${file}`);
