@@ -139,29 +139,49 @@ impl WriteBuffer {
         self.arena.as_ptr()
     }
 
-    /// Reserves `need` bytes (a multiple of 8), counting a writer if asked;
-    /// one CAS. Returns the offset of the range.
-    fn reserve(&self, need: u64, acquire_writer: bool) -> Result<u32> {
-        // Ordering: Relaxed everywhere in this loop. Disjointness needs no
-        // ordering: every reservation is a read-modify-write of the one word,
-        // and the modification order hands each one a distinct range. A
-        // reservation publishes nothing (the bytes are written after it); the
-        // writer publishes them later with its Release in `release_writer`
-        // (and with the record-start bit).
+    /// The one CAS loop every transition goes through: computes the next
+    /// state from the current one with `step` (an error returns before any
+    /// store, so it leaves the word unchanged) and installs it with one
+    /// compare-and-swap, `success` ordering on success. Returns the state
+    /// that was installed and what `step` returned alongside it.
+    #[inline]
+    fn transition<T>(
+        &self,
+        success: Ordering,
+        step: impl Fn(BufferState) -> Result<(BufferState, T)>,
+    ) -> Result<(BufferState, T)> {
+        // Ordering: the initial and failure loads only feed `step` for the
+        // next attempt; whatever is published or acquired rides on the
+        // successful CAS (`success`), so Relaxed suffices for them.
         let mut current = self.state.0.load(Ordering::Relaxed);
         loop {
-            let (next, offset) =
-                BufferState::unpack(current).reserve(need, self.capacity, acquire_writer)?;
+            let (next, out) = step(BufferState::unpack(current))?;
             match self.state.0.compare_exchange_weak(
                 current,
                 next.pack(),
-                Ordering::Relaxed,
+                success,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(offset),
+                Ok(_) => return Ok((next, out)),
                 Err(seen) => current = seen,
             }
         }
+    }
+
+    /// Reserves `need` bytes (a multiple of 8), counting a writer if asked;
+    /// one CAS. Returns the offset of the range.
+    fn reserve(&self, need: u64, acquire_writer: bool) -> Result<u32> {
+        // Ordering: Relaxed. Disjointness needs no ordering: every
+        // reservation is a read-modify-write of the one word, and the
+        // modification order hands each one a distinct range. A reservation
+        // publishes nothing (the bytes are written after it); the writer
+        // publishes them later with its Release in `release_writer` (and
+        // with the record-start bit).
+        let capacity = self.capacity;
+        self.transition(Ordering::Relaxed, |s| {
+            s.reserve(need, capacity, acquire_writer)
+        })
+        .map(|(_, offset)| offset)
     }
 
     /// The header cell of the record at `offset`.
@@ -325,69 +345,45 @@ impl WriteBuffer {
     /// sealed with no writer. [`Error::NoWriter`] (state unchanged) when no
     /// writer is in progress.
     pub fn release_writer(&self) -> Result<ReleaseState> {
-        // Ordering: the failure loads only feed the retry: Relaxed.
-        let mut current = self.state.0.load(Ordering::Relaxed);
-        loop {
-            let mut next = BufferState::unpack(current);
-            if next.writers == 0 {
+        // Ordering: AcqRel. Release publishes this writer's bytes to whoever
+        // later observes the flushable state (their Acquire reads a later
+        // value of this word; all updates are RMWs, so they continue the
+        // release sequence). Acquire because when this is the last writer of
+        // a sealed buffer, the caller flushes and must see the other
+        // writers' bytes.
+        let (next, ()) = self.transition(Ordering::AcqRel, |mut s| {
+            if s.writers == 0 {
                 return Err(Error::NoWriter);
             }
-            next.writers -= 1;
-            // Ordering: AcqRel on success. Release publishes this writer's
-            // bytes to whoever later observes the flushable state (their
-            // Acquire reads a later value of this word; all updates are RMWs,
-            // so they continue the release sequence). Acquire because when
-            // this is the last writer of a sealed buffer, the caller flushes
-            // and must see the other writers' bytes.
-            match self.state.0.compare_exchange_weak(
-                current,
-                next.pack(),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return Ok(if next.is_flushable() {
-                        ReleaseState::Flush
-                    } else {
-                        ReleaseState::None
-                    })
-                }
-                Err(seen) => current = seen,
-            }
-        }
+            s.writers -= 1;
+            Ok((s, ()))
+        })?;
+        Ok(if next.is_flushable() {
+            ReleaseState::Flush
+        } else {
+            ReleaseState::None
+        })
     }
 
     /// Seals the buffer. [`ReleaseState::Flush`] when no writer is in
     /// progress. [`Error::Again`] (state unchanged) if already sealed.
     pub fn seal(&self) -> Result<ReleaseState> {
-        // Ordering: the failure loads only feed the retry: Relaxed.
-        let mut current = self.state.0.load(Ordering::Relaxed);
-        loop {
-            let mut next = BufferState::unpack(current);
-            if next.sealed {
+        // Ordering: AcqRel. Acquire: when no writer is left the caller
+        // flushes and must see the released writers' bytes. Release: bytes
+        // this thread reserved without a writer count before sealing reach
+        // whoever later sees the buffer flushable.
+        let (next, ()) = self.transition(Ordering::AcqRel, |mut s| {
+            if s.sealed {
                 return Err(Error::Again);
             }
-            next.sealed = true;
-            // Ordering: AcqRel on success. Acquire: when no writer is left
-            // the caller flushes and must see the released writers' bytes.
-            // Release: bytes this thread reserved without a writer count
-            // before sealing reach whoever later sees the buffer flushable.
-            match self.state.0.compare_exchange_weak(
-                current,
-                next.pack(),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return Ok(if next.has_writer() {
-                        ReleaseState::None
-                    } else {
-                        ReleaseState::Flush
-                    })
-                }
-                Err(seen) => current = seen,
-            }
-        }
+            s.sealed = true;
+            Ok((s, ()))
+        })?;
+        Ok(if next.has_writer() {
+            ReleaseState::None
+        } else {
+            ReleaseState::Flush
+        })
     }
 
     /// Validates that `record` is the offset of a record of this buffer
