@@ -5,6 +5,7 @@ export const {
   WriteBuffer,
   WriteBufferError,
   recordSize,
+  liveArenas,
   HEADER_SIZE,
   ALIGN,
   NORMAL_PAGE,

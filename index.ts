@@ -114,6 +114,15 @@ export function recordSize(pageSize: number): number {
   return native.recordSize(pageSize)
 }
 
+/**
+ * Write-buffer arenas allocated and not yet freed in this process, on every
+ * thread: a diagnostic for leak checks (an arena is freed once its last
+ * `WriteBuffer` and view, on every thread, are collected).
+ */
+export function liveArenas(): number {
+  return native.liveArenas()
+}
+
 // ---------------------------------------------------------------------------
 // Scratch block and status handling
 

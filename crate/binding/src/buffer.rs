@@ -321,8 +321,9 @@ pub fn arena_alignment(slot: u32) -> i64 {
     })
 }
 
-/// Shared buffers still alive in this process (a leak check for tests).
+/// Write-buffer arenas allocated and not yet freed in this process, on
+/// every thread (a leak check for tests).
 #[napi]
-pub fn live_shared_buffers() -> u32 {
-    shared::live() as u32
+pub fn live_arenas() -> u32 {
+    photon_wb_core::live_arenas() as u32
 }

@@ -32,9 +32,3 @@ pub fn attach(id: u32) -> Option<Arc<WriteBuffer>> {
     let t = table().lock().unwrap_or_else(|e| e.into_inner());
     t.get(&id).and_then(Weak::upgrade)
 }
-
-/// Arenas alive in this process (for leak tests).
-pub fn live() -> usize {
-    let t = table().lock().unwrap_or_else(|e| e.into_inner());
-    t.values().filter(|w| w.strong_count() > 0).count()
-}

@@ -3,7 +3,7 @@
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::record::ALIGN;
@@ -15,10 +15,21 @@ pub const ARENA_ALIGN: usize = 16;
 
 const _: () = assert!(ARENA_ALIGN.is_multiple_of(ALIGN as usize));
 
+/// Arenas of write buffers allocated and not yet freed, process-wide (a
+/// leak check for tests: see [`live_arenas`]).
+static LIVE_ARENAS: AtomicUsize = AtomicUsize::new(0);
+
+/// Write-buffer arenas currently allocated in this process.
+// Ordering: Relaxed: a statistic; it publishes no memory.
+pub fn live_arenas() -> usize {
+    LIVE_ARENAS.load(Ordering::Relaxed)
+}
+
 /// A zeroed allocation of `len` bytes, freed exactly once on drop.
 pub(crate) struct Arena {
     ptr: NonNull<u8>,
     layout: Layout,
+    counted: bool,
 }
 
 // SAFETY: `Arena` is a plain owned allocation; it hands out raw pointers only,
@@ -38,7 +49,20 @@ impl Arena {
         // SAFETY: the layout has a non-zero size (`max(1)`).
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).ok_or(Error::OutOfMemory(len as u64))?;
-        Ok(Arena { ptr, layout })
+        Ok(Arena {
+            ptr,
+            layout,
+            counted: false,
+        })
+    }
+
+    /// As [`Arena::zeroed`], counted in [`live_arenas`] until dropped.
+    pub(crate) fn counted(len: usize, align: usize) -> Result<Self> {
+        let mut a = Self::zeroed(len, align)?;
+        a.counted = true;
+        // Ordering: Relaxed: a statistic.
+        LIVE_ARENAS.fetch_add(1, Ordering::Relaxed);
+        Ok(a)
     }
 
     /// The first byte.
@@ -59,6 +83,10 @@ impl Drop for Arena {
         // SAFETY: `ptr` came from `alloc_zeroed` with exactly `layout`, and
         // `drop` runs once.
         unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+        if self.counted {
+            // Ordering: Relaxed: a statistic.
+            LIVE_ARENAS.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

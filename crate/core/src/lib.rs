@@ -12,7 +12,7 @@ pub mod latch;
 pub mod record;
 pub mod write_buffer;
 
-pub use arena::ARENA_ALIGN;
+pub use arena::{live_arenas, ARENA_ALIGN};
 pub use buffer_state::BufferState;
 pub use error::{Error, Result};
 pub use latch::{Latch, Subscription};

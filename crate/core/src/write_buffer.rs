@@ -85,7 +85,7 @@ impl WriteBuffer {
             state: StateWord(AtomicU64::new(BufferState::default().pack())),
             group_id,
             capacity,
-            arena: Arena::zeroed(capacity as usize, ARENA_ALIGN)?,
+            arena: Arena::counted(capacity as usize, ARENA_ALIGN)?,
             starts: StartBits::new(capacity)?,
             flushed: Latch::new(),
         })
