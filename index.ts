@@ -473,7 +473,9 @@ class RecordIterator implements IterableIterator<BufferRecord> {
     this.#next = this.#words[0]
     this.#count = n
     this.#at = 0
-    if (n === 0) this.#done = true
+    // An unconditional store: a store that first runs at the very end of an
+    // iteration has no type feedback and deoptimizes the caller's loop.
+    this.#done = n === 0
     return n > 0
   }
 }
