@@ -64,6 +64,37 @@ export interface WriteBufferHandle {
   readonly capacity: number
 }
 
+/**
+ * A writer's private chunk of a buffer (`WriteBuffer#lane`): reserved with
+ * one CAS that counts one writer; `allocPage` then bump-allocates inside it
+ * without touching the shared state word. `close()` (or `using`) covers the
+ * unused tail with a tombstone filler record and releases the writer.
+ */
+export interface Lane extends Disposable {
+  /** Free bytes left in the lane. */
+  readonly remaining: number
+  readonly isClosed: boolean
+  /** A page record in the lane; `ERR_AGAIN` when it does not fit what is left: close the lane and take another. */
+  allocPage(pageId: U64Like, pageSize: number): PageAlloc
+  /** Writes the filler, releases the writer. `ERR_CLOSED` the second time. */
+  close(): ReleaseState
+}
+
+/**
+ * One writer in progress (`WriteBuffer#acquire`): the buffer cannot become
+ * flushable until it is released. `release()` or `using` releases it once;
+ * a second `release()` throws `ERR_CLOSED` instead of releasing another
+ * writer's count.
+ */
+export interface WriterGuard extends Disposable {
+  readonly isReleased: boolean
+  /** `allocPage(pageId, pageSize, false)`: covered by this guard's writer. */
+  allocPage(pageId: U64Like, pageSize: number): PageAlloc
+  /** `deallocPages(addrs, false)`: covered by this guard's writer. */
+  deallocPages(addrs: readonly U64Like[] | BigUint64Array): RecordHeader
+  release(): ReleaseState
+}
+
 /** Stable error codes of {@link WriteBufferError}. */
 export type WriteBufferErrorCode =
   | 'ERR_AGAIN'
@@ -75,6 +106,7 @@ export type WriteBufferErrorCode =
   | 'ERR_READ_ONLY'
   | 'ERR_CORRUPT'
   | 'ERR_OUT_OF_MEMORY'
+  | 'ERR_CLOSED'
 
 /** Every error this package throws on purpose, with a stable `code`. */
 export class WriteBufferError extends Error {
@@ -480,6 +512,104 @@ class RecordIterator implements IterableIterator<BufferRecord> {
   }
 }
 
+const NO_IDS = new BigUint64Array(0)
+const NO_SIZES = new Uint32Array(0)
+const ONE_OUT = new Uint32Array(1)
+
+function releaseState(what: string): ReleaseState {
+  const status = SI32[S_STATUS]
+  if (status !== 0) throw statusError(status, what)
+  return S32[S_OUT] === 1 ? 'flush' : 'none'
+}
+
+class LaneImpl implements Lane {
+  readonly #h: Handle
+  #cursor: number
+  readonly #end: number
+  #closed = false
+  constructor(h: Handle, cursor: number, end: number) {
+    this.#h = h
+    this.#cursor = cursor
+    this.#end = end
+  }
+
+  get remaining(): number {
+    return this.#end - this.#cursor
+  }
+
+  get isClosed(): boolean {
+    return this.#closed
+  }
+
+  allocPage(pageId: U64Like, pageSize: number): PageAlloc {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.allocPage: the lane is closed: take another lane')
+    if (typeof pageSize !== 'number' || pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
+    putU64('pageId', pageId)
+    const h = this.#h
+    S32[S_SLOT] = h.slot
+    S32[S_ARG] = this.#cursor
+    S32[S_ARG + 1] = this.#end
+    S32[S_ARG + 2] = pageSize
+    native.fastLaneAlloc()
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, `Lane.allocPage(${pageSize} bytes)`)
+    this.#cursor = S32[S_OUT + 1]
+    return new Alloc(h, S32[S_OUT], pageSize)
+  }
+
+  close(): ReleaseState {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.close: the lane is already closed')
+    S32[S_SLOT] = this.#h.slot
+    S32[S_ARG] = this.#cursor
+    S32[S_ARG + 1] = this.#end
+    native.fastLaneClose()
+    const state = releaseState('Lane.close')
+    this.#closed = true
+    return state
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#closed) this.close()
+  }
+}
+
+class Guard implements WriterGuard {
+  readonly #wb: WriteBuffer
+  #released = false
+  constructor(wb: WriteBuffer) {
+    this.#wb = wb
+  }
+
+  get isReleased(): boolean {
+    return this.#released
+  }
+
+  #check(what: string): void {
+    if (this.#released) throw new WriteBufferError('ERR_CLOSED', `WriterGuard.${what}: the guard was released`)
+  }
+
+  allocPage(pageId: U64Like, pageSize: number): PageAlloc {
+    this.#check('allocPage')
+    return this.#wb.allocPage(pageId, pageSize, false)
+  }
+
+  deallocPages(addrs: readonly U64Like[] | BigUint64Array): RecordHeader {
+    this.#check('deallocPages')
+    return this.#wb.deallocPages(addrs, false)
+  }
+
+  release(): ReleaseState {
+    this.#check('release')
+    const state = this.#wb.releaseWriter()
+    this.#released = true
+    return state
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#released) this.release()
+  }
+}
+
 // ---------------------------------------------------------------------------
 // WriteBuffer
 
@@ -630,6 +760,29 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     for (let i = 0; i < pages.length; i++) allocs[i] = new Alloc(h, out[i], sizes[i])
     const d = out[pages.length]
     return { pages: allocs, dealloc: d === 0xffffffff ? null : new Header(h, d, 'dealloc') }
+  }
+
+  /**
+   * Reserves a lane of `bytes` (rounded up to 8, at least 16) with one CAS
+   * that counts one writer. For many small pages from one thread: the
+   * lane's `allocPage` touches no shared atomic. A lane keeps allocating
+   * inside its chunk after the buffer is sealed (the space is already
+   * reserved); the buffer becomes flushable once every lane is closed.
+   */
+  lane(bytes: number): Lane {
+    checkU32('bytes', bytes)
+    const h = this.#h
+    S32[S_SLOT] = h.slot
+    S32[S_ARG] = bytes
+    call(native.fastLaneReserve, `lane(${bytes} bytes)`)
+    return new LaneImpl(h, S32[S_OUT], S32[S_OUT + 1])
+  }
+
+  /** Counts one writer without reserving anything (`using w = wb.acquire()`). */
+  acquire(): WriterGuard {
+    const status = native.batch(this.#h.slot, NO_IDS, NO_SIZES, NO_IDS, ONE_OUT)
+    if (status < 0) throw statusError(status, 'acquire')
+    return new Guard(this)
   }
 
   /** Drops one writer; `'flush'` when that leaves the buffer sealed with no writer. */

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use photon_wb_core::{ReleaseState, Result as CoreResult, WriteBuffer};
+use photon_wb_core::{Lane, ReleaseState, Result as CoreResult, WriteBuffer};
 
 use crate::error::{status_of, to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::registry;
@@ -225,6 +225,42 @@ pub fn fast_set_page_id() {
 pub fn fast_on_flushed() {
     on_slot(|s, wb| {
         s[S_OUT as usize] = wb.on_flushed() as u32;
+        Ok(())
+    })
+}
+
+/// Scratch call: reserve a lane. In: arg0 bytes. Out: cursor, end.
+#[napi]
+pub fn fast_lane_reserve() {
+    on_slot(|s, wb| {
+        let lane = wb.reserve_lane(s[S_ARG as usize])?;
+        s[S_OUT as usize] = lane.cursor;
+        s[S_OUT as usize + 1] = lane.end;
+        Ok(())
+    })
+}
+
+/// Scratch call: a page in a lane. In: arg0 cursor, arg1 end, arg2 page
+/// size, u64 page id. Out: record offset, new cursor.
+#[napi]
+pub fn fast_lane_alloc() {
+    on_slot(|s, wb| {
+        let a = S_ARG as usize;
+        let mut lane = Lane { cursor: s[a], end: s[a + 1] };
+        let p = wb.lane_alloc_page(&mut lane, u64_at(s, S_U64), s[a + 2])?;
+        s[S_OUT as usize] = p.record;
+        s[S_OUT as usize + 1] = lane.cursor;
+        Ok(())
+    })
+}
+
+/// Scratch call: close a lane. In: arg0 cursor, arg1 end. Out: out0 = 1
+/// for 'flush'.
+#[napi]
+pub fn fast_lane_close() {
+    on_slot(|s, wb| {
+        let a = S_ARG as usize;
+        s[S_OUT as usize] = release_status(wb.close_lane(Lane { cursor: s[a], end: s[a + 1] })?);
         Ok(())
     })
 }

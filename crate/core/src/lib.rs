@@ -8,6 +8,7 @@
 pub(crate) mod arena;
 pub mod buffer_state;
 pub mod error;
+pub mod lane;
 pub mod latch;
 pub mod record;
 pub mod write_buffer;
@@ -15,6 +16,7 @@ pub mod write_buffer;
 pub use arena::{live_arenas, ARENA_ALIGN};
 pub use buffer_state::BufferState;
 pub use error::{Error, Result};
+pub use lane::Lane;
 pub use latch::{Latch, Subscription};
 pub use record::{
     record_size, Header, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,

@@ -170,7 +170,7 @@ impl WriteBuffer {
 
     /// Reserves `need` bytes (a multiple of 8), counting a writer if asked;
     /// one CAS. Returns the offset of the range.
-    fn reserve(&self, need: u64, acquire_writer: bool) -> Result<u32> {
+    pub(crate) fn reserve(&self, need: u64, acquire_writer: bool) -> Result<u32> {
         // Ordering: Relaxed. Disjointness needs no ordering: every
         // reservation is a read-modify-write of the one word, and the
         // modification order hands each one a distinct range. A reservation
@@ -206,7 +206,7 @@ impl WriteBuffer {
 
     /// Writes a new record's header (and optionally its u64 body), then
     /// marks its start. The range was just reserved, so it is ours alone.
-    fn write_record(&self, offset: u32, header: Header, body: &[u64]) {
+    pub(crate) fn write_record(&self, offset: u32, header: Header, body: &[u64]) {
         self.cell(offset).store(header);
         if !body.is_empty() {
             let start = offset as usize + HEADER_SIZE as usize;
