@@ -153,3 +153,17 @@ test('acquire on a sealed buffer is ERR_AGAIN', (t) => {
   t.throws(() => wb.acquire(), { code: 'ERR_AGAIN' })
   t.is(wb.writers, 0)
 })
+
+test('tryAllocPage returns null where allocPage would throw ERR_AGAIN', (t) => {
+  const wb = new WriteBuffer(2, 4096)
+  const lane = wb.lane(48)
+  t.is(lane.tryAllocPage(1, 64), null)
+  t.is(lane.tryAllocPage(1, 40), null)
+  t.is(lane.remaining, 48)
+  const a = lane.tryAllocPage(1, 32)
+  t.not(a, null)
+  t.is(a?.addr, (2n << 32n) | 16n)
+  t.throws(() => lane.tryAllocPage(1, -1), { code: 'ERR_OUT_OF_RANGE' })
+  lane.close()
+  t.throws(() => lane.tryAllocPage(1, 1), { code: 'ERR_CLOSED' })
+})

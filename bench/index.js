@@ -26,6 +26,7 @@
 //                     through glibc malloc; no effect elsewhere. GLIBC_TUNABLES= (empty)
 //                     restores glibc's defaults.
 const { fork } = require('node:child_process');
+const path = require('node:path');
 const os = require('node:os');
 const { timeRound, summarize, compare, writeResults } = require('./harness');
 const { CASES, ROWS, CAP } = require('./cases');
@@ -140,7 +141,20 @@ async function main() {
     ratios: results[r.from].ratios(r.ref), ref: r.ref, target: r.target, targetText: r.targetText,
   })));
 
+  let threads = null;
+  if (!SELF && (!only || only.test('threads'))) {
+    // In a child of its own, with the same glibc tunables as the other cases.
+    const env = 'GLIBC_TUNABLES' in process.env ? process.env : { ...process.env, GLIBC_TUNABLES: TUNABLES };
+    const r = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, 'threads.js'), '--json'], {
+      env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`bench/threads.js failed (exit ${r.status})`);
+    threads = JSON.parse(r.stdout.trim().split('\n').pop());
+    require('./threads').print(threads);
+  }
+
   const file = writeResults({
+    threads,
     date: new Date().toISOString(),
     self: SELF,
     node: process.version,

@@ -1,0 +1,129 @@
+'use strict';
+// Thread scaling: 1 vs 2 worker threads writing 100 B pages (+ copy) into one
+// shared WriteBuffer, with plain allocPage (one CAS on the shared state word
+// per page) and with lanes (one CAS per 64 KiB chunk). Run by bench/index.js
+// after the single-thread cases, or alone: node bench/threads.js.
+//
+// Each round: main makes a fresh 16 MiB buffer and shares it; the workers
+// (started once, warmed up) attach, wait on a SharedArrayBuffer barrier, run
+// their loop, and report start/end from the process-wide monotonic clock.
+// Aggregate throughput = total pages / (last end - first start). Rounds of
+// the four configurations are interleaved; the ratio is the median over
+// rounds of (2 workers ÷ 1 worker) throughput.
+const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
+const os = require('node:os');
+
+const PAGE = 100;
+const LANE = 64 * 1024;
+const CAP = 16 << 20;
+const PER_WORKER = 50_000; // 2 × 50k × 120 B = 12 MB: fits one 16 MiB buffer
+
+function workerLoop() {
+  const { WriteBuffer } = require('..');
+  const src = Buffer.alloc(PAGE, 0x5a);
+  const { barrier, index } = workerData;
+  const flag = new Int32Array(barrier);
+  parentPort.on('message', ({ handle, mode, ops, gen }) => {
+    const wb = WriteBuffer.attach(handle);
+    const guard = mode === 'plain' ? wb.acquire() : null;
+    let lane = mode === 'lane' ? wb.lane(LANE) : null;
+    parentPort.postMessage({ ready: true });
+    Atomics.wait(flag, 0, gen - 1); // until main bumps the generation
+    const t0 = process.hrtime.bigint();
+    const base = BigInt(index) << 32n;
+    if (mode === 'plain') {
+      for (let i = 0; i < ops; i++) wb.allocPage(base | BigInt(i), PAGE, false).page.set(src);
+      guard.release();
+    } else {
+      for (let i = 0; i < ops; i++) {
+        let a = lane.tryAllocPage(base | BigInt(i), PAGE);
+        if (a === null) {
+          lane.close();
+          lane = wb.lane(LANE);
+          a = lane.allocPage(base | BigInt(i), PAGE);
+        }
+        a.page.set(src);
+      }
+      lane.close();
+    }
+    const t1 = process.hrtime.bigint();
+    parentPort.postMessage({ t0, t1 });
+  });
+}
+
+async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log = console.error } = {}) {
+  const { WriteBuffer } = require('..');
+  const barrier = new SharedArrayBuffer(4);
+  const flag = new Int32Array(barrier);
+  const workers = [0, 1].map((index) => new Worker(__filename, { workerData: { barrier, index } }));
+  const once = (w) => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  let gen = 0;
+
+  async function round(mode, n) {
+    const wb = new WriteBuffer(1, CAP);
+    const handle = wb.share();
+    gen++;
+    const used = workers.slice(0, n);
+    const ready = used.map(once);
+    for (const w of used) w.postMessage({ handle, mode, ops: PER_WORKER, gen });
+    await Promise.all(ready);
+    const done = used.map(once);
+    Atomics.store(flag, 0, gen);
+    Atomics.notify(flag, 0);
+    const times = await Promise.all(done);
+    const start = times.reduce((m, t) => (t.t0 < m ? t.t0 : m), times[0].t0);
+    const end = times.reduce((m, t) => (t.t1 > m ? t.t1 : m), times[0].t1);
+    if (wb.seal() !== 'flush') throw new Error('expected flushable');
+    let records = 0;
+    for (const r of wb) if (r.kind === 'page') records++;
+    if (records !== n * PER_WORKER) throw new Error(`lost pages: ${records}`);
+    return (n * PER_WORKER) / (Number(end - start) / 1e9); // pages per second
+  }
+
+  const configs = [['plain', 1], ['plain', 2], ['lane', 1], ['lane', 2]];
+  for (const [mode, n] of configs) await round(mode, n); // warm-up
+  const samples = new Map(configs.map((c) => [c.join(':'), []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [mode, n] of r % 2 ? [...configs].reverse() : configs) samples.get(`${mode}:${n}`).push(await round(mode, n));
+    log(`threads: round ${r + 1}/${rounds}`);
+  }
+  await Promise.all(workers.map((w) => w.terminate()));
+  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const out = {};
+  for (const mode of ['plain', 'lane']) {
+    const one = samples.get(`${mode}:1`);
+    const two = samples.get(`${mode}:2`);
+    out[mode] = {
+      oneWorkerPagesPerSec: median(one),
+      twoWorkersPagesPerSec: median(two),
+      ratio: median(one.map((x, i) => two[i] / x)),
+    };
+  }
+  return out;
+}
+
+function print(res) {
+  const f = (x) => Math.round(x).toLocaleString('en-US');
+  console.log(`\nthread scaling · 100 B pages + copy into one shared 16 MiB buffer · ${os.cpus().length} CPUs`);
+  console.log('mode                   1 worker pages/s   2 workers pages/s   2w ÷ 1w   target   status');
+  const rows = [
+    ['allocPage (shared CAS)', res.plain, null],
+    ['lanes (64 KiB chunks)', res.lane, 1.3],
+  ];
+  for (const [name, r, target] of rows) {
+    const status = target == null ? 'info' : r.ratio >= target ? 'PASS' : 'FAIL';
+    console.log(
+      `${name.padEnd(22)} ${f(r.oneWorkerPagesPerSec).padStart(17)}   ${f(r.twoWorkersPagesPerSec).padStart(17)}   ${r.ratio.toFixed(2).padStart(7)}   ${(target ? `≥ ${target}` : '—').padStart(6)}   ${status}`,
+    );
+  }
+}
+
+if (!isMainThread) workerLoop();
+else if (require.main === module) {
+  run().then(
+    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
+    (e) => { console.error(e); process.exit(1); },
+  );
+}
+
+module.exports = { run, print };
