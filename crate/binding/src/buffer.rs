@@ -246,7 +246,10 @@ pub fn fast_lane_reserve() {
 pub fn fast_lane_alloc() {
     on_slot(|s, wb| {
         let a = S_ARG as usize;
-        let mut lane = Lane { cursor: s[a], end: s[a + 1] };
+        let mut lane = Lane {
+            cursor: s[a],
+            end: s[a + 1],
+        };
         let p = wb.lane_alloc_page(&mut lane, u64_at(s, S_U64), s[a + 2])?;
         s[S_OUT as usize] = p.record;
         s[S_OUT as usize + 1] = lane.cursor;
@@ -260,7 +263,10 @@ pub fn fast_lane_alloc() {
 pub fn fast_lane_close() {
     on_slot(|s, wb| {
         let a = S_ARG as usize;
-        s[S_OUT as usize] = release_status(wb.close_lane(Lane { cursor: s[a], end: s[a + 1] })?);
+        s[S_OUT as usize] = release_status(wb.close_lane(Lane {
+            cursor: s[a],
+            end: s[a + 1],
+        })?);
         Ok(())
     })
 }

@@ -28,11 +28,22 @@ pub enum Error {
     Corrupt(String),
     /// The allocator could not provide the arena.
     OutOfMemory(u64),
+    /// A file operation failed. `code` is the OS error's name as Node spells
+    /// it (`"ENOSPC"`, `"EACCES"`, `"EEXIST"`, `"EIO"`, ...) and is what
+    /// [`Error::code`] returns; `message` says which operation on which path.
+    Io {
+        /// The errno name, e.g. `"ENOSPC"` (`"EIO"` when the OS gave none).
+        code: &'static str,
+        /// The operation, the path and the OS's description.
+        message: String,
+    },
 }
 
 impl Error {
     /// Every stable code, in the order of [`Error::status`] (`-1 - index`).
-    pub const CODES: [&'static str; 10] = [
+    /// The last one, `ERR_IO`, names the [`Error::Io`] family in the status
+    /// scheme only: [`Error::code`] of an `Io` error is its errno name.
+    pub const CODES: [&'static str; 11] = [
         "ERR_AGAIN",
         "ERR_TOO_LARGE_SIZE",
         "ERR_NOT_FLUSHABLE",
@@ -43,6 +54,7 @@ impl Error {
         "ERR_READ_ONLY",
         "ERR_CORRUPT",
         "ERR_OUT_OF_MEMORY",
+        "ERR_IO",
     ];
 
     fn index(&self) -> usize {
@@ -57,12 +69,26 @@ impl Error {
             Error::ReadOnly => 7,
             Error::Corrupt(_) => 8,
             Error::OutOfMemory(_) => 9,
+            Error::Io { .. } => 10,
         }
     }
 
-    /// The stable code of the public contract, e.g. `"ERR_AGAIN"`.
+    /// The stable code of the public contract, e.g. `"ERR_AGAIN"`; for an
+    /// [`Error::Io`], its errno name (`"ENOSPC"`, ...), as Node's `err.code`.
     pub fn code(&self) -> &'static str {
-        Self::CODES[self.index()]
+        match self {
+            Error::Io { code, .. } => code,
+            _ => Self::CODES[self.index()],
+        }
+    }
+
+    /// An [`Error::Io`] for `err`, raised while doing `what` (e.g.
+    /// `"write '/data/7.page'"`).
+    pub fn io(what: impl fmt::Display, err: &std::io::Error) -> Self {
+        Error::Io {
+            code: crate::page_file::errno::code_of(err),
+            message: format!("{what}: {err}"),
+        }
     }
 
     /// A negative status number for status-word style calls: `-1 - index`
@@ -96,6 +122,7 @@ impl fmt::Display for Error {
             ),
             Error::Corrupt(what) => write!(f, "corrupt: {what}"),
             Error::OutOfMemory(n) => write!(f, "could not allocate {n} bytes for the arena"),
+            Error::Io { code, message } => write!(f, "{code}: {message}"),
         }
     }
 }
@@ -122,12 +149,28 @@ mod tests {
             Error::ReadOnly,
             Error::Corrupt("x".into()),
             Error::OutOfMemory(1),
+            Error::Io {
+                code: "ERR_IO",
+                message: "x".into(),
+            },
         ];
+        assert_eq!(all.len(), Error::CODES.len());
         for (i, e) in all.iter().enumerate() {
             assert_eq!(e.status(), -1 - i as i32);
             assert_eq!(Error::CODES[(-1 - e.status()) as usize], e.code());
             assert!(e.code().starts_with("ERR_"));
             assert!(!e.to_string().is_empty());
         }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn error_io_code_is_the_errno_name() {
+        let os = std::io::Error::from_raw_os_error(28);
+        let e = Error::io("write '/x'", &os);
+        assert_eq!(e.code(), "ENOSPC");
+        assert_eq!(e.status(), -11);
+        assert_eq!(Error::CODES[10], "ERR_IO");
+        assert!(e.to_string().starts_with("ENOSPC: write '/x': "));
     }
 }

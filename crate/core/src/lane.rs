@@ -239,10 +239,7 @@ mod tests {
                 let buf = buf.clone();
                 std::thread::spawn(move || {
                     let mut n = 0u64;
-                    'lanes: loop {
-                        let Ok(mut lane) = buf.reserve_lane(4096) else {
-                            break;
-                        };
+                    while let Ok(mut lane) = buf.reserve_lane(4096) {
                         loop {
                             match buf.lane_alloc_page(&mut lane, t << 32 | n, (n % 50) as u32) {
                                 Ok(p) => {
@@ -252,7 +249,7 @@ mod tests {
                                 }
                                 Err(Error::Again) => {
                                     buf.close_lane(lane).unwrap();
-                                    continue 'lanes;
+                                    break;
                                 }
                                 Err(e) => panic!("{e}"),
                             }

@@ -2,7 +2,7 @@
 //! compare-and-swap on a packed state word.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::buffer_state::BufferState;
@@ -12,6 +12,7 @@ use crate::record::{
     record_size, Header, HeaderCell, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE,
     TOMBSTONE,
 };
+use crate::sync::AtomicU64;
 
 /// Whether the caller should now flush the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

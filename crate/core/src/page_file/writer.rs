@@ -1,0 +1,362 @@
+//! The durable writer: encode in memory, write a temp file in the target
+//! directory, `fdatasync` it, move it to the final name, `fsync` the
+//! directory.
+//!
+//! On any failure the temp file is removed and no file is left under the
+//! final name, so a reader never finds a partial file there. (With
+//! `overwrite`, a failure of the last step, the directory sync, removes
+//! the new file after the rename already replaced the old one: then no file
+//! is left at all. Every earlier failure leaves an existing file untouched.)
+//!
+//! Without `overwrite` the move must not replace an existing file. It is a
+//! hard link of the temp file to the final name (`link(2)` fails with
+//! `EEXIST` atomically, whoever else is creating the name), then an unlink
+//! of the temp name. On a file system without hard links (`EPERM`,
+//! `ENOTSUP`) it falls back to "check the name is free, then rename", which
+//! has a race: a file created under the name between the check and the
+//! rename is replaced.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::encode::encode_page_file;
+use super::errno::code_of;
+use super::fault::{FaultPlan, Step};
+use super::format::le_u32;
+use crate::error::{Error, Result};
+use crate::write_buffer::WriteBuffer;
+
+/// What a flush wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushStats {
+    /// Bytes of the page file.
+    pub bytes: u64,
+    /// Records in it (pages and dealloc records).
+    pub records: u64,
+}
+
+/// Temp names taken by this process (with the pid, unique per directory).
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Writes the live records of a flushable buffer to a durable page file at
+/// `path` (see the module docs for the steps and what a failure leaves).
+///
+/// - [`Error::NotFlushable`] unless the buffer is sealed with no writer;
+/// - [`Error::Io`] with the errno name as its code on any I/O failure
+///   (`EEXIST` if `path` exists and `overwrite` is false);
+/// - honours the test-only fault switch `PHOTON_WB_FAULT` (see
+///   [`FaultPlan`]).
+///
+/// It does not call [`WriteBuffer::on_flushed`]: the caller does, on `Ok`.
+pub fn write_page_file(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<FlushStats> {
+    write_page_file_with(buffer, path, overwrite, &FaultPlan::from_env()?)
+}
+
+/// [`write_page_file`] with an explicit fault plan (tests; a binding that
+/// reads the switch on its own thread).
+pub fn write_page_file_with(
+    buffer: &WriteBuffer,
+    path: &Path,
+    overwrite: bool,
+    faults: &FaultPlan,
+) -> Result<FlushStats> {
+    let bytes = encode_page_file(buffer)?;
+    let records = le_u32(&bytes, 28)? as u64;
+    write_durably(&bytes, path, overwrite, faults)?;
+    Ok(FlushStats {
+        bytes: bytes.len() as u64,
+        records,
+    })
+}
+
+/// The directory of `path` and its file name.
+fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        code: "EINVAL",
+        message: format!("'{}' does not name a file", path.display()),
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((dir, name))
+}
+
+/// Creates a fresh temp file `.<name>.tmp-<pid>-<n>` in `dir`.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result<(PathBuf, File)> {
+    let mut attempts = 0;
+    loop {
+        // Ordering: Relaxed: only uniqueness matters, which the RMW gives;
+        // the counter publishes nothing.
+        let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let what = format!("open '{}'", tmp.display());
+        faults.check(Step::Open, &what)?;
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            // A stale temp file of an earlier process with our pid.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
+            Err(e) => return Err(Error::io(what, &e)),
+        }
+    }
+}
+
+/// Writes, syncs and closes the temp file.
+fn fill(file: File, tmp: &Path, bytes: &[u8], faults: &FaultPlan) -> Result<()> {
+    let mut file = file;
+    let shown = tmp.display();
+    let what = format!("write '{shown}'");
+    if let Err(e) = faults.check(Step::Write, &what) {
+        // A realistic failure: part of the data made it.
+        let _ = file.write_all(&bytes[..bytes.len() / 2]);
+        return Err(e);
+    }
+    file.write_all(bytes).map_err(|e| Error::io(&what, &e))?;
+    let what = format!("fdatasync '{shown}'");
+    faults.check(Step::Sync, &what)?;
+    file.sync_data().map_err(|e| Error::io(&what, &e))
+}
+
+/// Whether a failed `link` means the file system has no hard links.
+fn links_unsupported(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Unsupported || matches!(code_of(e), "EPERM" | "ENOTSUP")
+}
+
+/// Moves the temp file to `path`; without `overwrite`, never replaces an
+/// existing file (see the module docs). On failure `path` is left as it was.
+fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Result<()> {
+    let what = format!("rename '{}' -> '{}'", tmp.display(), path.display());
+    faults.check(Step::Rename, &what)?;
+    if overwrite {
+        return fs::rename(tmp, path).map_err(|e| Error::io(&what, &e));
+    }
+    match fs::hard_link(tmp, path) {
+        Ok(()) => fs::remove_file(tmp).map_err(|e| {
+            let _ = fs::remove_file(path);
+            Error::io(format!("unlink '{}'", tmp.display()), &e)
+        }),
+        Err(e) if links_unsupported(&e) => {
+            // No hard links here: check, then rename (racy, documented).
+            if fs::symlink_metadata(path).is_ok() {
+                let exists = io::Error::from(io::ErrorKind::AlreadyExists);
+                return Err(Error::io(&what, &exists));
+            }
+            fs::rename(tmp, path).map_err(|e| Error::io(&what, &e))
+        }
+        Err(e) => Err(Error::io(&what, &e)),
+    }
+}
+
+/// `fsync` of a directory, so a new entry in it survives a crash. (Windows
+/// offers no such call; NTFS journals the rename itself.)
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    if cfg!(unix) {
+        File::open(dir)?.sync_all()
+    } else {
+        Ok(())
+    }
+}
+
+/// The durable write of `bytes` to `path` (see the module docs).
+pub(crate) fn write_durably(
+    bytes: &[u8],
+    path: &Path,
+    overwrite: bool,
+    faults: &FaultPlan,
+) -> Result<()> {
+    let (dir, name) = split(path)?;
+    let (tmp, file) = create_temp(dir, name, faults)?;
+    if let Err(e) =
+        fill(file, &tmp, bytes, faults).and_then(|()| publish(&tmp, path, overwrite, faults))
+    {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let what = format!("fsync directory '{}'", dir.display());
+    let synced = faults
+        .check(Step::DirSync, &what)
+        .and_then(|()| sync_dir(dir).map_err(|e| Error::io(&what, &e)));
+    if let Err(e) = synced {
+        // The entry may not be durable: take it back rather than let a
+        // failed flush leave a file that looks complete.
+        let _ = fs::remove_file(path);
+        let _ = sync_dir(dir);
+        return Err(e);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::super::reader::PageFile;
+    use super::super::sample::{sample, XorShift};
+    use super::*;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            // Ordering: Relaxed: only uniqueness matters.
+            let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+            let dir =
+                std::env::temp_dir().join(format!("pwb-test-{}-{n}-{tag}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn names(&self) -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn flushable(seed: u64) -> super::super::sample::Sample {
+        sample(&mut XorShift::new(seed), 12, 1 << 16, 4096)
+    }
+
+    #[test]
+    fn write_page_file_then_open() {
+        let dir = TempDir::new("open");
+        let s = flushable(1);
+        let path = dir.0.join("12.page");
+        let stats = write_page_file(&s.buffer, &path, false).unwrap();
+        assert_eq!(dir.names(), ["12.page"]);
+        let file = PageFile::open(&path).unwrap();
+        assert_eq!(stats.bytes, file.as_bytes().len() as u64);
+        assert_eq!(stats.records, file.len() as u64);
+        assert_eq!(file.as_bytes(), encode_page_file(&s.buffer).unwrap());
+        s.check(&file).unwrap();
+    }
+
+    #[test]
+    fn write_page_file_overwrite_refused_existing_untouched() {
+        let dir = TempDir::new("exists");
+        let s = flushable(2);
+        let path = dir.0.join("12.page");
+        fs::write(&path, b"precious").unwrap();
+        let err = write_page_file(&s.buffer, &path, false).unwrap_err();
+        assert_eq!(err.code(), "EEXIST", "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"precious");
+        assert_eq!(dir.names(), ["12.page"]);
+        write_page_file(&s.buffer, &path, true).unwrap();
+        s.check(&PageFile::open(&path).unwrap()).unwrap();
+        assert_eq!(dir.names(), ["12.page"]);
+    }
+
+    #[test]
+    fn write_page_file_not_flushable() {
+        let dir = TempDir::new("unsealed");
+        let buf = WriteBuffer::with_capacity(1, 256).unwrap();
+        let path = dir.0.join("1.page");
+        assert_eq!(
+            write_page_file(&buf, &path, false),
+            Err(Error::NotFlushable)
+        );
+        assert!(dir.names().is_empty());
+    }
+
+    #[test]
+    fn write_page_file_bad_paths() {
+        let dir = TempDir::new("paths");
+        let s = flushable(3);
+        let missing = dir.0.join("no-such-dir").join("1.page");
+        assert_eq!(
+            write_page_file(&s.buffer, &missing, false)
+                .unwrap_err()
+                .code(),
+            "ENOENT"
+        );
+        assert_eq!(
+            write_page_file(&s.buffer, &dir.0.join(".."), false)
+                .unwrap_err()
+                .code(),
+            "EINVAL"
+        );
+        assert_eq!(
+            write_page_file(&s.buffer, Path::new("/"), true)
+                .unwrap_err()
+                .code(),
+            "EINVAL"
+        );
+        // A directory under the final name.
+        fs::create_dir(dir.0.join("d")).unwrap();
+        assert!(write_page_file(&s.buffer, &dir.0.join("d"), false).is_err());
+        assert!(write_page_file(&s.buffer, &dir.0.join("d"), true).is_err());
+        assert_eq!(dir.names(), ["d"]);
+    }
+
+    #[test]
+    fn write_page_file_faults_leave_nothing_behind() {
+        let s = flushable(4);
+        for step in Step::ALL {
+            for code in ["ENOSPC", "EIO"] {
+                for existing in [false, true] {
+                    let dir = TempDir::new(step.name());
+                    let path = dir.0.join("12.page");
+                    if existing {
+                        fs::write(&path, b"old").unwrap();
+                    }
+                    let plan = FaultPlan::none().fail(step, code);
+                    let err = write_page_file_with(&s.buffer, &path, existing, &plan).unwrap_err();
+                    let case = format!("{} {code} existing={existing}: {err}", step.name());
+                    assert_eq!(err.code(), code, "{case}");
+                    assert!(matches!(err, Error::Io { .. }), "{case}");
+                    if existing && step != Step::DirSync {
+                        assert_eq!(fs::read(&path).unwrap(), b"old", "{case}");
+                        assert_eq!(dir.names(), ["12.page"], "{case}");
+                    } else {
+                        assert!(dir.names().is_empty(), "{case}: {:?}", dir.names());
+                    }
+                    // The buffer is untouched: a retry works.
+                    assert!(s.buffer.is_flushable());
+                    let stats =
+                        write_page_file_with(&s.buffer, &path, true, &FaultPlan::none()).unwrap();
+                    assert_eq!(dir.names(), ["12.page"], "{case}");
+                    let file = PageFile::open(&path).unwrap();
+                    assert_eq!(stats.records, file.len() as u64);
+                    s.check(&file).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn write_page_file_real_enospc_on_tmpfs() {
+        // Needs a small file system to fill, e.g. as root:
+        // mount -t tmpfs -o size=64k tmpfs /tmp/pwb-tmpfs
+        // PHOTON_WB_TMPFS_DIR=/tmp/pwb-tmpfs cargo test -p photon-write-buffer-core tmpfs
+        let Some(dir) = std::env::var_os("PHOTON_WB_TMPFS_DIR") else {
+            eprintln!("PHOTON_WB_TMPFS_DIR not set: skipped");
+            return;
+        };
+        let dir = PathBuf::from(dir);
+        let big = sample(&mut XorShift::new(5), 12, 1 << 20, 64 * 1024);
+        let path = dir.join("big.page");
+        let err = write_page_file_with(&big.buffer, &path, false, &FaultPlan::none()).unwrap_err();
+        assert_eq!(err.code(), "ENOSPC", "{err}");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        let small = flushable(6);
+        write_page_file_with(&small.buffer, &path, false, &FaultPlan::none()).unwrap();
+        small.check(&PageFile::open(&path).unwrap()).unwrap();
+        fs::remove_file(&path).unwrap();
+    }
+}
