@@ -4,6 +4,7 @@ import api from './index.js'
 export const {
   WriteBuffer,
   WriteBufferError,
+  PageFile,
   recordSize,
   liveArenas,
   HEADER_SIZE,

@@ -9,6 +9,7 @@
  * the native side; nothing here re-implements them.
  */
 import { endianness } from 'node:os'
+import { resolve as resolvePath } from 'node:path'
 import { inspect } from 'node:util'
 
 import * as native from './binding.js'
@@ -64,6 +65,16 @@ export interface WriteBufferHandle {
   readonly capacity: number
 }
 
+/** What `flushTo` resolves with. */
+export interface FlushResult {
+  /** The page file's absolute path. */
+  readonly path: string
+  /** Bytes in the file. */
+  readonly bytes: number
+  /** Records written (live pages and kept dealloc records). */
+  readonly records: number
+}
+
 /**
  * A writer's private chunk of a buffer (`WriteBuffer#lane`): reserved with
  * one CAS that counts one writer; `allocPage` then bump-allocates inside it
@@ -113,6 +124,7 @@ export type WriteBufferErrorCode =
   | 'ERR_CORRUPT'
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_CLOSED'
+  | 'ERR_IO'
 
 /** Every error this package throws on purpose, with a stable `code`. */
 export class WriteBufferError extends Error {
@@ -198,6 +210,21 @@ function statusError(status: number, what: string): Error {
   if (code === undefined) return new Error(`${what}: internal error (status ${status}); please report it`)
   if (code === 'ERR_OUT_OF_RANGE') return outOfRange('capacity', 'a power of two in [16, 2^31]', what)
   return new WriteBufferError(code, `${what}: ${MESSAGES[code]}`)
+}
+
+/**
+ * The error of a failed native outcome: `WriteBufferError` for the
+ * package's codes, else a Node-style `Error` whose `code` is the errno name
+ * (`ENOSPC`, `EACCES`, `EEXIST`, …) and whose `path` is the file.
+ */
+function outcomeError(code: string, message: string, what: string, path: string): Error {
+  if (code.startsWith('ERR_')) {
+    return new WriteBufferError(code as WriteBufferErrorCode, `${what}: ${message}`)
+  }
+  const err = new Error(`${what}: ${message}`) as Error & { code: string; path: string }
+  err.code = code
+  err.path = path
+  return err
 }
 
 /** Runs a scratch call and throws its error, if any. */
@@ -905,9 +932,158 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     return new WriteBuffer(0, 0)
   }
 
+  /**
+   * Writes the live records to a page file, durably: off the JS thread, to a
+   * temporary name, data synced, renamed (never over an existing file unless
+   * `overwrite`), directory synced; then calls `onFlushed()` and resolves.
+   * Rejects with `ERR_NOT_FLUSHABLE` unless sealed with no writer; an I/O
+   * error rejects with Node's errno `code` and leaves the buffer flushable
+   * (a retry works) and no file under `path`.
+   */
+  async flushTo(path: string, opts?: { overwrite?: boolean }): Promise<FlushResult> {
+    if (typeof path !== 'string') throw invalidType('path', 'of type string', path)
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
+    const overwrite = opts?.overwrite ?? false
+    checkBoolean('opts.overwrite', overwrite)
+    if (!this.isFlushable) {
+      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
+    }
+    const full = resolvePath(path)
+    const out = await native.flushTo(this.#h.slot, full, overwrite)
+    if (out.code != null) throw outcomeError(out.code, out.message ?? '', 'flushTo', full)
+    return { path: full, bytes: out.bytes, records: out.records }
+  }
+
   [inspect.custom](): string {
     this.#state()
     const [allocated, writers, flags] = [S32[S_OUT], S32[S_OUT + 1], S32[S_OUT + 2]]
     return `WriteBuffer { groupId: ${this.groupId}, capacity: ${this.capacity}, allocated: ${allocated}, writers: ${writers}, sealed: ${(flags & 1) !== 0}, flushed: ${(flags & 2) !== 0} }`
+  }
+}
+
+// ---------------------------------------------------------------------------
+// PageFile
+
+class FileHeader implements RecordHeader {
+  constructor(
+    readonly kind: 'page' | 'dealloc',
+    readonly pageId: bigint,
+    readonly pageSize: number,
+  ) {}
+
+  get isTombstone(): boolean {
+    return false
+  }
+
+  setTombstone(): void {
+    throw new WriteBufferError('ERR_READ_ONLY', 'setTombstone: a page file is read-only')
+  }
+
+  setPageId(): void {
+    throw new WriteBufferError('ERR_READ_ONLY', 'setPageId: a page file is read-only')
+  }
+}
+
+/**
+ * A page file written by `flushTo`, validated and read into memory: its
+ * pages keep the addresses the buffer handed out. Views are zero-copy over
+ * the file's bytes in memory (read-only by contract).
+ */
+export class PageFile implements Iterable<BufferRecord> {
+  readonly #native: native.NativePageFile
+  readonly #bytes: ArrayBuffer
+  readonly #view: DataView
+  readonly #entries: Uint32Array
+  readonly #groupHigh: bigint
+  readonly #path: string
+  #closed = false
+
+  private constructor(nf: native.NativePageFile, path: string) {
+    this.#native = nf
+    this.#path = path
+    this.#bytes = nf.bytes()
+    this.#view = new DataView(this.#bytes)
+    this.#entries = nf.entries()
+    this.#groupHigh = BigInt(nf.groupId) << 32n
+  }
+
+  /**
+   * Reads and validates the file off the JS thread: magic, version,
+   * checksums, bounds, index. `ERR_CORRUPT` (naming what failed) for a torn,
+   * truncated or altered file; Node's errno code (`ENOENT`, …) when it
+   * cannot be read.
+   */
+  static async open(path: string): Promise<PageFile> {
+    if (typeof path !== 'string') throw invalidType('path', 'of type string', path)
+    const full = resolvePath(path)
+    const nf = await native.openPageFile(full)
+    const code = nf.errorCode
+    if (code != null) throw outcomeError(code, nf.errorMessage ?? '', 'PageFile.open', full)
+    return new PageFile(nf, full)
+  }
+
+  /** The file's absolute path. */
+  get path(): string {
+    return this.#path
+  }
+
+  /** The group id of the flushed buffer (the high 32 bits of every address). */
+  get groupId(): number {
+    this.#check('groupId')
+    return this.#native.groupId
+  }
+
+  /** Records in the file. */
+  get size(): number {
+    return this.#entries.length / native.FILE_ENTRY_WORDS
+  }
+
+  #check(what: string): void {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageFile.${what}: the page file is closed`)
+  }
+
+  #record(i: number): BufferRecord {
+    const e = this.#entries
+    const w = i * native.FILE_ENTRY_WORDS
+    const addr = this.#groupHigh | BigInt(e[w + 1] + HEADER)
+    const size = e[w + 2]
+    const pos = e[w + 6] + e[w + 7] * TWO_32
+    if (e[w] === PAGE_FLAGS) {
+      const pageId = (BigInt(e[w + 5]) << 32n) | BigInt(e[w + 4])
+      const page = new PageView(this.#bytes, pos, size) as Buffer
+      return { kind: 'page', addr, pageId, page, header: new FileHeader('page', pageId, size) }
+    }
+    const addrs: bigint[] = new Array(size / 8)
+    for (let k = 0; k < addrs.length; k++) addrs[k] = this.#view.getBigUint64(pos + k * 8, true)
+    return { kind: 'dealloc', addr, addrs, header: new FileHeader('dealloc', 0n, size) }
+  }
+
+  /** The records in buffer order (tombstones were never written). */
+  *records(): IterableIterator<BufferRecord> {
+    this.#check('records')
+    const n = this.size
+    for (let i = 0; i < n; i++) yield this.#record(i)
+  }
+
+  [Symbol.iterator](): IterableIterator<BufferRecord> {
+    return this.records()
+  }
+
+  /** The zero-copy view of the page at `addr` (the address the buffer handed out). */
+  page(addr: U64Like): Buffer {
+    this.#check('page')
+    const a = toU64('addr', addr)
+    const [status, pos, size] = this.#native.locate(a)
+    if (status !== 0) throw statusError(status, `PageFile.page(${a})`)
+    return new PageView(this.#bytes, pos, size) as Buffer
+  }
+
+  /** Forgets the file: later calls throw `ERR_CLOSED`; memory is freed once no view is left. */
+  close(): void {
+    this.#closed = true
+  }
+
+  [inspect.custom](): string {
+    return `PageFile { path: '${this.#path}', records: ${this.size}${this.#closed ? ', closed' : ''} }`
   }
 }

@@ -11,6 +11,7 @@ mod buffer;
 mod consts;
 mod error;
 mod flush;
+mod page_file;
 mod registry;
 mod scratch;
 mod shared;

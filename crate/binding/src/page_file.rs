@@ -1,0 +1,242 @@
+//! Durable flushes (`flushTo`) and page-file reading (`PageFile`): the I/O
+//! runs on libuv's thread pool as napi async work.
+
+use std::path::PathBuf;
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+use photon_wb_core::{write_page_file, Error as CoreError, FlushStats, PageFile, WriteBuffer};
+
+use crate::registry;
+
+/// What a flush or an open produced: either numbers, or an error's code
+/// and message (JS turns it into the right error class).
+#[napi(object)]
+pub struct FlushOutcome {
+    /// Stable code (`ERR_…`) or errno name (`ENOSPC`, …) on failure.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub bytes: f64,
+    pub records: f64,
+}
+
+fn failed(e: &CoreError) -> FlushOutcome {
+    FlushOutcome {
+        code: Some(e.code().to_owned()),
+        message: Some(e.to_string()),
+        bytes: 0.0,
+        records: 0.0,
+    }
+}
+
+/// Writes a flushable buffer to a page file, durably, then marks it
+/// flushed (`onFlushed`).
+pub struct FlushTask {
+    buffer: Arc<WriteBuffer>,
+    path: PathBuf,
+    overwrite: bool,
+}
+
+impl Task for FlushTask {
+    type Output = std::result::Result<FlushStats, CoreError>;
+    type JsValue = FlushOutcome;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let r = write_page_file(&self.buffer, &self.path, self.overwrite);
+        if r.is_ok() {
+            // Only after data, rename and directory are synced.
+            self.buffer.on_flushed();
+        }
+        Ok(r)
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<FlushOutcome> {
+        Ok(match out {
+            Ok(s) => FlushOutcome {
+                code: None,
+                message: None,
+                bytes: s.bytes as f64,
+                records: s.records as f64,
+            },
+            Err(e) => failed(&e),
+        })
+    }
+}
+
+/// `flushTo`: a promise of the outcome (never rejects; JS decides).
+#[napi(ts_return_type = "Promise<FlushOutcome>")]
+pub fn flush_to(slot: u32, path: String, overwrite: bool) -> Result<AsyncTask<FlushTask>> {
+    let buffer =
+        registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+    Ok(AsyncTask::new(FlushTask {
+        buffer,
+        path: PathBuf::from(path),
+        overwrite,
+    }))
+}
+
+/// Reads and validates a page file.
+pub struct OpenTask {
+    path: PathBuf,
+}
+
+impl Task for OpenTask {
+    type Output = std::result::Result<PageFile, CoreError>;
+    type JsValue = NativePageFile;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(PageFile::open(&self.path))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<NativePageFile> {
+        Ok(match out {
+            Ok(f) => NativePageFile {
+                file: Some(Arc::new(f)),
+                error: None,
+            },
+            Err(e) => NativePageFile {
+                file: None,
+                error: Some(failed(&e)),
+            },
+        })
+    }
+}
+
+/// `PageFile.open`: a promise of a `NativePageFile` (check `error` first).
+#[napi(ts_return_type = "Promise<NativePageFile>")]
+pub fn open_page_file(path: String) -> AsyncTask<OpenTask> {
+    AsyncTask::new(OpenTask {
+        path: PathBuf::from(path),
+    })
+}
+
+/// A validated page file in memory (or the error that opening it met).
+#[napi]
+pub struct NativePageFile {
+    file: Option<Arc<PageFile>>,
+    error: Option<FlushOutcome>,
+}
+
+/// Words per entry of `NativePageFile::entries`.
+#[napi]
+pub const FILE_ENTRY_WORDS: u32 = 8;
+
+impl NativePageFile {
+    fn file(&self) -> Result<&Arc<PageFile>> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "the page file failed to open"))
+    }
+}
+
+#[napi]
+impl NativePageFile {
+    /// The error code when opening failed.
+    #[napi(getter)]
+    pub fn error_code(&self) -> Option<String> {
+        self.error.as_ref().and_then(|e| e.code.clone())
+    }
+
+    /// The error message when opening failed.
+    #[napi(getter)]
+    pub fn error_message(&self) -> Option<String> {
+        self.error.as_ref().and_then(|e| e.message.clone())
+    }
+
+    /// The group id of the flushed buffer.
+    #[napi(getter)]
+    pub fn group_id(&self) -> Result<u32> {
+        Ok(self.file()?.group_id())
+    }
+
+    /// The whole file as one external `ArrayBuffer` (holds the file alive).
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn bytes<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let file = self.file()?;
+        let len = file.as_bytes().len();
+        if len == 0 {
+            return Err(Error::new(Status::InvalidArg, "empty page file"));
+        }
+        let data = file.as_bytes().as_ptr() as *mut u8;
+        let hint = Box::into_raw(Box::new(file.clone()));
+        let mut value = ptr::null_mut();
+        // SAFETY: the bytes live (unmoved, never mutated by Rust) as long as
+        // the `Arc<PageFile>` in `hint`, which `finalize_file` drops only
+        // once V8 no longer references the ArrayBuffer.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                env.raw(),
+                data.cast(),
+                len,
+                Some(finalize_file),
+                hint.cast(),
+                &mut value,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: V8 did not take `hint`; reclaim it.
+            drop(unsafe { Box::from_raw(hint) });
+            return Err(Error::new(
+                Status::GenericFailure,
+                format!("could not expose the page file (napi status {status})"),
+            ));
+        }
+        // SAFETY: `value` is a live napi value of this env.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// Every record, 8 words each: flags, buffer offset of the record, body
+    /// size, 0, page id (low, high), body position in the file (low, high).
+    #[napi]
+    pub fn entries(&self) -> Result<Uint32Array> {
+        let file = self.file()?;
+        let base = file.as_bytes().as_ptr() as usize;
+        let mut out = Vec::with_capacity(file.len() * FILE_ENTRY_WORDS as usize);
+        for r in file.records() {
+            let pos = (r.body().as_ptr() as usize - base) as u64;
+            out.extend_from_slice(&[
+                r.header.flags,
+                r.offset,
+                r.header.page_size,
+                0,
+                r.page_id() as u32,
+                (r.page_id() >> 32) as u32,
+                pos as u32,
+                (pos >> 32) as u32,
+            ]);
+        }
+        Ok(Uint32Array::new(out))
+    }
+
+    /// `[status, body position, size]` of the page at `addr`; status < 0
+    /// (`ERR_INVALID_ADDR`) when it is not a page of this file.
+    #[napi]
+    pub fn locate(&self, addr: BigInt) -> Result<Vec<f64>> {
+        let file = self.file()?;
+        let (signed, value, lossless) = addr.get_u64();
+        if signed || !lossless {
+            return Ok(vec![CoreError::InvalidAddr.status() as f64, 0.0, 0.0]);
+        }
+        Ok(match file.page(value) {
+            Ok(body) => vec![
+                0.0,
+                (body.as_ptr() as usize - file.as_bytes().as_ptr() as usize) as f64,
+                body.len() as f64,
+            ],
+            Err(e) => vec![e.status() as f64, 0.0, 0.0],
+        })
+    }
+}
+
+unsafe extern "C" fn finalize_file(
+    _env: sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `hint` is the `Box<Arc<PageFile>>` leaked in `bytes`; V8
+    // calls this once.
+    drop(unsafe { Box::from_raw(hint.cast::<Arc<PageFile>>()) });
+}
