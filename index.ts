@@ -943,7 +943,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   async flushTo(path: string, opts?: { overwrite?: boolean }): Promise<FlushResult> {
     if (typeof path !== 'string') throw invalidType('path', 'of type string', path)
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
-    const overwrite = opts?.overwrite ?? false
+    const overwrite = opts?.overwrite === undefined ? false : opts.overwrite
     checkBoolean('opts.overwrite', overwrite)
     if (!this.isFlushable) {
       throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
@@ -1059,8 +1059,12 @@ export class PageFile implements Iterable<BufferRecord> {
   }
 
   /** The records in buffer order (tombstones were never written). */
-  *records(): IterableIterator<BufferRecord> {
+  records(): IterableIterator<BufferRecord> {
     this.#check('records')
+    return this.#walk()
+  }
+
+  *#walk(): IterableIterator<BufferRecord> {
     const n = this.size
     for (let i = 0; i < n; i++) yield this.#record(i)
   }

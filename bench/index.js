@@ -2,8 +2,9 @@
 // Entry point of `npm run bench` (node --expose-gc bench/index.js).
 //
 // Runs every case for the project's WriteBuffer (`require('..')`) and for the
-// pure-JS baseline and prints the comparison table, then writes
-// bench/results/<YYYY-MM-DD>.json.
+// pure-JS baseline and prints the comparison table, then thread scaling
+// (bench/threads.js) and the durable flush (bench/flush.js), each in a child
+// process of its own, then writes bench/results/<YYYY-MM-DD>.json.
 //
 // Method: each (case, implementation) runs in its own child process (same
 // flags, same driver source, so no call site ever sees both classes). The
@@ -153,8 +154,20 @@ async function main() {
     require('./threads').print(threads);
   }
 
+  let flush = null;
+  if (!SELF && (!only || only.test('flush'))) {
+    // Durable flush vs a bare write + fdatasync, in a child of its own.
+    const r = require('node:child_process').spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'flush.js'), '--json'], {
+      env: process.env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`bench/flush.js failed (exit ${r.status})`);
+    flush = JSON.parse(r.stdout.trim().split('\n').pop());
+    require('./flush').print(flush);
+  }
+
   const file = writeResults({
     threads,
+    flush,
     date: new Date().toISOString(),
     self: SELF,
     node: process.version,

@@ -8,15 +8,18 @@
 //! - of each live dealloc record, the addresses of *other* groups only; a
 //!   dealloc record left with no address is dropped.
 //!
-//! Everything is copied out of the arena once, and every checksum is
-//! computed over the copy, so the checksums cover exactly the bytes that
-//! will be written even if someone scribbles on the arena meanwhile.
+//! Every checksum is computed from the bytes as they are handed to the
+//! output. The in-memory encoder copies them; the durable writer sends page
+//! bodies straight from the arena (`writev`) after checksumming them there.
+//! Page views are read-only once their writer is released (the contract),
+//! so the bytes cannot change in between; a view written anyway, racing
+//! the flush, yields a file whose record checksum fails: `PageFile::open`
+//! rejects it (`Corrupt`), it is never read back as different bytes.
 
 use std::collections::HashSet;
 
 use super::format::{
-    encode_index_entry, padded, seal_record, FileHeader, RecordHead, Trailer, HEADER_LEN,
-    INDEX_ENTRY_LEN, RECORD_HEAD_LEN,
+    encode_index_entry, padded, FileHeader, RecordHead, Trailer, HEADER_LEN, RECORD_CRC_AT,
 };
 use crate::error::{Error, Result};
 use crate::record::{RecordKind, DEALLOC_PAGES, NORMAL_PAGE};
@@ -28,16 +31,66 @@ pub(crate) const fn group_of(addr: u64) -> u32 {
     (addr >> 32) as u32
 }
 
-/// Appends one record (head, body, zero padding) to `out` and seals its
-/// checksum. Returns its file position.
-fn push_record(out: &mut Vec<u8>, head: RecordHead, body: impl FnOnce(&mut Vec<u8>)) -> u64 {
-    let pos = out.len();
-    out.extend_from_slice(&head.encode());
-    body(out);
-    debug_assert_eq!(out.len() - pos - RECORD_HEAD_LEN, head.page_size as usize);
-    out.resize(pos + RECORD_HEAD_LEN + padded(head.page_size) as usize, 0);
-    seal_record(&mut out[pos..]);
-    pos as u64
+/// Where encoded bytes go.
+pub(crate) trait Out<'a> {
+    /// File position of the next byte.
+    fn pos(&self) -> u64;
+    /// Appends bytes the encoder owns (copied before returning).
+    fn put(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Appends bytes that stay valid for the whole encoding: an output may
+    /// send them without copying.
+    fn put_borrowed(&mut self, bytes: &'a [u8]) -> Result<()> {
+        self.put(bytes)
+    }
+    /// Writes the final header over the first [`HEADER_LEN`] bytes.
+    fn patch_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<()>;
+}
+
+impl Out<'_> for Vec<u8> {
+    fn pos(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn patch_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<()> {
+        self[..HEADER_LEN].copy_from_slice(header);
+        Ok(())
+    }
+}
+
+/// Zero padding (records pad their bodies to 8 bytes).
+const ZEROS: [u8; 8] = [0; 8];
+
+/// A record's body: borrowed from the arena, or built by the encoder.
+enum Body<'a, 'b> {
+    Arena(&'a [u8]),
+    Built(&'b [u8]),
+}
+
+/// Appends one record (head with its checksum, body, zero padding).
+/// Returns its file position.
+fn push_record<'a>(out: &mut impl Out<'a>, head: RecordHead, body: Body<'a, '_>) -> Result<u64> {
+    let pos = out.pos();
+    let bytes = match body {
+        Body::Arena(b) | Body::Built(b) => b,
+    };
+    debug_assert_eq!(bytes.len(), head.page_size as usize);
+    let pad = &ZEROS[..(padded(head.page_size) - head.page_size as u64) as usize];
+    let mut h = head.encode();
+    let crc = crc32c::crc32c(&h[..RECORD_CRC_AT]);
+    let crc = crc32c::crc32c_append(crc32c::crc32c_append(crc, bytes), pad);
+    h[RECORD_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+    out.put(&h)?;
+    match body {
+        Body::Arena(b) => out.put_borrowed(b)?,
+        Body::Built(b) => out.put(b)?,
+    }
+    out.put(pad)?;
+    Ok(pos)
 }
 
 /// The same-group body offsets freed by the buffer's live dealloc records.
@@ -61,6 +114,15 @@ fn freed_offsets(buffer: &WriteBuffer) -> Result<HashSet<u32>> {
 /// [`Error::NotFlushable`] unless the buffer is sealed with no writer;
 /// [`Error::Corrupt`] if its records do not walk cleanly.
 pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
+    let allocated = buffer.state().allocated.min(buffer.capacity());
+    let mut out = Vec::with_capacity(HEADER_LEN + allocated as usize + 64);
+    encode_to(buffer, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a flushable buffer into `out` (see [`encode_page_file`]).
+/// Returns the file length and the record count.
+pub(crate) fn encode_to<'a>(buffer: &'a WriteBuffer, out: &mut impl Out<'a>) -> Result<(u64, u32)> {
     let state = buffer.state();
     if !state.is_flushable() {
         return Err(Error::NotFlushable);
@@ -69,10 +131,11 @@ pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
     let allocated = state.allocated.min(buffer.capacity());
     let freed = freed_offsets(buffer)?;
 
-    let mut out = Vec::with_capacity(HEADER_LEN + allocated as usize + 64);
-    out.resize(HEADER_LEN, 0);
+    // The header is patched in at the end, once the record count is known.
+    out.put(&[0u8; HEADER_LEN])?;
     let mut index: Vec<(u32, u64)> = Vec::new();
     let mut kept: Vec<u64> = Vec::new();
+    let mut built: Vec<u8> = Vec::new();
     for r in buffer.records()? {
         let r = r?;
         let pos = match r.kind {
@@ -87,7 +150,7 @@ pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
                     page_size: r.header.page_size,
                     offset: r.offset,
                 };
-                push_record(&mut out, head, |o| o.extend_from_slice(body))
+                push_record(out, head, Body::Arena(body))?
             }
             RecordKind::Dealloc => {
                 kept.clear();
@@ -102,10 +165,10 @@ pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
                     page_size: (kept.len() * 8) as u32,
                     offset: r.offset,
                 };
-                push_record(&mut out, head, |o| {
-                    kept.iter()
-                        .for_each(|a| o.extend_from_slice(&a.to_le_bytes()))
-                })
+                built.clear();
+                kept.iter()
+                    .for_each(|a| built.extend_from_slice(&a.to_le_bytes()));
+                push_record(out, head, Body::Built(&built))?
             }
         };
         index.push((r.offset, pos));
@@ -113,12 +176,13 @@ pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
 
     let record_count = u32::try_from(index.len())
         .map_err(|_| Error::Corrupt(format!("{} records do not fit a u32", index.len())))?;
-    let index_offset = out.len() as u64;
-    out.reserve(index.len() * INDEX_ENTRY_LEN + super::format::TRAILER_LEN);
+    let index_offset = out.pos();
+    let mut index_crc = 0;
     for &(offset, pos) in &index {
-        out.extend_from_slice(&encode_index_entry(offset, pos));
+        let entry = encode_index_entry(offset, pos);
+        index_crc = crc32c::crc32c_append(index_crc, &entry);
+        out.put(&entry)?;
     }
-    let index_crc = crc32c::crc32c(&out[index_offset as usize..]);
 
     let header = FileHeader {
         group_id: group,
@@ -127,16 +191,17 @@ pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
         record_count,
     }
     .encode();
-    out[..HEADER_LEN].copy_from_slice(&header);
     let header_crc = super::format::le_u32(&header, 36)?;
+    let file_len = out.pos() + super::format::TRAILER_LEN as u64;
     let trailer = Trailer {
         index_offset,
-        file_len: (out.len() + super::format::TRAILER_LEN) as u64,
+        file_len,
         record_count,
         index_crc,
     };
-    out.extend_from_slice(&trailer.encode(header_crc));
-    Ok(out)
+    out.put(&trailer.encode(header_crc))?;
+    out.patch_header(&header)?;
+    Ok((file_len, record_count))
 }
 
 #[cfg(test)]
