@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs every test runner of the project and ends with one line
-// `N passed, N failed` summing all of them: the AVA specs (TAP counts) and
-// `cargo test` (its `test result:` lines). Exit code 1 if anything failed or
-// a runner could not run.
+// `N passed, N failed` summing all of them: the AVA specs (TAP counts),
+// `cargo test` and the loom models (their `test result:` lines). Exit code 1
+// if anything failed or a runner could not run.
 'use strict'
 const { spawn } = require('node:child_process')
 const path = require('node:path')
@@ -11,10 +11,11 @@ const root = path.resolve(__dirname, '..')
 const totals = { passed: 0, failed: 0 }
 const problems = []
 
-function run(name, cmd, args, parse) {
+function run(name, cmd, args, parse, env = {}) {
   return new Promise((resolve) => {
-    console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`)
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
+    const shown = Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)} `).join('')
+    console.log(`\n=== ${name}: ${shown}${cmd} ${args.join(' ')}`)
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     let out = ''
     const take = (stream, sink) =>
       stream.on('data', (d) => {
@@ -57,6 +58,16 @@ function parseCargo(out) {
 async function main() {
   await run('ava', process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parseTap)
   await run('cargo test', 'cargo', ['test', '--workspace', '--release'], parseCargo)
+  // The loom models of the state word (crate/core/tests/loom.rs). `--cfg loom`
+  // changes every crate's build, so they get their own target dir.
+  const rustflags = [process.env.RUSTFLAGS, '--cfg loom'].filter(Boolean).join(' ')
+  await run(
+    'loom',
+    'cargo',
+    ['test', '-p', 'photon-write-buffer-core', '--release', '--test', 'loom', '--target-dir', 'target/loom'],
+    parseCargo,
+    { RUSTFLAGS: rustflags },
+  )
   for (const p of problems) console.log(`problem: ${p}`)
   console.log(`${totals.passed} passed, ${totals.failed} failed`)
   process.exit(totals.failed > 0 || problems.length > 0 ? 1 : 0)
