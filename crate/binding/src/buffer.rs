@@ -1,15 +1,14 @@
 //! `NativeBuffer` (owner of one arena reference and one slot) and the calls
 //! that operate on a slot.
 
-use std::ptr;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::sys;
 use napi_derive::napi;
 use photon_wb_core::{Lane, ReleaseState, Result as CoreResult, WriteBuffer};
 
 use crate::error::{status_of, to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
+use crate::external;
 use crate::registry;
 use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
 use crate::shared;
@@ -74,34 +73,17 @@ impl NativeBuffer {
     /// reference to the buffer, so the arena outlives every view of it.
     #[napi(ts_return_type = "ArrayBuffer")]
     pub fn arena<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-        let raw_env = env.raw();
-        let hint = Box::into_raw(Box::new(self.inner.clone()));
-        let mut value = ptr::null_mut();
-        // SAFETY: the arena is valid for `capacity` bytes for as long as the
-        // `Arc` in `hint` lives, and `finalize_arena` drops that `Arc` only
-        // once V8 no longer references the ArrayBuffer.
-        let status = unsafe {
-            sys::napi_create_external_arraybuffer(
-                raw_env,
-                self.inner.arena_ptr().cast(),
+        // SAFETY: the arena is `capacity` bytes that never move and live as
+        // long as any `Arc` of the buffer.
+        unsafe {
+            external::array_buffer(
+                env,
+                &self.inner,
+                self.inner.arena_ptr(),
                 self.inner.capacity() as usize,
-                Some(finalize_arena),
-                hint.cast(),
-                &mut value,
+                "the arena",
             )
-        };
-        if status != sys::Status::napi_ok {
-            // SAFETY: V8 did not take `hint`; reclaim it.
-            drop(unsafe { Box::from_raw(hint) });
-            return Err(Error::new(
-                Status::GenericFailure,
-                format!(
-                    "could not expose the arena as an external ArrayBuffer (napi status {status})"
-                ),
-            ));
         }
-        // SAFETY: `value` is a live napi value of this env.
-        Ok(unsafe { Unknown::from_raw_unchecked(raw_env, value) })
     }
 }
 
@@ -109,16 +91,6 @@ impl Drop for NativeBuffer {
     fn drop(&mut self) {
         registry::remove(self.slot);
     }
-}
-
-unsafe extern "C" fn finalize_arena(
-    _env: sys::napi_env,
-    _data: *mut std::ffi::c_void,
-    hint: *mut std::ffi::c_void,
-) {
-    // SAFETY: `hint` is the `Box<Arc<WriteBuffer>>` leaked in `arena`; V8
-    // calls this once.
-    drop(unsafe { Box::from_raw(hint.cast::<Arc<WriteBuffer>>()) });
 }
 
 /// Runs `f` on the scratch block and the buffer it names, storing the

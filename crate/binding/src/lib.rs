@@ -10,6 +10,7 @@
 mod buffer;
 mod consts;
 mod error;
+mod external;
 mod flush;
 mod page_file;
 mod registry;

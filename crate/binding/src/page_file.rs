@@ -2,14 +2,13 @@
 //! runs on libuv's thread pool as napi async work.
 
 use std::path::PathBuf;
-use std::ptr;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::sys;
 use napi_derive::napi;
 use photon_wb_core::{write_page_file, Error as CoreError, FlushStats, PageFile, WriteBuffer};
 
+use crate::external;
 use crate::registry;
 
 /// What a flush or an open produced: either numbers, or an error's code
@@ -161,31 +160,10 @@ impl NativePageFile {
             return Err(Error::new(Status::InvalidArg, "empty page file"));
         }
         let data = file.as_bytes().as_ptr() as *mut u8;
-        let hint = Box::into_raw(Box::new(file.clone()));
-        let mut value = ptr::null_mut();
-        // SAFETY: the bytes live (unmoved, never mutated by Rust) as long as
-        // the `Arc<PageFile>` in `hint`, which `finalize_file` drops only
-        // once V8 no longer references the ArrayBuffer.
-        let status = unsafe {
-            sys::napi_create_external_arraybuffer(
-                env.raw(),
-                data.cast(),
-                len,
-                Some(finalize_file),
-                hint.cast(),
-                &mut value,
-            )
-        };
-        if status != sys::Status::napi_ok {
-            // SAFETY: V8 did not take `hint`; reclaim it.
-            drop(unsafe { Box::from_raw(hint) });
-            return Err(Error::new(
-                Status::GenericFailure,
-                format!("could not expose the page file (napi status {status})"),
-            ));
-        }
-        // SAFETY: `value` is a live napi value of this env.
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+        // SAFETY: the file's bytes live, unmoved, as long as any `Arc` of
+        // it. (Views are read-only by contract; a JS write would only change
+        // what JS reads back, the file on disk is untouched.)
+        unsafe { external::array_buffer(env, file, data, len, "the page file") }
     }
 
     /// Every record, 8 words each: flags, buffer offset of the record, body
@@ -229,14 +207,4 @@ impl NativePageFile {
             Err(e) => vec![e.status() as f64, 0.0, 0.0],
         })
     }
-}
-
-unsafe extern "C" fn finalize_file(
-    _env: sys::napi_env,
-    _data: *mut std::ffi::c_void,
-    hint: *mut std::ffi::c_void,
-) {
-    // SAFETY: `hint` is the `Box<Arc<PageFile>>` leaked in `bytes`; V8
-    // calls this once.
-    drop(unsafe { Box::from_raw(hint.cast::<Arc<PageFile>>()) });
 }

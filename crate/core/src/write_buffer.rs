@@ -563,6 +563,23 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// A record over `body` (page files build theirs from file bytes).
+    pub(crate) fn new(
+        addr: u64,
+        offset: u32,
+        kind: RecordKind,
+        header: Header,
+        body: &'a [u8],
+    ) -> Self {
+        Record {
+            addr,
+            offset,
+            kind,
+            header,
+            body,
+        }
+    }
+
     /// The page id (0 for a dealloc record).
     pub fn page_id(&self) -> u64 {
         self.header.data

@@ -18,6 +18,7 @@ use super::format::{
 };
 use crate::error::{Error, Result};
 use crate::record::{Header, RecordKind, ALIGN, HEADER_SIZE};
+use crate::write_buffer::Record;
 
 /// A validated page file, held in memory.
 #[derive(Debug, Clone)]
@@ -27,44 +28,11 @@ pub struct PageFile {
     index_offset: usize,
 }
 
-/// One record of a page file: the same information as the buffer's
-/// [`Record`](crate::Record) it came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileRecord<'a> {
-    /// The address the buffer handed out: `group_id << 32 | offset + 16`.
-    pub addr: u64,
-    /// Offset of the record (its header) in the buffer.
-    pub offset: u32,
-    /// Page or dealloc.
-    pub kind: RecordKind,
-    /// The header as stored (for a dealloc record, `page_size` counts only
-    /// the addresses kept: those of other groups).
-    pub header: Header,
-    body: &'a [u8],
-}
-
-impl<'a> FileRecord<'a> {
-    /// The page id (0 for a dealloc record).
-    pub fn page_id(&self) -> u64 {
-        self.header.data
-    }
-
-    /// The body bytes (the page, or the dealloc addresses in LE).
-    pub fn body(&self) -> &'a [u8] {
-        self.body
-    }
-
-    /// The addresses a dealloc record frees (empty for a page record).
-    pub fn dealloc_addrs(&self) -> impl Iterator<Item = u64> + 'a {
-        let body = if self.kind == RecordKind::Dealloc {
-            self.body
-        } else {
-            &[]
-        };
-        body.chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-    }
-}
+/// One record of a page file: the same type as the buffer's
+/// [`Record`](crate::Record) it came from (`offset` is its offset in that
+/// buffer; for a dealloc record, `header.page_size` counts only the
+/// addresses kept: those of other groups).
+pub type FileRecord<'a> = Record<'a>;
 
 fn corrupt<T>(what: String) -> Result<T> {
     Err(Error::Corrupt(what))
@@ -169,7 +137,7 @@ impl PageFile {
         if r.kind != RecordKind::Page {
             return Err(Error::InvalidAddr);
         }
-        Ok(r.body)
+        Ok(r.body())
     }
 
     /// The record (page or dealloc) whose body is at `addr`.
@@ -214,17 +182,17 @@ impl PageFile {
         let (_, pos) = self.entry(i);
         let (head, _) = RecordHead::decode(&self.bytes, pos).expect("validated record");
         let start = pos + RECORD_HEAD_LEN;
-        FileRecord {
-            addr: ((self.header.group_id as u64) << 32) | (head.offset + HEADER_SIZE) as u64,
-            offset: head.offset,
-            kind: RecordKind::from_flags(head.flags).expect("validated kind"),
-            header: Header {
+        Record::new(
+            ((self.header.group_id as u64) << 32) | (head.offset + HEADER_SIZE) as u64,
+            head.offset,
+            RecordKind::from_flags(head.flags).expect("validated kind"),
+            Header {
                 data: head.data,
                 flags: head.flags,
                 page_size: head.page_size,
             },
-            body: &self.bytes[start..start + head.page_size as usize],
-        }
+            &self.bytes[start..start + head.page_size as usize],
+        )
     }
 
     /// Walks every record in file order against its index entry.
