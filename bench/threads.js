@@ -4,6 +4,11 @@
 // per page) and with lanes (one CAS per 64 KiB chunk). Run by bench/index.js
 // after the single-thread cases, or alone: node bench/threads.js.
 //
+// A third mode, `control`, is the ceiling this machine allows: the same loop
+// shape (an object + a 100 B view + copy per page) into a private
+// ArrayBuffer per worker, sharing nothing; its 2w ÷ 1w ratio is the best
+// any shared-buffer mode can reach here.
+//
 // Each round: main makes a fresh 16 MiB buffer and shares it; the workers
 // (started once, warmed up) attach, wait on a SharedArrayBuffer barrier, run
 // their loop, and report start/end from the process-wide monotonic clock.
@@ -23,6 +28,7 @@ function workerLoop() {
   const src = Buffer.alloc(PAGE, 0x5a);
   const { barrier, index } = workerData;
   const flag = new Int32Array(barrier);
+  const own = new ArrayBuffer(CAP);
   parentPort.on('message', ({ handle, mode, ops, gen }) => {
     const wb = WriteBuffer.attach(handle);
     const guard = mode === 'plain' ? wb.acquire() : null;
@@ -34,6 +40,14 @@ function workerLoop() {
     if (mode === 'plain') {
       for (let i = 0; i < ops; i++) wb.allocPage(base | BigInt(i), PAGE, false).page.set(src);
       guard.release();
+    } else if (mode === 'control') {
+      let sink;
+      for (let i = 0, off = 0; i < ops; i++, off += PAGE + 24) {
+        const v = new Uint8Array(own, off, PAGE);
+        v.set(src);
+        sink = { id: base | BigInt(i), v };
+      }
+      if (sink === undefined) throw new Error('unreachable');
     } else {
       for (let i = 0; i < ops; i++) {
         let a = lane.tryAllocPage(base | BigInt(i), PAGE);
@@ -56,7 +70,15 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
   const barrier = new SharedArrayBuffer(4);
   const flag = new Int32Array(barrier);
   const workers = [0, 1].map((index) => new Worker(__filename, { workerData: { barrier, index } }));
-  const once = (w) => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  const once = (w) =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m) => {
+        w.off('error', reject);
+        resolve(m);
+      };
+      w.once('message', onMessage);
+      w.once('error', reject);
+    });
   let gen = 0;
 
   async function round(mode, n) {
@@ -76,11 +98,11 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
     if (wb.seal() !== 'flush') throw new Error('expected flushable');
     let records = 0;
     for (const r of wb) if (r.kind === 'page') records++;
-    if (records !== n * PER_WORKER) throw new Error(`lost pages: ${records}`);
+    if (records !== (mode === 'control' ? 0 : n * PER_WORKER)) throw new Error(`lost pages: ${records}`);
     return (n * PER_WORKER) / (Number(end - start) / 1e9); // pages per second
   }
 
-  const configs = [['plain', 1], ['plain', 2], ['lane', 1], ['lane', 2]];
+  const configs = [['plain', 1], ['plain', 2], ['lane', 1], ['lane', 2], ['control', 1], ['control', 2]];
   for (const [mode, n] of configs) await round(mode, n); // warm-up
   const samples = new Map(configs.map((c) => [c.join(':'), []]));
   for (let r = 0; r < rounds; r++) {
@@ -90,7 +112,7 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
   await Promise.all(workers.map((w) => w.terminate()));
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const out = {};
-  for (const mode of ['plain', 'lane']) {
+  for (const mode of ['plain', 'lane', 'control']) {
     const one = samples.get(`${mode}:1`);
     const two = samples.get(`${mode}:2`);
     out[mode] = {
@@ -109,6 +131,7 @@ function print(res) {
   const rows = [
     ['allocPage (shared CAS)', res.plain, null],
     ['lanes (64 KiB chunks)', res.lane, 1.3],
+    ['control (nothing shared)', res.control, null],
   ];
   for (const [name, r, target] of rows) {
     const status = target == null ? 'info' : r.ratio >= target ? 'PASS' : 'FAIL';
