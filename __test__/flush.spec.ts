@@ -233,6 +233,38 @@ if (TMPFS) {
   })
 }
 
+// A read-only directory: root ignores directory permissions, so as root the
+// read-only place is a tmpfs mounted read-only (EROFS); as another user it is
+// a directory without write permission (EACCES).
+const ROOT = process.getuid?.() === 0
+if (!ROOT || TMPFS) {
+  test.serial('a flush into a read-only directory rejects, leaves no file, and a retry elsewhere succeeds', async (t) => {
+    const ro = tempDir(t, 'ro')
+    let code: string
+    if (ROOT) {
+      const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro], { encoding: 'utf8' })
+      t.is(mount.status, 0, mount.stderr)
+      t.teardown(() => {
+        spawnSync('umount', [ro], { stdio: 'ignore' })
+      })
+      code = 'EROFS'
+    } else {
+      fs.chmodSync(ro, 0o555)
+      t.teardown(() => fs.chmodSync(ro, 0o755))
+      code = 'EACCES'
+    }
+    const { wb, pages } = flushable(11, 20, 500)
+    const err = await t.throwsAsync(wb.flushTo(path.join(ro, '11.page')), { code })
+    t.is((err as Error & { path?: string }).path, path.join(ro, '11.page'))
+    t.deepEqual(ls(ro), [])
+    t.true(wb.isFlushable)
+    t.true(await abortableWait(t, wb).isPending())
+    const dir = tempDir(t)
+    const r = await wb.flushTo(path.join(dir, '11.page'))
+    await checkFile(t, r.path, 11, pages)
+  })
+}
+
 // ---------------------------------------------------------------------------
 // Concurrent tests (no fault switch)
 
