@@ -9,6 +9,12 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::sys;
 
+/// V8's finalizer of an `ArrayBuffer` made by [`array_buffer`].
+///
+/// # Safety
+///
+/// Called by V8 once, with the `hint` given to
+/// `napi_create_external_arraybuffer`: a leaked `Box<Arc<T>>`.
 unsafe extern "C" fn finalize<T>(
     _env: sys::napi_env,
     _data: *mut std::ffi::c_void,

@@ -68,6 +68,12 @@ pub fn set_u64(s: &mut Block, at: u32, v: u64) {
     s[at as usize + 1] = (v >> 32) as u32;
 }
 
+/// V8's finalizer of the scratch `ArrayBuffer`.
+///
+/// # Safety
+///
+/// Called by V8 once, on the thread that made the block, with `data` the
+/// `Box<Block>` leaked in [`scratch`].
 unsafe extern "C" fn finalize_block(
     _env: sys::napi_env,
     data: *mut std::ffi::c_void,
