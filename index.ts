@@ -12,7 +12,7 @@ import { endianness } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { inspect } from 'node:util'
 
-import * as native from './binding.js'
+import * as native from './load-binding.js'
 
 if (endianness() !== 'LE') {
   // Every target we build for is little-endian; the scratch block relies on it.

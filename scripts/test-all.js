@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every test runner of the project and ends with one line
-// `N passed, N failed` summing all of them: the AVA specs (TAP counts),
-// `cargo test` and the loom models (their `test result:` lines). Exit code 1
+// `N passed, N failed` summing all of them: the AVA specs (TAP counts), the
+// fresh-install test (its own summary line), `cargo test` and the loom models
+// (their `test result:` lines). Exit code 1
 // if anything failed or a runner could not run.
 'use strict'
 const { spawn } = require('node:child_process')
@@ -45,6 +46,12 @@ function parseTap(out) {
   return { passed: num(/^# pass (\d+)/m), failed: num(/^# fail (\d+)/m) }
 }
 
+// scripts/fresh-install.js ends with its own `N passed, N failed` line.
+function parseSummary(out) {
+  const m = out.match(/^(\d+) passed, (\d+) failed$/m)
+  return m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 0 }
+}
+
 function parseCargo(out) {
   let passed = 0
   let failed = 0
@@ -57,6 +64,7 @@ function parseCargo(out) {
 
 async function main() {
   await run('ava', process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parseTap)
+  await run('fresh install', process.execPath, [path.join(root, 'scripts', 'fresh-install.js')], parseSummary)
   await run('cargo test', 'cargo', ['test', '--workspace', '--release'], parseCargo)
   // The loom models of the state word (crate/core/tests/loom.rs). `--cfg loom`
   // changes every crate's build, so they get their own target dir.
