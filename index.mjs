@@ -5,6 +5,7 @@ export const {
   WriteBuffer,
   WriteBufferError,
   PageFile,
+  PageLog,
   recordSize,
   liveArenas,
   HEADER_SIZE,

@@ -1091,3 +1091,5 @@ export class PageFile implements Iterable<BufferRecord> {
     return `PageFile { path: '${this.#path}', records: ${this.size}${this.#closed ? ', closed' : ''} }`
   }
 }
+
+export { PageLog, type PageLogOptions, type PageLogStats } from './page-log.ts'

@@ -1,0 +1,632 @@
+/**
+ * PageLog (SPEC §7): the loop around the write buffers, as the photondb page
+ * store drives them.
+ *
+ * - One active `WriteBuffer`. `append` reserves a page record in it (one CAS,
+ *   counting one writer), copies the data in (or hands the zero-copy view to
+ *   a writer callback), releases the writer and returns the page's address.
+ * - On `ERR_AGAIN` (buffer full) the appender seals the active buffer and
+ *   installs the next one, `groupId + 1`: group ids are consecutive.
+ * - A buffer whose `seal()`/last `releaseWriter()` says `'flush'` is queued;
+ *   one background job flushes the queue in group-id order, one buffer at a
+ *   time, to `<dir>/<groupId>.page`. Once its file is durable the buffer
+ *   leaves memory and its pages are read from the file, at the same address.
+ * - At most `maxBuffers` buffers are unflushed (the active one included):
+ *   when all are used, `append` waits for a flush (it returns a `Promise`).
+ * - `open` on an existing directory recovers the page files: it validates
+ *   every file, builds the index page id → latest address, and continues
+ *   with the group after the last file.
+ *
+ * Sync/async shapes (documented in the README):
+ * - `append` returns the `bigint` address synchronously when the page fits
+ *   without waiting (the fast path), and a `Promise<bigint>` when it had to
+ *   wait for a flush to free a buffer. Argument errors and
+ *   `ERR_TOO_LARGE_SIZE` / `ERR_CLOSED` always throw synchronously.
+ * - `read` returns a `Buffer` synchronously when the page is in memory or its
+ *   page file is already open, and a `Promise<Buffer>` when the file must be
+ *   opened first. An address of no known group throws `ERR_INVALID_ADDR`
+ *   synchronously; one that is not a page of its file rejects with it.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import { PageFile, WriteBuffer, WriteBufferError, recordSize } from './index.ts'
+
+/** Options of {@link PageLog.open}. */
+export interface PageLogOptions {
+  /** Capacity of each write buffer: a power of two in [16, 2^31]. Default 4 MiB. */
+  bufferSize?: number
+  /** Unflushed buffers at most (the active one included), ≥ 1. Default 8. */
+  maxBuffers?: number
+  /**
+   * What `open` does with a page file that fails validation: `'reject'`
+   * (default) rejects with `ERR_CORRUPT` naming the file; `'quarantine'`
+   * renames it to `<name>.corrupt` and goes on without it.
+   */
+  onCorrupt?: 'reject' | 'quarantine'
+  /** Page files kept open (in memory) for reads, least recently used evicted. Default 16. */
+  maxOpenFiles?: number
+}
+
+/** Counters of a {@link PageLog} (a snapshot). */
+export interface PageLogStats {
+  /** Pages appended (addresses handed out). */
+  readonly appends: number
+  /** Appends that had to wait for a flush (returned a `Promise`). */
+  readonly stalls: number
+  /** Buffers flushed to page files by this log. */
+  readonly flushes: number
+  /** Background flushes that failed (each is retried by the next `flush()`/`close()`). */
+  readonly flushErrors: number
+  /** Unflushed buffers now (active + sealed and not yet durable). */
+  readonly buffers: number
+  /** The most unflushed buffers there ever were at once (never above `maxBuffers`). */
+  readonly peakBuffers: number
+  /** Page files found by recovery (quarantined ones excluded). */
+  readonly recoveredFiles: number
+  /** Page files renamed to `.corrupt` by recovery. */
+  readonly quarantined: number
+}
+
+type Writer = (view: Buffer) => void
+
+interface Stalled {
+  readonly seq: number
+  readonly pageId: bigint
+  readonly data: Uint8Array | Writer
+  readonly size: number
+  readonly resolve: (addr: bigint) => void
+  readonly reject: (err: unknown) => void
+}
+
+interface Waiter {
+  readonly target: number
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+const U64_MAX = (1n << 64n) - 1n
+const U32_MAX = 0xffff_ffff
+const PAGE_FILE = /^(\d+)\.page$/
+const TEMP_FILE = /^\..*\.tmp-/
+
+function nodeError<E extends Error>(err: E, code: string): E {
+  ;(err as E & { code: string }).code = code
+  return err
+}
+
+function toU64(name: string, value: unknown): bigint {
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= U64_MAX) return value
+  } else if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return BigInt(value)
+  } else {
+    throw nodeError(new TypeError(`The "${name}" argument must be of type bigint or number. Received type ${typeof value}`), 'ERR_INVALID_ARG_TYPE')
+  }
+  throw nodeError(new RangeError(`The value of "${name}" is out of range. It must be an integer in [0, 2^64 - 1]. Received ${String(value)}`), 'ERR_OUT_OF_RANGE')
+}
+
+function checkInt(name: string, value: unknown, ok: (n: number) => boolean, range: string): number {
+  if (typeof value !== 'number') {
+    throw nodeError(new TypeError(`The "${name}" argument must be of type number. Received type ${typeof value}`), 'ERR_INVALID_ARG_TYPE')
+  }
+  if (!Number.isSafeInteger(value) || !ok(value)) {
+    throw nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${value}`), 'ERR_OUT_OF_RANGE')
+  }
+  return value
+}
+
+function isCode(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as Error & { code?: unknown }).code === code
+}
+
+/**
+ * A log of pages over consecutive write buffers and their page files: see the
+ * module comment for the loop, the README for the contract.
+ */
+export class PageLog {
+  /** The directory of the page files (absolute). */
+  readonly dir: string
+  readonly bufferSize: number
+  readonly maxBuffers: number
+  readonly #maxOpenFiles: number
+
+  /** The buffer appends go to; `null` until the next append installs one. */
+  #active: WriteBuffer | null = null
+  #nextGroup: number
+  /** Every unflushed buffer (active + sealed), by group id. */
+  readonly #live = new Map<number, WriteBuffer>()
+  /** Sealed, not yet flushed, in group order (= seal order). */
+  readonly #sealed: WriteBuffer[] = []
+  /** Sealed groups with no writer left: the flush job may take them. */
+  readonly #ready = new Set<number>()
+  /** Every group ≤ this one is on disk (or was never used). */
+  #flushedUpTo: number
+  /** Groups with a page file. */
+  readonly #files = new Set<number>()
+  /** Open page files for reads (LRU order: oldest first), or their pending open. */
+  readonly #cache = new Map<number, PageFile | Promise<PageFile>>()
+  /** Page id → latest address, and its inverse for the addresses it holds. */
+  readonly #index = new Map<bigint, bigint>()
+  readonly #owner = new Map<bigint, bigint>()
+
+  readonly #stalled: Stalled[] = []
+  /** Sequence numbers of waiting appends: the last given out, the last settled. */
+  #stallSeq = 0
+  #settledSeq = 0
+  readonly #waiters: Waiter[] = []
+  #flushing = false
+  /** The last background flush error, kept until `flush()`/`close()` retries. */
+  #error: unknown = null
+  #closed = false
+  #closing: Promise<void> | null = null
+
+  #appends = 0
+  #stalls = 0
+  #flushes = 0
+  #flushErrors = 0
+  #peakBuffers = 0
+  #recoveredFiles = 0
+  #quarantined = 0
+
+  private constructor(dir: string, bufferSize: number, maxBuffers: number, maxOpenFiles: number, nextGroup: number) {
+    this.dir = dir
+    this.bufferSize = bufferSize
+    this.maxBuffers = maxBuffers
+    this.#maxOpenFiles = maxOpenFiles
+    this.#nextGroup = nextGroup
+    this.#flushedUpTo = nextGroup - 1
+  }
+
+  /**
+   * Opens (creating it if missing) the log in `dir` and recovers its page
+   * files: stale temp files of an interrupted flush (`.<name>.tmp-…`) are
+   * deleted; every `<groupId>.page` is validated in group order (a corrupt
+   * one rejects with `ERR_CORRUPT` naming it, or is renamed to
+   * `<name>.corrupt` with `onCorrupt: 'quarantine'`); the index
+   * page id → latest address is rebuilt; appends continue with the group
+   * after the last file.
+   */
+  static async open(dir: string, opts: PageLogOptions = {}): Promise<PageLog> {
+    if (typeof dir !== 'string') {
+      throw nodeError(new TypeError(`The "dir" argument must be of type string. Received type ${typeof dir}`), 'ERR_INVALID_ARG_TYPE')
+    }
+    if (opts === null || typeof opts !== 'object') {
+      throw nodeError(new TypeError('The "opts" argument must be of type object'), 'ERR_INVALID_ARG_TYPE')
+    }
+    const bufferSize = checkInt('bufferSize', opts.bufferSize ?? 1 << 22, (n) => n >= 16 && n <= 2 ** 31 && 2 ** Math.round(Math.log2(n)) === n, 'a power of two in [16, 2^31]')
+    const maxBuffers = checkInt('maxBuffers', opts.maxBuffers ?? 8, (n) => n >= 1, '>= 1')
+    const maxOpenFiles = checkInt('maxOpenFiles', opts.maxOpenFiles ?? 16, (n) => n >= 1, '>= 1')
+    const onCorrupt = opts.onCorrupt ?? 'reject'
+    if (onCorrupt !== 'reject' && onCorrupt !== 'quarantine') {
+      throw nodeError(new TypeError(`The "onCorrupt" option must be 'reject' or 'quarantine'. Received ${String(onCorrupt)}`), 'ERR_INVALID_ARG_VALUE')
+    }
+
+    const full = path.resolve(dir)
+    await fs.promises.mkdir(full, { recursive: true })
+    const groups: number[] = []
+    for (const name of await fs.promises.readdir(full)) {
+      if (TEMP_FILE.test(name)) {
+        await fs.promises.rm(path.join(full, name), { force: true })
+        continue
+      }
+      const m = PAGE_FILE.exec(name)
+      if (m === null) continue
+      const g = Number(m[1])
+      if (g <= U32_MAX && String(g) === m[1]) groups.push(g)
+    }
+    groups.sort((a, b) => a - b)
+
+    const last = groups.length === 0 ? 0 : groups[groups.length - 1]
+    const log = new PageLog(full, bufferSize, maxBuffers, maxOpenFiles, last + 1)
+    for (const g of groups) {
+      const file = path.join(full, `${g}.page`)
+      let pf: PageFile
+      try {
+        pf = await PageFile.open(file)
+        if (pf.groupId !== g) {
+          pf.close()
+          throw new WriteBufferError('ERR_CORRUPT', `holds group ${pf.groupId}, not ${g}`)
+        }
+      } catch (err) {
+        if (!(err instanceof WriteBufferError) || err.code !== 'ERR_CORRUPT') throw err
+        if (onCorrupt === 'quarantine') {
+          await fs.promises.rename(file, `${file}.corrupt`)
+          log.#quarantined++
+          continue
+        }
+        const e = new WriteBufferError('ERR_CORRUPT', `PageLog.open: corrupt page file ${file}: ${err.message}`)
+        ;(e as WriteBufferError & { path: string }).path = file
+        ;(e as Error).cause = err
+        throw e
+      }
+      log.#recover(pf)
+    }
+    return log
+  }
+
+  /** Indexes one recovered file (files come in group order, records in buffer order). */
+  #recover(pf: PageFile): void {
+    const g = pf.groupId
+    for (const r of pf.records()) {
+      if (r.kind === 'page') this.#setLatest(r.pageId, r.addr)
+      else for (const a of r.addrs) this.#forget(a)
+    }
+    this.#files.add(g)
+    this.#recoveredFiles++
+    this.#remember(g, pf)
+  }
+
+  #setLatest(pageId: bigint, addr: bigint): void {
+    const old = this.#index.get(pageId)
+    if (old !== undefined) this.#owner.delete(old)
+    this.#index.set(pageId, addr)
+    this.#owner.set(addr, pageId)
+  }
+
+  /** A dealloc record frees `addr`: the page id whose latest address it is loses its entry. */
+  #forget(addr: bigint): void {
+    const pageId = this.#owner.get(addr)
+    if (pageId === undefined) return
+    this.#owner.delete(addr)
+    this.#index.delete(pageId)
+  }
+
+  // -------------------------------------------------------------------------
+  // Appends
+
+  /**
+   * Appends one page and returns its address: a `bigint` when it fits
+   * without waiting, a `Promise<bigint>` when every buffer was in use and it
+   * waited for a flush. `data` is copied in, or, as a function, is called
+   * with the zero-copy view of `size` bytes (it must fill the view before
+   * returning; if it throws, the record is tombstoned and the error thrown).
+   * A waiting append copies `data` first, and calls a writer later.
+   */
+  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
+    this.#checkOpen('append')
+    const id = toU64('pageId', pageId)
+    let n: number
+    if (typeof data === 'function') {
+      if (size === undefined) {
+        throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
+      }
+      n = checkInt('size', size, (v) => v >= 0 && v <= U32_MAX, 'an integer in [0, 2^32 - 1]')
+    } else if (data instanceof Uint8Array) {
+      n = data.byteLength
+      if (size !== undefined && size !== n) {
+        throw nodeError(new RangeError(`The value of "size" is out of range. It must be data.byteLength (${n}). Received ${String(size)}`), 'ERR_OUT_OF_RANGE')
+      }
+    } else {
+      throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
+    }
+    if (recordSize(n) > this.bufferSize) {
+      throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `PageLog.append: a ${n}-byte page can never fit a ${this.bufferSize}-byte buffer`)
+    }
+    if (this.#stalled.length === 0) {
+      const addr = this.#tryAppend(id, data, n)
+      if (addr !== null) return addr
+    }
+    // Every buffer is in use: wait for a flush (behind earlier waiters).
+    if (this.#error !== null) return Promise.reject(this.#error)
+    this.#stalls++
+    const kept = typeof data === 'function' ? data : Buffer.from(data)
+    return new Promise<bigint>((resolve, reject) => {
+      this.#stalled.push({ seq: ++this.#stallSeq, pageId: id, data: kept, size: n, resolve, reject })
+    })
+  }
+
+  /** Appends into the active buffer, rotating when full; `null` when no buffer may be installed. */
+  #tryAppend(pageId: bigint, data: Uint8Array | Writer, size: number): bigint | null {
+    for (;;) {
+      let wb = this.#active
+      if (wb === null) {
+        if (!this.#install()) return null
+        wb = this.#active as unknown as WriteBuffer
+      }
+      let alloc
+      try {
+        alloc = wb.allocPage(pageId, size, true)
+      } catch (err) {
+        if (!isCode(err, 'ERR_AGAIN')) throw err
+        if (wb.isEmpty) throw err // cannot happen: the size was checked against the capacity
+        this.#sealActive()
+        continue
+      }
+      const { page } = alloc
+      try {
+        if (typeof data === 'function') data(page)
+        else page.set(data)
+      } catch (err) {
+        alloc.header.setTombstone()
+        this.#release(wb)
+        throw err
+      }
+      const addr = alloc.addr
+      this.#release(wb)
+      this.#setLatest(pageId, addr)
+      this.#appends++
+      return addr
+    }
+  }
+
+  #release(wb: WriteBuffer): void {
+    if (wb.releaseWriter() === 'flush') this.#markReady(wb)
+  }
+
+  /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
+  #install(): boolean {
+    if (this.#live.size >= this.maxBuffers) return false
+    if (this.#nextGroup > U32_MAX) throw new RangeError('PageLog: group ids exhausted (2^32 - 1)')
+    const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize)
+    this.#live.set(wb.groupId, wb)
+    this.#active = wb
+    if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
+    return true
+  }
+
+  /** Seals the active buffer and queues it for the flush; the next append installs a new one. */
+  #sealActive(): void {
+    const wb = this.#active
+    if (wb === null) return
+    this.#active = null
+    this.#sealed.push(wb)
+    let state
+    try {
+      state = wb.seal()
+    } catch (err) {
+      // Already sealed (only through the buffer itself, never by this log):
+      // it is flushable once its writers release it.
+      if (!isCode(err, 'ERR_AGAIN')) throw err
+      state = wb.isFlushable ? 'flush' : 'none'
+    }
+    if (state === 'flush') this.#markReady(wb)
+  }
+
+  #markReady(wb: WriteBuffer): void {
+    this.#ready.add(wb.groupId)
+    this.#pump()
+  }
+
+  // -------------------------------------------------------------------------
+  // The flush job
+
+  /** Starts flushing the oldest sealed buffer if it is ready and nothing else runs. */
+  #pump(): void {
+    if (this.#flushing || this.#error !== null) return
+    const wb = this.#sealed[0]
+    if (wb === undefined || !this.#ready.has(wb.groupId)) return
+    this.#flushing = true
+    void this.#flushOne(wb)
+  }
+
+  async #flushOne(wb: WriteBuffer): Promise<void> {
+    const g = wb.groupId
+    try {
+      await wb.flushTo(this.#pathOf(g))
+    } catch (err) {
+      this.#flushing = false
+      this.#fail(err)
+      return
+    }
+    this.#flushing = false
+    this.#sealed.shift()
+    this.#ready.delete(g)
+    this.#live.delete(g)
+    this.#files.add(g)
+    this.#flushedUpTo = g
+    this.#flushes++
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const w = this.#waiters[i]
+      if (w.target <= g) {
+        this.#waiters.splice(i, 1)
+        w.resolve()
+      }
+    }
+    this.#drain()
+    this.#pump()
+  }
+
+  /** A flush failed: keep the buffer queued, stop, tell every waiter. */
+  #fail(err: unknown): void {
+    this.#error = err
+    this.#flushErrors++
+    for (const w of this.#waiters.splice(0)) w.reject(err)
+    for (const s of this.#stalled.splice(0)) s.reject(err)
+    this.#settledSeq = this.#stallSeq
+  }
+
+  /** Appends that waited for room, in order, while room exists. */
+  #drain(): void {
+    while (this.#stalled.length > 0) {
+      const s = this.#stalled[0]
+      let addr: bigint | null
+      try {
+        addr = this.#tryAppend(s.pageId, s.data, s.size)
+      } catch (err) {
+        this.#stalled.shift()
+        this.#settledSeq = s.seq
+        s.reject(err)
+        continue
+      }
+      if (addr === null) return
+      this.#stalled.shift()
+      this.#settledSeq = s.seq
+      s.resolve(addr)
+    }
+  }
+
+  #pathOf(g: number): string {
+    return path.join(this.dir, `${g}.page`)
+  }
+
+  /**
+   * Seals the active buffer if it holds anything and waits until every
+   * buffer up to it is durable. Clears a kept flush error, so the job retries.
+   */
+  #flushAll(): Promise<void> {
+    if (this.#active !== null && !this.#active.isEmpty) this.#sealActive()
+    const last = this.#sealed[this.#sealed.length - 1]
+    const target = last === undefined ? this.#flushedUpTo : last.groupId
+    if (target <= this.#flushedUpTo) return Promise.resolve()
+    this.#error = null
+    const done = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ target, resolve, reject })
+    })
+    this.#pump()
+    return done
+  }
+
+  /**
+   * Waits until every append made so far (waiting ones included: the
+   * `append` calls up to waiting append `want`) is durable.
+   */
+  async #flushThrough(want: number): Promise<void> {
+    for (;;) {
+      // Once every waiting append up to `want` has its address, one more
+      // round seals the buffer they went to and waits for it.
+      const settled = this.#settledSeq >= want
+      await this.#flushAll()
+      if (settled) return
+    }
+  }
+
+  /**
+   * Resolves once every page appended before the call is in a durable page
+   * file (it seals the active buffer if it holds anything), appends that
+   * were waiting for room at the time of the call included. If a background
+   * flush failed, this retries it from the same buffer: it resolves if the
+   * retry succeeds, and rejects with the error (`code` errno name, `path`)
+   * if it fails again.
+   */
+  async flush(): Promise<void> {
+    this.#checkOpen('flush')
+    await this.#flushThrough(this.#stallSeq)
+  }
+
+  /**
+   * Flushes everything (appends still waiting for room included), then
+   * forgets the buffers and page files: later calls throw `ERR_CLOSED`.
+   * `close()` again returns the same promise; if the flush failed, `close()`
+   * again retries it.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing
+    this.#closed = true
+    const closing = this.#closeAll().then(
+      () => {
+        this.#active = null
+        this.#live.clear()
+        for (const c of this.#cache.values()) if (c instanceof PageFile) c.close()
+        this.#cache.clear()
+      },
+      (err) => {
+        this.#closing = null
+        throw err
+      },
+    )
+    this.#closing = closing
+    return closing
+  }
+
+  async #closeAll(): Promise<void> {
+    // No append starts once closed: every waiting one is up to #stallSeq.
+    await this.#flushThrough(this.#stallSeq)
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads
+
+  /**
+   * The page at `addr`: a `Buffer` at once when its buffer is in memory
+   * (zero-copy view of the arena) or its page file is open, a
+   * `Promise<Buffer>` when the file must be opened. Views are read-only by
+   * contract. `ERR_INVALID_ADDR` (thrown, or rejected after an open) for an
+   * address that is no live page.
+   */
+  read(addr: bigint | number): Buffer | Promise<Buffer> {
+    this.#checkOpen('read')
+    const a = toU64('addr', addr)
+    const g = Number(a >> 32n)
+    const wb = this.#live.get(g)
+    if (wb !== undefined) return wb.page(a)
+    if (!this.#files.has(g)) {
+      throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.read(${a}): no buffer or page file of group ${g}`)
+    }
+    const cached = this.#cache.get(g)
+    if (cached instanceof PageFile) {
+      this.#cache.delete(g)
+      this.#cache.set(g, cached)
+      return cached.page(a)
+    }
+    return (cached ?? this.#openFile(g)).then((pf) => pf.page(a))
+  }
+
+  #openFile(g: number): Promise<PageFile> {
+    const opening = PageFile.open(this.#pathOf(g)).then(
+      (pf) => {
+        if (this.#cache.get(g) === opening) this.#remember(g, pf)
+        return pf
+      },
+      (err) => {
+        if (this.#cache.get(g) === opening) this.#cache.delete(g)
+        throw err
+      },
+    )
+    this.#cache.set(g, opening)
+    return opening
+  }
+
+  /** Caches an open file, evicting (closing) the least recently used open ones. */
+  #remember(g: number, pf: PageFile): void {
+    this.#cache.delete(g)
+    this.#cache.set(g, pf)
+    if (this.#cache.size <= this.#maxOpenFiles) return
+    for (const [k, v] of this.#cache) {
+      if (this.#cache.size <= this.#maxOpenFiles) break
+      if (v instanceof PageFile && k !== g) {
+        this.#cache.delete(k)
+        v.close()
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Introspection
+
+  /** The latest address of `pageId` (appended by this log or recovered), if any. */
+  addressOf(pageId: bigint | number): bigint | undefined {
+    return this.#index.get(toU64('pageId', pageId))
+  }
+
+  /** Page ids with an address. */
+  get pageCount(): number {
+    return this.#index.size
+  }
+
+  /** The group id the next installed buffer gets. */
+  get nextGroupId(): number {
+    return this.#nextGroup
+  }
+
+  get isClosed(): boolean {
+    return this.#closed
+  }
+
+  get stats(): PageLogStats {
+    return {
+      appends: this.#appends,
+      stalls: this.#stalls,
+      flushes: this.#flushes,
+      flushErrors: this.#flushErrors,
+      buffers: this.#live.size,
+      peakBuffers: this.#peakBuffers,
+      recoveredFiles: this.#recoveredFiles,
+      quarantined: this.#quarantined,
+    }
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
+  }
+}
