@@ -112,6 +112,55 @@ const CASES = {
   },
 };
 
+// Page-size sweep: allocPage(size) + page.set(src) for each size, against the
+// pure-JS baseline and against the bare copy (`target.set(src, off)` into a
+// warm CAP-byte Buffer at advancing offsets). One case per size (ids
+// sweep16 … sweep64k, so BENCH_ONLY=sweep runs them all); each (case, impl)
+// runs in its own child process with paired rounds, like the cases above.
+// ops per round: every round fits one 16 MiB buffer (the 64 KiB case takes
+// 255 pages = 16.7 MB of its 16.8 MB: a bigger buffer would be over the
+// 32 MiB glibc mmap threshold that index.js sets and so fault in the timed
+// loop); the small sizes are capped so the whole sweep stays under ~60 s.
+const SWEEP_CAP = 16 * MiB;
+const SWEEP = [
+  [16, 200_000], // 32 B records: 6.4 MB
+  [64, 150_000], // 80 B: 12.0 MB
+  [256, 50_000], // 272 B: 13.6 MB
+  [1024, 15_000], // 1040 B: 15.6 MB
+  [4096, 4_000], // 4112 B: 16.4 MB
+  [16384, 1_000], // 16400 B: 16.4 MB
+  [65536, 255], // 65552 B: 16.7 MB
+];
+const sizeLabel = (n) => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+const sweepId = (n) => `sweep${n >= 1024 ? `${n / 1024}k` : n}`;
+
+for (const [size, ops] of SWEEP) {
+  const src = Buffer.alloc(size, 0xcd);
+  CASES[sweepId(size)] = {
+    title: `sweep: allocPage ${sizeLabel(size)} + page.set`,
+    ops: fits(ops, size, SWEEP_CAP),
+    pageSize: size,
+    sweep: true,
+    drivers: {
+      wb: (WB) => ({
+        setup: () => new WB(1, SWEEP_CAP),
+        fn(ops, wb) {
+          for (let i = 0; i < ops; i++) wb.allocPage(i, size, false).page.set(src);
+        },
+      }),
+      'bare copy': () => {
+        const target = Buffer.alloc(SWEEP_CAP, 1);
+        return {
+          setup: () => target,
+          fn(ops, t) {
+            for (let i = 0, off = 0; i < ops; i++, off += size) t.set(src, off);
+          },
+        };
+      },
+    },
+  };
+}
+
 // The table: one row per comparison. ratio = ref ÷ project (> 1: project faster).
 const ROWS = [
   { from: 'alloc0', ref: 'pure-JS', target: 1.2 },
@@ -121,4 +170,4 @@ const ROWS = [
   { from: 'records', ref: 'pure-JS', target: 1.2 },
 ];
 
-module.exports = { CASES, ROWS, CAP };
+module.exports = { CASES, ROWS, CAP, SWEEP, sizeLabel };

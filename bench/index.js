@@ -4,7 +4,9 @@
 // Runs every case for the project's WriteBuffer (`require('..')`) and for the
 // pure-JS baseline and prints the comparison table, then thread scaling
 // (bench/threads.js) and the durable flush (bench/flush.js), each in a child
-// process of its own, then writes bench/results/<YYYY-MM-DD>.json.
+// process of its own, then writes bench/results/<YYYY-MM-DD>.json and its plot,
+// bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
+// the run was complete (no BENCH_ONLY, no BENCH_SELF).
 //
 // Method: each (case, implementation) runs in its own child process (same
 // flags, same driver source, so no call site ever sees both classes). The
@@ -30,7 +32,8 @@ const { fork } = require('node:child_process');
 const path = require('node:path');
 const os = require('node:os');
 const { timeRound, summarize, compare, writeResults } = require('./harness');
-const { CASES, ROWS, CAP } = require('./cases');
+const { CASES, ROWS, CAP, sizeLabel } = require('./cases');
+const plot = require('./plot');
 
 const SELF = process.env.BENCH_SELF === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS) || 21;
@@ -105,6 +108,43 @@ async function runCase(id) {
   return { values, ratios };
 }
 
+/**
+ * The page-size sweep (cases with `sweep: true`): ns/op and MB/s (10^6 page
+ * bytes per second) per size and implementation, and the paired ratios
+ * pure-JS ÷ project and bare copy ÷ project. Prints the table; returns the
+ * rows for the results file (null when no sweep case ran).
+ */
+function sweepTable(results) {
+  const ids = Object.keys(results).filter((id) => CASES[id].sweep);
+  if (!ids.length) return null;
+  const paired = (id, ref) => {
+    const s = summarize(results[id].ratios(ref));
+    return { median: s.median, p25: s.p25, p75: s.p75 };
+  };
+  const rows = ids.map((id) => {
+    const c = CASES[id];
+    const v = results[id].values;
+    const nsPerOp = Object.fromEntries(Object.entries(v).map(([k, s]) => [k, s.median]));
+    const mbPerSec = Object.fromEntries(Object.entries(v).map(([k, s]) => [k, (c.pageSize / s.median) * 1000]));
+    return { id, pageSize: c.pageSize, ops: c.ops, nsPerOp, mbPerSec,
+      vsPureJs: paired(id, 'pure-JS'), vsBareCopy: paired(id, 'bare copy') };
+  });
+  const f = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+  console.log(`\npage-size sweep · allocPage(size) + page.set(src) · ns/op = median of ${ROUNDS} rounds · ` +
+    'MB/s = 10^6 page bytes/s · ratios: median of per-round paired ratios');
+  const header = ['page', 'ops', 'project ns/op', 'pure-JS ns/op', 'bare ns/op', 'project MB/s', 'pure-JS MB/s',
+    'bare MB/s', 'pure-JS ÷ project', 'project ÷ bare'];
+  const lines = rows.map((r) => [sizeLabel(r.pageSize), String(r.ops), f(r.nsPerOp.project), f(r.nsPerOp['pure-JS']),
+    f(r.nsPerOp['bare copy']), r.mbPerSec.project.toFixed(0), r.mbPerSec['pure-JS'].toFixed(0),
+    r.mbPerSec['bare copy'].toFixed(0), r.vsPureJs.median.toFixed(2), (1 / r.vsBareCopy.median).toFixed(2)]);
+  const w = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const render = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  console.log(render(header));
+  console.log(w.map((n) => '-'.repeat(n)).join('  '));
+  for (const l of lines) console.log(render(l));
+  return rows;
+}
+
 async function main() {
   if (!SELF) {
     let mod;
@@ -142,6 +182,8 @@ async function main() {
     ratios: results[r.from].ratios(r.ref), ref: r.ref, target: r.target, targetText: r.targetText,
   })));
 
+  const sweep = sweepTable(results);
+
   let threads = null;
   if (!SELF && (!only || only.test('threads'))) {
     // In a child of its own, with the same glibc tunables as the other cases.
@@ -168,6 +210,7 @@ async function main() {
   const file = writeResults({
     threads,
     flush,
+    sweep,
     date: new Date().toISOString(),
     self: SELF,
     node: process.version,
@@ -185,6 +228,8 @@ async function main() {
     rows,
   });
   console.log(`\nresults: ${file}`);
+  const svg = plot.writePlot(file, { docs: !SELF && !only });
+  console.log(`plot: ${svg.join(', ')}`);
 }
 
 const run = process.argv[2] === '--child' ? () => child(process.argv[3], process.argv[4]) : main;
