@@ -89,6 +89,7 @@ function reachable() {
   const entries = new Set(['package.json', pkg.main, pkg.types])
   const walk = (v) => (typeof v === 'string' ? entries.add(v) : v && Object.values(v).forEach(walk))
   walk(pkg.exports)
+  walk(pkg.bin)
   const seen = new Map() // file -> the file that first named it
   const queue = [...entries].map((f) => [path.posix.normalize(f), 'package.json'])
   while (queue.length) {
