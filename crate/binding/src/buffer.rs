@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::{Lane, ReleaseState, Result as CoreResult, WriteBuffer};
 
-use crate::error::{status_of, to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
+use crate::error::{to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::external;
 use crate::registry;
 use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
@@ -100,7 +100,7 @@ fn on_slot(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<()>) {
     scratch::with(|s| {
         let status = registry::with(s[S_SLOT as usize], |wb| match f(s, wb) {
             Ok(()) => 0,
-            Err(e) => status_of(&e),
+            Err(e) => e.status(),
         });
         s[S_STATUS as usize] = status.unwrap_or(STATUS_NO_SLOT) as u32;
     });
@@ -244,7 +244,7 @@ pub fn fast_lane_close() {
 }
 
 fn slot_result(slot: u32, f: impl FnOnce(&WriteBuffer) -> CoreResult<i64>) -> i64 {
-    registry::with(slot, |wb| f(wb).unwrap_or_else(|e| status_of(&e) as i64))
+    registry::with(slot, |wb| f(wb).unwrap_or_else(|e| e.status() as i64))
         .unwrap_or(STATUS_NO_SLOT as i64)
 }
 
@@ -323,15 +323,6 @@ pub fn records_fill(slot: u32, start: u32, mut out: Uint32Array) -> i64 {
         out[0] = iter.offset();
         out[1] = n as u32;
         Ok(n as i64)
-    })
-}
-
-/// The arena's address alignment, a power of two (the contract promises 8
-/// or better); AVA checks it.
-#[napi]
-pub fn arena_alignment(slot: u32) -> i64 {
-    slot_result(slot, |wb| {
-        Ok(1i64 << (wb.arena_ptr() as usize).trailing_zeros().min(62))
     })
 }
 

@@ -10,12 +10,6 @@ pub const STATUS_NO_SLOT: i32 = -1000;
 /// (never produced through `index.ts`).
 pub const STATUS_BAD_ARGS: i32 = -1001;
 
-/// Status number of a core result: `0` or positive for success, the
-/// error's negative [`Error::status`] otherwise.
-pub fn status_of(e: &Error) -> i32 {
-    e.status()
-}
-
 /// A napi error whose JS `code` is the core error's stable code.
 pub fn to_napi_error(e: Error) -> napi::Error<ErrorCode> {
     napi::Error::new(ErrorCode(e.code()), e.to_string())

@@ -5,7 +5,7 @@
 //! exactly those of records reserved one by one.
 
 use crate::error::{Error, Result};
-use crate::record::{record_size, Header, ALIGN, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE};
+use crate::record::{record_size, Header, ALIGN, HEADER_SIZE, TOMBSTONE};
 use crate::write_buffer::{PageAlloc, ReleaseState, WriteBuffer};
 
 /// A chunk of a buffer owned by one writer: `[cursor, end)` is still free.
@@ -63,22 +63,9 @@ impl WriteBuffer {
         if need != left && need + HEADER_SIZE as u64 > left {
             return Err(Error::Again);
         }
-        let record = lane.cursor;
-        self.write_record(
-            record,
-            Header {
-                data: page_id,
-                flags: NORMAL_PAGE,
-                page_size,
-            },
-            &[],
-        );
+        let page = self.write_page(lane.cursor, page_id, page_size);
         lane.cursor += need as u32;
-        Ok(PageAlloc {
-            addr: self.addr_of(record + HEADER_SIZE),
-            record,
-            page_size,
-        })
+        Ok(page)
     }
 
     /// Covers the lane's unused tail with a tombstone filler record and

@@ -223,6 +223,22 @@ impl WriteBuffer {
         self.starts.mark(offset);
     }
 
+    /// Writes the header of a page record at `record` (just reserved, so
+    /// ours alone) and returns its allocation.
+    pub(crate) fn write_page(&self, record: u32, page_id: u64, page_size: u32) -> PageAlloc {
+        let header = Header {
+            data: page_id,
+            flags: NORMAL_PAGE,
+            page_size,
+        };
+        self.write_record(record, header, &[]);
+        PageAlloc {
+            addr: self.addr_of(record + HEADER_SIZE),
+            record,
+            page_size,
+        }
+    }
+
     /// Reserves a page record of `page_size` body bytes with header
     /// `{ page_id, NORMAL_PAGE, page_size }`; with `acquire_writer` the same
     /// CAS counts one more writer. A failed reservation changes nothing.
@@ -233,20 +249,7 @@ impl WriteBuffer {
         acquire_writer: bool,
     ) -> Result<PageAlloc> {
         let record = self.reserve(record_size(page_size), acquire_writer)?;
-        self.write_record(
-            record,
-            Header {
-                data: page_id,
-                flags: NORMAL_PAGE,
-                page_size,
-            },
-            &[],
-        );
-        Ok(PageAlloc {
-            addr: self.addr_of(record + HEADER_SIZE),
-            record,
-            page_size,
-        })
+        Ok(self.write_page(record, page_id, page_size))
     }
 
     /// Body size of a dealloc record of `n` addresses, if it fits a u32.
@@ -312,20 +315,7 @@ impl WriteBuffer {
         let mut offset = self.reserve(need, true)?;
         for i in 0..count {
             let (page_id, page_size) = page(i);
-            self.write_record(
-                offset,
-                Header {
-                    data: page_id,
-                    flags: NORMAL_PAGE,
-                    page_size,
-                },
-                &[],
-            );
-            each(PageAlloc {
-                addr: self.addr_of(offset + HEADER_SIZE),
-                record: offset,
-                page_size,
-            });
+            each(self.write_page(offset, page_id, page_size));
             offset += record_size(page_size) as u32;
         }
         Ok(dealloc_size.map(|size| {
