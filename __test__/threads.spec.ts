@@ -331,6 +331,7 @@ test('a worker terminated while it waits on the flush crashes nothing: onFlushed
 // Lifetime (serial: liveArenas() is process-wide)
 
 test.serial('workers terminated mid-write or mid-wait, or exiting with views, crash nothing; the arena goes with the last holder', async (t) => {
+  t.timeout(90_000, 'a terminate() that never completes must fail the test, not hang the suite')
   const start = await settledArenas()
   let wb: WriteBuffer | undefined = new WriteBuffer(31, 1 << 24)
   t.is(liveArenas(), start + 1)
