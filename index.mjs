@@ -6,6 +6,7 @@ export const {
   WriteBufferError,
   PageFile,
   PageLog,
+  ArenaPool,
   recordSize,
   liveArenas,
   HEADER_SIZE,

@@ -205,7 +205,15 @@ const MESSAGES: Record<string, string> = {
   ERR_OUT_OF_MEMORY: 'the arena could not be allocated',
 }
 
+/** The status of a call on a slot that names no buffer: a disposed one. */
+const STATUS_NO_SLOT = -1000
+/** The slot a disposed buffer's handle names: never a registered slot. */
+const NO_SLOT = 0xffff_ffff
+
 function statusError(status: number, what: string): Error {
+  if (status === STATUS_NO_SLOT) {
+    return new WriteBufferError('ERR_CLOSED', `${what}: the WriteBuffer was disposed on this thread`)
+  }
   const code = CODES[-1 - status]
   if (code === undefined) return new Error(`${what}: internal error (status ${status}); please report it`)
   if (code === 'ERR_OUT_OF_RANGE') return outOfRange('capacity', 'a power of two in [16, 2^31]', what)
@@ -330,7 +338,8 @@ Object.defineProperty(PageView.prototype, 'constructor', { value: Buffer, writab
 
 /** One buffer as this thread sees it: the native owner, its slot, the arena. */
 class Handle {
-  readonly slot: number
+  /** `NO_SLOT` once disposed: every call then fails with `ERR_CLOSED`. */
+  slot: number
   readonly arena: ArrayBuffer
   readonly view: DataView
   readonly groupHigh: bigint
@@ -659,6 +668,78 @@ class Guard implements WriterGuard {
 /** Set by `attach` for the constructor it calls: the owner to adopt. */
 let adopting: native.NativeBuffer | undefined
 
+/** Options of the `WriteBuffer` constructor. */
+export interface WriteBufferOptions {
+  /** Take the arena from this pool (whose capacity must equal the buffer's) and give it back when the buffer is gone. */
+  pool?: ArenaPool
+}
+
+/** Counters of an {@link ArenaPool} (a snapshot). */
+export interface ArenaPoolStats {
+  /** Arenas waiting for a buffer (already faulted in). */
+  readonly idle: number
+  /** Arenas in buffers that are still held somewhere. */
+  readonly inUse: number
+  /** Arenas allocated fresh. */
+  readonly created: number
+  /** Buffers that got a reused arena. */
+  readonly reused: number
+}
+
+const POOL = Symbol('native pool')
+
+/**
+ * A bounded pool of arenas of one capacity, for code that rotates write
+ * buffers: `new WriteBuffer(g, capacity, { pool })` takes an idle arena
+ * (re-zeroed over what its last buffer used) or allocates one, and gives
+ * it back once no thread holds that buffer or a view of it (promptly after
+ * `dispose()` on every thread, else when the garbage collector frees them).
+ * Reused arenas are already faulted in: no page faults, no `mmap`/`munmap`
+ * per buffer. The pool keeps arenas only while those it manages (in use +
+ * idle) are at most `limit`; the rest are freed.
+ */
+export class ArenaPool {
+  readonly [POOL]: native.NativeArenaPool
+  readonly capacity: number
+  readonly limit: number
+
+  /**
+   * @param capacity arena bytes: a power of two in [16, 2^31]
+   * @param limit arenas kept at most (in use + idle), ≥ 1
+   */
+  constructor(capacity: number, limit: number) {
+    if (typeof capacity !== 'number') throw invalidType('capacity', 'of type number', capacity)
+    if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+      throw outOfRange('capacity', 'a power of two in [16, 2^31]', capacity)
+    }
+    checkU32('limit', limit)
+    if (limit < 1) throw outOfRange('limit', '>= 1', limit)
+    this[POOL] = new native.NativeArenaPool(capacity, limit)
+    this.capacity = capacity
+    this.limit = limit
+  }
+
+  get stats(): ArenaPoolStats {
+    const [idle, inUse, created, reused] = this[POOL].stats()
+    return { idle, inUse, created, reused }
+  }
+
+  /** Frees the idle arenas (buffers in use keep theirs and give them back later). */
+  clear(): void {
+    this[POOL].clear(false)
+  }
+
+  /** Frees the idle arenas, and from now on every arena given back. */
+  close(): void {
+    this[POOL].clear(true)
+  }
+
+  [inspect.custom](): string {
+    const s = this.stats
+    return `ArenaPool { capacity: ${this.capacity}, limit: ${this.limit}, idle: ${s.idle}, inUse: ${s.inUse}, created: ${s.created}, reused: ${s.reused} }`
+  }
+}
+
 /**
  * A fixed-capacity write buffer: writers reserve page records with one
  * atomic compare-and-swap on a packed state word; once sealed and released,
@@ -671,7 +752,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * @param groupId the group (file) id, the high 32 bits of every address (u32)
    * @param capacity arena bytes: a power of two in [16, 2^31]
    */
-  constructor(groupId: number, capacity: number) {
+  constructor(groupId: number, capacity: number, opts?: WriteBufferOptions) {
     if (adopting !== undefined) {
       const owner = adopting
       adopting = undefined
@@ -688,9 +769,15 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     ) {
       throw outOfRange('capacity', 'a power of two in [16, 2^31]', capacity)
     }
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
+    const pool = opts?.pool
+    if (pool !== undefined && !(pool instanceof ArenaPool)) throw invalidType('opts.pool', 'an instance of ArenaPool', pool)
+    if (pool !== undefined && pool.capacity !== capacity) {
+      throw outOfRange('capacity', `the pool's capacity (${pool.capacity})`, capacity)
+    }
     let owner: native.NativeBuffer
     try {
-      owner = new native.NativeBuffer(groupId, capacity)
+      owner = new native.NativeBuffer(groupId, capacity, pool?.[POOL])
     } catch (e) {
       const code = (e as { code?: string }).code
       if (code === 'ERR_OUT_OF_MEMORY') {
@@ -704,6 +791,35 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   /** The group (file) id. */
   get groupId(): number {
     return this.#h.groupId
+  }
+
+  /**
+   * Lets go of the buffer on this thread at once instead of when it is
+   * garbage-collected: every view of it made on this thread becomes empty
+   * (its `ArrayBuffer` is detached), and every later call on this object
+   * throws `ERR_CLOSED`. The arena is freed, or given back to its
+   * {@link ArenaPool}, once no thread holds the buffer (other threads'
+   * attachments and a flush in progress keep it). A second call does
+   * nothing. Also `using wb = new WriteBuffer(...)`.
+   */
+  dispose(): void {
+    const h = this.#h
+    if (h.slot === NO_SLOT) return
+    h.slot = NO_SLOT
+    h.owner.dispose(h.arena)
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose()
+  }
+
+  /** Whether `dispose()` was called on this object. */
+  get isDisposed(): boolean {
+    return this.#h.slot === NO_SLOT
+  }
+
+  #checkLive(what: string): void {
+    if (this.#h.slot === NO_SLOT) throw statusError(STATUS_NO_SLOT, what)
   }
 
   /** Arena bytes. */
@@ -881,6 +997,11 @@ export class WriteBuffer implements Iterable<BufferRecord> {
       return Promise.reject(invalidType('opts.signal', 'an instance of AbortSignal', signal))
     }
     if (signal?.aborted) return Promise.reject(signal.reason)
+    try {
+      this.#checkLive('waitFlushed')
+    } catch (e) {
+      return Promise.reject(e)
+    }
     const { promise, wait } = native.waitFlushed(this.#h.slot)
     if (signal === undefined) return promise.then(() => undefined)
     return new Promise<void>((resolve, reject) => {
@@ -909,6 +1030,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * does not keep the arena alive.
    */
   share(): WriteBufferHandle {
+    this.#checkLive('share')
     const h = this.#h
     return { photonWriteBuffer: h.owner.share(), groupId: h.groupId, capacity: h.capacity }
   }
@@ -945,6 +1067,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
     const overwrite = opts?.overwrite === undefined ? false : opts.overwrite
     checkBoolean('opts.overwrite', overwrite)
+    this.#checkLive('flushTo')
     if (!this.isFlushable) {
       throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
     }

@@ -30,7 +30,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import { PageFile, WriteBuffer, WriteBufferError, recordSize } from './index.ts'
+import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize } from './index.ts'
 
 /** Options of {@link PageLog.open}. */
 export interface PageLogOptions {
@@ -66,6 +66,10 @@ export interface PageLogStats {
   readonly recoveredFiles: number
   /** Page files renamed to `.corrupt` by recovery. */
   readonly quarantined: number
+  /** Arenas allocated fresh for buffers (at most `maxBuffers` while the garbage collector keeps up: flushed arenas are reused). */
+  readonly arenasCreated: number
+  /** Buffers that reused the arena of a flushed one (already faulted in). */
+  readonly arenasReused: number
 }
 
 type Writer = (view: Buffer) => void
@@ -130,6 +134,8 @@ export class PageLog {
   readonly bufferSize: number
   readonly maxBuffers: number
   readonly #maxOpenFiles: number
+  /** Arenas of flushed buffers, reused by the next ones (at most `maxBuffers`). */
+  readonly #pool: ArenaPool
 
   /** The buffer appends go to; `null` until the next append installs one. */
   #active: WriteBuffer | null = null
@@ -174,6 +180,7 @@ export class PageLog {
     this.bufferSize = bufferSize
     this.maxBuffers = maxBuffers
     this.#maxOpenFiles = maxOpenFiles
+    this.#pool = new ArenaPool(bufferSize, maxBuffers)
     this.#nextGroup = nextGroup
     this.#flushedUpTo = nextGroup - 1
   }
@@ -358,7 +365,7 @@ export class PageLog {
   #install(): boolean {
     if (this.#live.size >= this.maxBuffers) return false
     if (this.#nextGroup > U32_MAX) throw new RangeError('PageLog: group ids exhausted (2^32 - 1)')
-    const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize)
+    const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
     this.#active = wb
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
@@ -413,6 +420,8 @@ export class PageLog {
     this.#sealed.shift()
     this.#ready.delete(g)
     this.#live.delete(g)
+    // Its pages are read from the file now: give the arena back to the pool.
+    wb.dispose()
     this.#files.add(g)
     this.#flushedUpTo = g
     this.#flushes++
@@ -515,6 +524,9 @@ export class PageLog {
     this.#closed = true
     const closing = this.#closeAll().then(
       () => {
+        // Only the active buffer can be left, empty: the rest were flushed.
+        for (const wb of this.#live.values()) wb.dispose()
+        this.#pool.close()
         this.#active = null
         this.#live.clear()
         for (const c of this.#cache.values()) if (c instanceof PageFile) c.close()
@@ -539,7 +551,8 @@ export class PageLog {
 
   /**
    * The page at `addr`: a `Buffer` at once when its buffer is in memory
-   * (zero-copy view of the arena) or its page file is open, a
+   * (a copy: the arena is reused once the buffer is flushed) or its page
+   * file is open (a zero-copy view of the file's bytes), a
    * `Promise<Buffer>` when the file must be opened. Views are read-only by
    * contract. `ERR_INVALID_ADDR` (thrown, or rejected after an open) for an
    * address that is no live page.
@@ -549,7 +562,7 @@ export class PageLog {
     const a = toU64('addr', addr)
     const g = Number(a >> 32n)
     const wb = this.#live.get(g)
-    if (wb !== undefined) return wb.page(a)
+    if (wb !== undefined) return Buffer.from(wb.page(a))
     if (!this.#files.has(g)) {
       throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.read(${a}): no buffer or page file of group ${g}`)
     }
@@ -614,6 +627,7 @@ export class PageLog {
   }
 
   get stats(): PageLogStats {
+    const pool = this.#pool.stats
     return {
       appends: this.#appends,
       stalls: this.#stalls,
@@ -623,6 +637,8 @@ export class PageLog {
       peakBuffers: this.#peakBuffers,
       recoveredFiles: this.#recoveredFiles,
       quarantined: this.#quarantined,
+      arenasCreated: pool.created,
+      arenasReused: pool.reused,
     }
   }
 

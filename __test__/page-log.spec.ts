@@ -1,10 +1,14 @@
 import test, { type ExecutionContext } from 'ava'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
 import { PageLog } from '../page-log.ts'
+
+const execFileP = promisify(execFile)
 
 /** A fresh temp directory, removed when the test ends. */
 function tempDir(t: ExecutionContext, tag = 'log'): string {
@@ -306,6 +310,34 @@ test('backpressure: at most maxBuffers unflushed; append returns a Promise when 
   for (let i = 0; i < n; i += 37) t.deepEqual(await log.read(addrs[i]), content(i, 200))
   t.true(log.stats.peakBuffers <= 2)
   await log.close()
+})
+
+test('backpressure: with slow flushes, memory stays bounded: live arenas <= maxBuffers, arenas reused, RSS flat', async (t) => {
+  const dir = tempDir(t, 'mem')
+  const maxBuffers = 4
+  const bufferSize = 1 << 20
+  const pages = 12_000 // 4 KiB each: ~47 MiB through 1 MiB buffers, ~47 rotations
+  const { stdout } = await execFileP(
+    process.execPath,
+    ['--expose-gc', path.resolve('__test__', 'fixtures', 'log-memory.js'), dir, String(pages), '4096', String(bufferSize), String(maxBuffers)],
+    { env: { ...process.env, PHOTON_WB_FAULT: 'sync:delay=15' } },
+  )
+  const r = JSON.parse(stdout) as {
+    maxLive: number
+    warmRss: number
+    peakRss: number
+    liveAfterClose: number
+    stats: { stalls: number; flushes: number; peakBuffers: number; arenasCreated: number; arenasReused: number }
+  }
+  t.log(`stalls ${r.stats.stalls}, flushes ${r.stats.flushes}, arenas created ${r.stats.arenasCreated} reused ${r.stats.arenasReused}, RSS growth after warm-up ${((r.peakRss - r.warmRss) / 2 ** 20).toFixed(1)} MiB`)
+  t.true(r.stats.stalls > 0, 'the slow flush made appends wait')
+  t.true(r.stats.flushes >= 40)
+  t.true(r.stats.peakBuffers <= maxBuffers)
+  t.true(r.maxLive <= maxBuffers, `live arenas peaked at ${r.maxLive}`)
+  t.true(r.stats.arenasCreated <= maxBuffers, `created ${r.stats.arenasCreated} arenas`)
+  t.true(r.stats.arenasReused >= r.stats.flushes - maxBuffers)
+  t.is(r.liveAfterClose, 0, 'close() frees every arena')
+  t.true(r.peakRss - r.warmRss < 24 * 2 ** 20, 'RSS after warm-up grows by less than 24 MiB')
 })
 
 test('backpressure: a waiting writer callback runs once room exists', async (t) => {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::{Lane, ReleaseState, Result as CoreResult, WriteBuffer};
+use photon_wb_core::{ArenaPool, Lane, ReleaseState, Result as CoreResult, WriteBuffer};
 
 use crate::error::{to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::external;
@@ -13,22 +13,67 @@ use crate::registry;
 use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
 use crate::shared;
 
-/// Owns one strong reference to a core buffer and this thread's slot for it.
+/// Owns one strong reference to a core buffer and this thread's slot for it,
+/// until it is collected or disposed.
 #[napi]
 pub struct NativeBuffer {
-    inner: Arc<WriteBuffer>,
+    /// `None` once disposed.
+    inner: Option<Arc<WriteBuffer>>,
     slot: u32,
+    group_id: u32,
+    capacity: u32,
+    /// The one `ArrayBuffer` over the arena this object handed out.
+    arena: Option<external::Tagged<WriteBuffer>>,
+}
+
+fn disposed() -> Error<ErrorCode> {
+    Error::new(
+        ErrorCode("ERR_CLOSED"),
+        "the WriteBuffer was disposed on this thread",
+    )
+}
+
+impl NativeBuffer {
+    fn register(inner: Arc<WriteBuffer>) -> Self {
+        let slot = registry::insert(inner.clone());
+        NativeBuffer {
+            group_id: inner.group_id(),
+            capacity: inner.capacity(),
+            inner: Some(inner),
+            slot,
+            arena: None,
+        }
+    }
+
+    fn inner(&self) -> Result<&Arc<WriteBuffer>, ErrorCode> {
+        self.inner.as_ref().ok_or_else(disposed)
+    }
 }
 
 #[napi]
 impl NativeBuffer {
-    /// A new zeroed buffer.
+    /// A new zeroed buffer; its arena comes from `pool` when given (whose
+    /// capacity must be `capacity`).
     #[napi(constructor)]
-    pub fn new(group_id: u32, capacity: u32) -> Result<Self, ErrorCode> {
-        let inner =
-            Arc::new(WriteBuffer::with_capacity(group_id, capacity).map_err(to_napi_error)?);
-        let slot = registry::insert(inner.clone());
-        Ok(NativeBuffer { inner, slot })
+    pub fn new(
+        group_id: u32,
+        capacity: u32,
+        pool: Option<&NativeArenaPool>,
+    ) -> Result<Self, ErrorCode> {
+        let core = match pool {
+            None => WriteBuffer::with_capacity(group_id, capacity),
+            Some(p) if p.inner.capacity() != capacity => {
+                return Err(Error::new(
+                    ErrorCode("ERR_INVALID_ARG_VALUE"),
+                    format!(
+                        "the pool holds arenas of {} bytes, not {capacity}",
+                        p.inner.capacity()
+                    ),
+                ))
+            }
+            Some(p) => WriteBuffer::with_pool(group_id, &p.inner),
+        };
+        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?)))
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
@@ -41,26 +86,25 @@ impl NativeBuffer {
                 "the handle names no live WriteBuffer: keep the sharing buffer alive until every attach is done",
             )
         })?;
-        let slot = registry::insert(inner.clone());
-        Ok(NativeBuffer { inner, slot })
+        Ok(Self::register(inner))
     }
 
     /// Registers the buffer for other threads; returns the handle id.
     #[napi]
-    pub fn share(&self) -> u32 {
-        shared::share(&self.inner)
+    pub fn share(&self) -> Result<u32, ErrorCode> {
+        Ok(shared::share(self.inner()?))
     }
 
     /// The group id.
     #[napi(getter)]
     pub fn group_id(&self) -> u32 {
-        self.inner.group_id()
+        self.group_id
     }
 
     /// The capacity.
     #[napi(getter)]
     pub fn capacity(&self) -> u32 {
-        self.inner.capacity()
+        self.capacity
     }
 
     /// The slot that names this buffer in scratch calls on this thread.
@@ -69,27 +113,92 @@ impl NativeBuffer {
         self.slot
     }
 
-    /// An external `ArrayBuffer` over the whole arena. It holds its own
-    /// reference to the buffer, so the arena outlives every view of it.
+    /// An external `ArrayBuffer` over the whole arena (once per object). It
+    /// holds its own reference to the buffer, so the arena outlives every
+    /// view of it, until `dispose` detaches it.
     #[napi(ts_return_type = "ArrayBuffer")]
-    pub fn arena<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    pub fn arena<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
+        let inner = self.inner.as_ref().ok_or_else(|| {
+            Error::new(Status::GenericFailure, "the WriteBuffer was disposed")
+        })?;
+        if self.arena.is_some() {
+            return Err(Error::new(
+                Status::GenericFailure,
+                "arena() was already called on this object",
+            ));
+        }
         // SAFETY: the arena is `capacity` bytes that never move and live as
         // long as any `Arc` of the buffer.
-        unsafe {
+        let (value, tagged) = unsafe {
             external::array_buffer(
                 env,
-                &self.inner,
-                self.inner.arena_ptr(),
-                self.inner.capacity() as usize,
+                inner,
+                inner.arena_ptr(),
+                inner.capacity() as usize,
                 "the arena",
-            )
+            )?
+        };
+        self.arena = Some(tagged);
+        Ok(value)
+    }
+
+    /// Lets go of the buffer on this thread: detaches `arena` if it is the
+    /// `ArrayBuffer` this object handed out (every view made from it
+    /// becomes empty, and its reference is dropped at once), frees the slot
+    /// and drops this object's reference. The arena is freed, or given back
+    /// to its pool, once no thread holds the buffer. A second call does
+    /// nothing. Returns whether the `ArrayBuffer` was detached.
+    #[napi]
+    pub fn dispose(&mut self, env: &Env, arena: Unknown) -> Result<bool> {
+        let Some(inner) = self.inner.take() else {
+            return Ok(false);
+        };
+        registry::remove(self.slot);
+        drop(inner);
+        match self.arena.take() {
+            // SAFETY: `arena` is a live napi value of this env (napi hands
+            // us one); `detach` checks its tag before touching it.
+            Some(tagged) => unsafe { external::detach(env, arena, &tagged) },
+            None => Ok(false),
         }
     }
 }
 
 impl Drop for NativeBuffer {
     fn drop(&mut self) {
-        registry::remove(self.slot);
+        if self.inner.is_some() {
+            registry::remove(self.slot);
+        }
+    }
+}
+
+/// A bounded pool of arenas of one capacity (see `photon_wb_core::pool`).
+#[napi]
+pub struct NativeArenaPool {
+    inner: Arc<ArenaPool>,
+}
+
+#[napi]
+impl NativeArenaPool {
+    /// A pool of `capacity`-byte arenas keeping at most `limit`.
+    #[napi(constructor)]
+    pub fn new(capacity: u32, limit: u32) -> Result<Self, ErrorCode> {
+        Ok(NativeArenaPool {
+            inner: ArenaPool::new(capacity, limit as usize).map_err(to_napi_error)?,
+        })
+    }
+
+    /// `[idle, inUse, created, reused]`.
+    #[napi]
+    pub fn stats(&self) -> Vec<f64> {
+        let s = self.inner.stats();
+        vec![s.idle as f64, s.in_use as f64, s.created as f64, s.reused as f64]
+    }
+
+    /// Frees idle arenas; with `close`, also those given back later.
+    #[napi]
+    pub fn clear(&self, close: bool) {
+        self.inner.clear(close);
     }
 }
 

@@ -1,31 +1,62 @@
 //! External `ArrayBuffer`s over memory that an `Arc` keeps alive: the
 //! arena of a write buffer, the bytes of a page file. The `ArrayBuffer`
-//! holds its own clone of the `Arc`, dropped by V8's finalizer, so the
-//! memory outlives every view made from it, on every thread.
+//! holds its own clone of the `Arc` (in a [`Keep`]), dropped by V8's
+//! finalizer, so the memory outlives every view made from it, on every
+//! thread — or dropped at once by [`detach`], which first cuts the
+//! `ArrayBuffer` (and so every view) off the memory.
 
 use std::ptr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
 use napi::sys;
+
+/// The reference an external `ArrayBuffer` holds on its owner: taken by the
+/// finalizer, or earlier by [`detach`].
+pub struct Keep<T>(Mutex<Option<Arc<T>>>);
+
+impl<T> Keep<T> {
+    /// Drops the reference now (idempotent).
+    fn release(&self) {
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(taken);
+    }
+}
 
 /// V8's finalizer of an `ArrayBuffer` made by [`array_buffer`].
 ///
 /// # Safety
 ///
 /// Called by V8 once, with the `hint` given to
-/// `napi_create_external_arraybuffer`: a leaked `Box<Arc<T>>`.
+/// `napi_create_external_arraybuffer`: a leaked `Box<Arc<Keep<T>>>`.
 unsafe extern "C" fn finalize<T>(
     _env: sys::napi_env,
     _data: *mut std::ffi::c_void,
     hint: *mut std::ffi::c_void,
 ) {
-    // SAFETY: `hint` is the `Box<Arc<T>>` leaked in `array_buffer::<T>`; V8
-    // calls this finalizer once, after the ArrayBuffer is unreachable.
-    drop(unsafe { Box::from_raw(hint.cast::<Arc<T>>()) });
+    // SAFETY: `hint` is the `Box<Arc<Keep<T>>>` leaked in `array_buffer::<T>`;
+    // V8 calls this finalizer once, after the ArrayBuffer is unreachable.
+    let keep = unsafe { Box::from_raw(hint.cast::<Arc<Keep<T>>>()) };
+    // Release the owner itself, not just this handle on the `Keep`: the
+    // object that made the ArrayBuffer may hold the `Keep` longer.
+    keep.release();
 }
 
-/// An external `ArrayBuffer` over `len` bytes at `data`, owned by `owner`.
+/// A tag that marks one `ArrayBuffer` as made by this addon for one owner,
+/// so that [`detach`] only ever cuts the `ArrayBuffer` it was given for.
+fn new_tag() -> sys::napi_type_tag {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    // Ordering: Relaxed: only distinct values are needed.
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    sys::napi_type_tag {
+        lower: n,
+        upper: 0x7068_6f74_6f6e_7762, // "photonwb"
+    }
+}
+
+/// An external `ArrayBuffer` over `len` bytes at `data`, owned by `owner`,
+/// with the tag that [`detach`] checks and the [`Keep`] it releases.
 ///
 /// # Safety
 ///
@@ -37,12 +68,13 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     data: *mut u8,
     len: usize,
     what: &str,
-) -> Result<Unknown<'env>> {
-    let hint = Box::into_raw(Box::new(owner.clone()));
+) -> Result<(Unknown<'env>, Tagged<T>)> {
+    let keep = Arc::new(Keep(Mutex::new(Some(owner.clone()))));
+    let hint = Box::into_raw(Box::new(keep.clone()));
     let mut value = ptr::null_mut();
     // SAFETY: the caller guarantees `data`/`len` stay valid while the `Arc`
     // in `hint` lives; `finalize::<T>` drops it only once V8 no longer
-    // references the ArrayBuffer.
+    // references the ArrayBuffer (and `detach` only after cutting it off).
     let status = unsafe {
         sys::napi_create_external_arraybuffer(
             env.raw(),
@@ -61,6 +93,57 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
             format!("could not expose {what} as an external ArrayBuffer (napi status {status}): this runtime may forbid external buffers"),
         ));
     }
+    let tag = new_tag();
+    // SAFETY: `value` is the live ArrayBuffer just made in this env and
+    // `tag` outlives the call (napi copies it).
+    let status = unsafe { sys::napi_type_tag_object(env.raw(), value, &tag) };
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(
+            Status::GenericFailure,
+            format!("could not tag the ArrayBuffer of {what} (napi status {status})"),
+        ));
+    }
     // SAFETY: `value` is a live napi value of this env.
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    let value = unsafe { Unknown::from_raw_unchecked(env.raw(), value) };
+    Ok((value, Tagged { tag, keep }))
+}
+
+/// What [`detach`] needs to know about an `ArrayBuffer` made by
+/// [`array_buffer`]: its tag and the reference it holds.
+pub struct Tagged<T> {
+    tag: sys::napi_type_tag,
+    keep: Arc<Keep<T>>,
+}
+
+/// Detaches `value` if it is the `ArrayBuffer` that `tagged` describes, then
+/// drops its reference to the owner at once: every view of it is empty from
+/// now on, so nothing in JS reaches the memory through it any more. Returns
+/// whether it did; anything else is left alone (its finalizer will drop
+/// its reference).
+///
+/// # Safety
+///
+/// `value` is a live napi value of `env`.
+pub unsafe fn detach<T>(env: &Env, value: Unknown, tagged: &Tagged<T>) -> Result<bool> {
+    let raw = value.raw();
+    let mut ours = false;
+    // SAFETY: `raw` is a live value of `env` (caller's contract); a
+    // non-object simply fails the check.
+    let status = unsafe { sys::napi_check_object_type_tag(env.raw(), raw, &tagged.tag, &mut ours) };
+    if status != sys::Status::napi_ok || !ours {
+        return Ok(false);
+    }
+    // SAFETY: `raw` is our external ArrayBuffer (its tag says so);
+    // detaching only drops V8's reference to the backing store.
+    let status = unsafe { sys::napi_detach_arraybuffer(env.raw(), raw) };
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(
+            Status::GenericFailure,
+            format!("could not detach the arena's ArrayBuffer (napi status {status})"),
+        ));
+    }
+    // The ArrayBuffer no longer points at the memory and views of it are
+    // empty: its reference is no longer needed.
+    tagged.keep.release();
+    Ok(true)
 }

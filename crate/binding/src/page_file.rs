@@ -163,7 +163,8 @@ impl NativePageFile {
         // SAFETY: the file's bytes live, unmoved, as long as any `Arc` of
         // it. (Views are read-only by contract; a JS write would only change
         // what JS reads back, the file on disk is untouched.)
-        unsafe { external::array_buffer(env, file, data, len, "the page file") }
+        let (value, _) = unsafe { external::array_buffer(env, file, data, len, "the page file")? };
+        Ok(value)
     }
 
     /// Every record, 8 words each: flags, buffer offset of the record, body

@@ -135,6 +135,17 @@ impl StartBits {
         word.fetch_or(bit, Ordering::Release);
     }
 
+    /// Clears the bits of the first `bytes` arena bytes (rounded up to
+    /// whole words), for an arena being reused.
+    pub(crate) fn clear_prefix(&mut self, bytes: u32) {
+        let units = bytes.div_ceil(ALIGN) as usize;
+        let len = (units.div_ceil(64) * 8).min(self.words.len());
+        // SAFETY: `&mut self` excludes every other access (atomic or not) to
+        // these words, and `len` bytes from the start are inside the
+        // allocation.
+        unsafe { std::ptr::write_bytes(self.words.as_ptr(), 0, len) };
+    }
+
     /// Whether a record starts at `offset` (a multiple of 8 inside the arena).
     // Ordering: Acquire, pairs with the Release in `mark`.
     #[inline]
@@ -169,6 +180,20 @@ mod tests {
         bits.mark(1016);
         assert!(bits.is_start(0) && bits.is_start(8) && bits.is_start(1016));
         assert!(!bits.is_start(16) && !bits.is_start(512));
+    }
+
+    #[test]
+    fn start_bits_clear_prefix_clears_only_the_prefix() {
+        let mut bits = StartBits::new(1 << 16).unwrap();
+        for offset in [0, 8, 504, 512, 4096, 65528] {
+            bits.mark(offset);
+        }
+        bits.clear_prefix(520); // units 0..65 → words 0 and 1
+        assert!(!bits.is_start(0) && !bits.is_start(8) && !bits.is_start(504));
+        assert!(!bits.is_start(512), "word 1 covers offsets 512..1024");
+        assert!(bits.is_start(4096) && bits.is_start(65528));
+        bits.clear_prefix(1 << 16);
+        assert!(!bits.is_start(4096) && !bits.is_start(65528));
     }
 
     #[test]

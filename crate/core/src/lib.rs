@@ -11,6 +11,7 @@ pub mod error;
 pub mod lane;
 pub mod latch;
 pub mod page_file;
+pub mod pool;
 pub mod record;
 pub(crate) mod sync;
 pub mod write_buffer;
@@ -20,6 +21,7 @@ pub use buffer_state::BufferState;
 pub use error::{Error, Result};
 pub use lane::Lane;
 pub use latch::{Latch, Subscription};
+pub use pool::{ArenaPool, PoolStats};
 pub use page_file::{encode_page_file, write_page_file, FileRecord, FlushStats, PageFile};
 pub use record::{
     record_size, Header, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,

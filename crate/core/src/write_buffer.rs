@@ -2,12 +2,15 @@
 //! compare-and-swap on a packed state word.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crate::arena::{Arena, StartBits, ARENA_ALIGN};
+use crate::arena::{Arena, StartBits};
 use crate::buffer_state::BufferState;
 use crate::error::{Error, Result};
 use crate::latch::{Latch, LatchWait, Subscription};
+use crate::pool::{ArenaPool, Slab};
 use crate::record::{
     record_size, Header, HeaderCell, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE,
     TOMBSTONE,
@@ -61,8 +64,10 @@ pub struct WriteBuffer {
     state: StateWord,
     group_id: u32,
     capacity: u32,
-    arena: Arena,
-    starts: StartBits,
+    // Both dropped by hand in `Drop`: freed, or given back to `pool`.
+    arena: ManuallyDrop<Arena>,
+    starts: ManuallyDrop<StartBits>,
+    pool: Option<Arc<ArenaPool>>,
     flushed: Latch,
 }
 
@@ -77,19 +82,40 @@ impl WriteBuffer {
     /// `capacity` must be a power of two in `16..=2^31`
     /// ([`Error::InvalidCapacity`] otherwise).
     pub fn with_capacity(group_id: u32, capacity: u32) -> Result<Self> {
+        Self::check_capacity(capacity)?;
+        Ok(Self::from_slab(group_id, capacity, Slab::fresh(capacity)?, None))
+    }
+
+    /// A buffer for group `group_id` whose arena comes from `pool` (an idle
+    /// one, re-zeroed, or a fresh one) and goes back to it when the buffer
+    /// is dropped. The capacity is the pool's.
+    pub fn with_pool(group_id: u32, pool: &Arc<ArenaPool>) -> Result<Self> {
+        let slab = pool.take()?;
+        Ok(Self::from_slab(group_id, pool.capacity(), slab, Some(pool.clone())))
+    }
+
+    /// [`Error::InvalidCapacity`] unless `capacity` is a power of two in
+    /// `16..=2^31`.
+    pub(crate) fn check_capacity(capacity: u32) -> Result<()> {
         if !capacity.is_power_of_two()
             || !(Self::MIN_CAPACITY..=Self::MAX_CAPACITY).contains(&capacity)
         {
             return Err(Error::InvalidCapacity(capacity as u64));
         }
-        Ok(WriteBuffer {
+        Ok(())
+    }
+
+    fn from_slab(group_id: u32, capacity: u32, slab: Slab, pool: Option<Arc<ArenaPool>>) -> Self {
+        debug_assert_eq!(slab.dirty, 0, "a slab is scrubbed before reuse");
+        WriteBuffer {
             state: StateWord(AtomicU64::new(BufferState::default().pack())),
             group_id,
             capacity,
-            arena: Arena::counted(capacity as usize, ARENA_ALIGN)?,
-            starts: StartBits::new(capacity)?,
+            arena: ManuallyDrop::new(slab.arena),
+            starts: ManuallyDrop::new(slab.starts),
+            pool,
             flushed: Latch::new(),
-        })
+        }
     }
 
     /// The group (file) id: the high 32 bits of every address.
@@ -522,6 +548,33 @@ impl WriteBuffer {
     /// Drops a waiting callback (see [`Latch::unsubscribe`]).
     pub fn unsubscribe_flushed(&self, id: u64) -> bool {
         self.flushed.unsubscribe(id)
+    }
+}
+
+impl Drop for WriteBuffer {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and nothing reads `arena`/`starts` after
+        // it; each is taken (or dropped) exactly once below.
+        let (arena, starts) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.arena),
+                ManuallyDrop::take(&mut self.starts),
+            )
+        };
+        match self.pool.take() {
+            Some(pool) => {
+                // Ordering: Relaxed: `&mut self` means no other thread uses
+                // the buffer; the `Arc` drop that led here already ordered
+                // their accesses before this one.
+                let dirty = BufferState::unpack(self.state.0.load(Ordering::Relaxed)).allocated;
+                pool.give(Slab {
+                    arena,
+                    starts,
+                    dirty,
+                });
+            }
+            None => drop((arena, starts)),
+        }
     }
 }
 

@@ -4,6 +4,9 @@
 //! of running, so the ENOSPC / EIO paths can be exercised on a machine whose
 //! disk cannot be filled.
 //!
+//! `<op>:delay=<ms>` instead makes step `<op>` wait `<ms>` milliseconds and
+//! then run (a slow disk, for backpressure tests).
+//!
 //! Steps, in order: `open` (create the temp file), `write` (half the bytes
 //! are written, then the error), `sync` (fdatasync of the file), `rename`
 //! (the temp file to the final name), `dirsync` (fsync of the directory).
@@ -55,10 +58,19 @@ impl Step {
     }
 }
 
-/// Which steps fail, with which errno name.
+/// What happens at a planned step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The step fails with this errno name.
+    Errno(&'static str),
+    /// The step waits this long, then runs.
+    Delay(std::time::Duration),
+}
+
+/// Which steps fail (with which errno name) or are slow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FaultPlan {
-    faults: Vec<(Step, &'static str)>,
+    faults: Vec<(Step, Fault)>,
 }
 
 impl FaultPlan {
@@ -69,26 +81,38 @@ impl FaultPlan {
 
     /// Step `step` fails with `code` (an errno name such as `"ENOSPC"`).
     pub fn fail(mut self, step: Step, code: &'static str) -> Self {
-        self.faults.push((step, code));
+        self.faults.push((step, Fault::Errno(code)));
         self
     }
 
-    /// Parses `op:ERRNO[,op:ERRNO...]`. An unknown op or errno is an
+    /// Step `step` waits `ms` milliseconds before it runs.
+    pub fn delay(mut self, step: Step, ms: u64) -> Self {
+        self.faults
+            .push((step, Fault::Delay(std::time::Duration::from_millis(ms))));
+        self
+    }
+
+    /// Parses `op:ERRNO` or `op:delay=MS`, comma-separated. An unknown op or errno is an
     /// [`Error::Io`] with code `EINVAL`, so a typo in a test fails loudly.
     pub fn parse(spec: &str) -> Result<Self> {
         let mut plan = FaultPlan::none();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let parsed = part.split_once(':').and_then(|(op, code)| {
+            let parsed = part.split_once(':').and_then(|(op, what)| {
                 let step = Step::ALL.into_iter().find(|s| s.name() == op.trim())?;
-                Some((step, errno::lookup(code.trim())?))
+                let what = what.trim();
+                let fault = match what.strip_prefix("delay=") {
+                    Some(ms) => Fault::Delay(std::time::Duration::from_millis(ms.parse().ok()?)),
+                    None => Fault::Errno(errno::lookup(what)?),
+                };
+                Some((step, fault))
             });
             match parsed {
-                Some((step, code)) => plan = plan.fail(step, code),
+                Some((step, fault)) => plan.faults.push((step, fault)),
                 None => {
                     return Err(Error::Io {
                         code: "EINVAL",
                         message: format!(
-                            "{FAULT_ENV}: cannot parse '{part}' (expected <open|write|sync|rename|dirsync>:<ERRNO>)"
+                            "{FAULT_ENV}: cannot parse '{part}' (expected <open|write|sync|rename|dirsync>:<ERRNO or delay=MS>)"
                         ),
                     })
                 }
@@ -105,18 +129,24 @@ impl FaultPlan {
         }
     }
 
-    /// The injected error of `step`, if it is planned to fail.
+    /// The injected error of `step`, if it is planned to fail (after the
+    /// planned delay of `step`, if any).
     pub fn check(&self, step: Step, what: impl std::fmt::Display) -> Result<()> {
-        match self.faults.iter().find(|(s, _)| *s == step) {
-            Some((_, code)) => Err(Error::Io {
-                code,
-                message: format!(
-                    "{what}: injected fault ({FAULT_ENV}={}:{code})",
-                    step.name()
-                ),
-            }),
-            None => Ok(()),
+        for (_, fault) in self.faults.iter().filter(|(s, _)| *s == step) {
+            match *fault {
+                Fault::Delay(d) => std::thread::sleep(d),
+                Fault::Errno(code) => {
+                    return Err(Error::Io {
+                        code,
+                        message: format!(
+                            "{what}: injected fault ({FAULT_ENV}={}:{code})",
+                            step.name()
+                        ),
+                    })
+                }
+            }
         }
+        Ok(())
     }
 }
 
@@ -140,8 +170,18 @@ mod tests {
     }
 
     #[test]
+    fn fault_plan_delay_waits_then_runs() {
+        let plan = FaultPlan::parse("sync:delay=30").unwrap();
+        assert_eq!(plan, FaultPlan::none().delay(Step::Sync, 30));
+        let t0 = std::time::Instant::now();
+        assert!(plan.check(Step::Sync, "sync").is_ok());
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(30));
+        assert!(plan.check(Step::Write, "write").is_ok());
+    }
+
+    #[test]
     fn fault_plan_parse_rejects_typos() {
-        for bad in ["write", "write:", "wrte:EIO", "write:ENOPE", "write:enospc"] {
+        for bad in ["write", "write:", "wrte:EIO", "write:ENOPE", "write:enospc", "sync:delay=", "sync:delay=x"] {
             let err = FaultPlan::parse(bad).unwrap_err();
             assert_eq!(err.code(), "EINVAL", "{bad}");
         }
