@@ -6,6 +6,7 @@ export const {
   WriteBufferError,
   PageFile,
   PageLog,
+  PageLogWriter,
   ArenaPool,
   recordSize,
   liveArenas,

@@ -1215,4 +1215,4 @@ export class PageFile implements Iterable<BufferRecord> {
   }
 }
 
-export { PageLog, type PageLogOptions, type PageLogStats } from './page-log.ts'
+export { PageLog, PageLogWriter, type PageLogHandle, type PageLogOptions, type PageLogStats, type PageLogWriterStats } from './page-log.ts'

@@ -29,6 +29,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { BroadcastChannel } from 'node:worker_threads'
 
 import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize } from './index.ts'
 
@@ -73,6 +74,48 @@ export interface PageLogStats {
 }
 
 type Writer = (view: Buffer) => void
+
+/**
+ * What `PageLog#share()` returns: a plain, structured-cloneable object
+ * (`workerData`, `postMessage`) for `PageLog.attach(handle)` in a worker.
+ */
+export interface PageLogHandle {
+  /** The name of the log's BroadcastChannel. */
+  readonly photonPageLog: string
+  /** The control words: the active buffer, its generation, closed/failed flags. */
+  readonly control: SharedArrayBuffer
+  readonly dir: string
+  readonly bufferSize: number
+}
+
+/** Counters of a {@link PageLogWriter} (a snapshot). */
+export interface PageLogWriterStats {
+  /** Pages appended through this writer. */
+  readonly appends: number
+  /** Appends that had to wait (for the next buffer, or for a flush to free one). */
+  readonly stalls: number
+}
+
+// Control words of a shared log (Int32Array over `PageLogHandle.control`).
+/** Bumped (and broadcast) every time the active buffer changes. */
+const C_GEN = 0
+/** Share id of the active buffer; 0 when none (every buffer in use, or closed). */
+const C_ACTIVE = 1
+/** 1 once the log is closing: appends throw `ERR_CLOSED`. */
+const C_CLOSED = 2
+const C_WORDS = 4
+
+/** Messages on a shared log's channel. */
+type LogMessage =
+  | { readonly type: 'installed' }
+  | { readonly type: 'closed' }
+  | { readonly type: 'failed'; readonly message: string; readonly code: string | undefined }
+  /** A writer sealed group `group`, or released its last writer: the owner looks at it. */
+  | { readonly type: 'look'; readonly group: number }
+  | { readonly type: 'flush'; readonly from: string; readonly req: number }
+  | { readonly type: 'flushed'; readonly to: string; readonly req: number; readonly error?: { message: string; code?: string } }
+
+let nextLogId = 1
 
 interface Stalled {
   readonly seq: number
@@ -166,6 +209,10 @@ export class PageLog {
   #error: unknown = null
   #closed = false
   #closing: Promise<void> | null = null
+  /** Set by `share()`: the channel and control words that worker writers use. */
+  #shared: { readonly channel: BroadcastChannel; readonly control: Int32Array; readonly handle: PageLogHandle } | null = null
+  /** Share id of the active buffer, once shared. */
+  #activeShareId = 0
 
   #appends = 0
   #stalls = 0
@@ -264,8 +311,9 @@ export class PageLog {
     this.#remember(g, pf)
   }
 
-  #setLatest(pageId: bigint, addr: bigint): void {
+  #setLatest(pageId: bigint, addr: bigint, onlyIfLater = false): void {
     const old = this.#index.get(pageId)
+    if (onlyIfLater && old !== undefined && old >= addr) return
     if (old !== undefined) this.#owner.delete(old)
     this.#index.set(pageId, addr)
     this.#owner.set(addr, pageId)
@@ -369,7 +417,27 @@ export class PageLog {
     this.#live.set(wb.groupId, wb)
     this.#active = wb
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
+    if (this.#shared !== null) this.#publish()
     return true
+  }
+
+  /**
+   * Shared log: tells the writers which buffer is active now (none when
+   * `#active` is null) and wakes those waiting for one.
+   */
+  #publish(): void {
+    const sh = this.#shared
+    if (sh === null) return
+    const wb = this.#active
+    this.#activeShareId = wb === null ? 0 : wb.share().photonWriteBuffer
+    Atomics.store(sh.control, C_ACTIVE, this.#activeShareId)
+    Atomics.add(sh.control, C_GEN, 1)
+    sh.channel.postMessage({ type: 'installed' } satisfies LogMessage)
+  }
+
+  /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
+  #installEagerly(): void {
+    if (this.#shared !== null && this.#active === null && !this.#closed && this.#error === null) this.#install()
   }
 
   /** Seals the active buffer and queues it for the flush; the next append installs a new one. */
@@ -377,6 +445,10 @@ export class PageLog {
     const wb = this.#active
     if (wb === null) return
     this.#active = null
+    if (this.#shared !== null) {
+      this.#publish()
+      this.#installEagerly()
+    }
     this.#sealed.push(wb)
     let state
     try {
@@ -409,6 +481,9 @@ export class PageLog {
 
   async #flushOne(wb: WriteBuffer): Promise<void> {
     const g = wb.groupId
+    // Worker writers' pages are indexed here, from the records (a page's
+    // latest address is its highest one).
+    if (this.#shared !== null) for (const r of wb.records()) if (r.kind === 'page') this.#setLatest(r.pageId, r.addr, true)
     try {
       await wb.flushTo(this.#pathOf(g))
     } catch (err) {
@@ -433,6 +508,7 @@ export class PageLog {
       }
     }
     this.#drain()
+    this.#installEagerly()
     this.#pump()
   }
 
@@ -440,6 +516,11 @@ export class PageLog {
   #fail(err: unknown): void {
     this.#error = err
     this.#flushErrors++
+    this.#shared?.channel.postMessage({
+      type: 'failed',
+      message: err instanceof Error ? err.message : String(err),
+      code: (err as { code?: string }).code,
+    } satisfies LogMessage)
     for (const w of this.#waiters.splice(0)) w.reject(err)
     for (const s of this.#stalled.splice(0)) s.reject(err)
     this.#settledSeq = this.#stallSeq
@@ -522,11 +603,20 @@ export class PageLog {
   close(): Promise<void> {
     if (this.#closing !== null) return this.#closing
     this.#closed = true
+    const sh = this.#shared
+    if (sh !== null) {
+      Atomics.store(sh.control, C_CLOSED, 1)
+      sh.channel.postMessage({ type: 'closed' } satisfies LogMessage)
+    }
     const closing = this.#closeAll().then(
       () => {
         // Only the active buffer can be left, empty: the rest were flushed.
         for (const wb of this.#live.values()) wb.dispose()
         this.#pool.close()
+        if (sh !== null) {
+          Atomics.store(sh.control, C_ACTIVE, 0)
+          sh.channel.close()
+        }
         this.#active = null
         this.#live.clear()
         for (const c of this.#cache.values()) if (c instanceof PageFile) c.close()
@@ -544,6 +634,62 @@ export class PageLog {
   async #closeAll(): Promise<void> {
     // No append starts once closed: every waiting one is up to #stallSeq.
     await this.#flushThrough(this.#stallSeq)
+  }
+
+  // -------------------------------------------------------------------------
+  // Sharing with worker threads
+
+  /**
+   * A structured-cloneable handle for `PageLog.attach(handle)` in worker
+   * threads: their appends go into this log's buffers (disjoint records,
+   * one CAS each), and this log (the owner, on this thread) rotates,
+   * flushes and indexes them. The owner's event loop must run for writers
+   * to move to a new buffer or flush; reads stay on the owner.
+   */
+  share(): PageLogHandle {
+    this.#checkOpen('share')
+    if (this.#shared === null) {
+      const name = `photon-write-buffer:page-log:${process.pid}:${nextLogId++}:${Math.random().toString(36).slice(2)}`
+      const control = new Int32Array(new SharedArrayBuffer(C_WORDS * 4))
+      const channel = new BroadcastChannel(name)
+      // The owner listens without keeping the process alive by itself.
+      channel.unref()
+      channel.onmessage = (ev: unknown) => this.#onMessage((ev as { data: LogMessage }).data)
+      const handle: PageLogHandle = { photonPageLog: name, control: control.buffer as SharedArrayBuffer, dir: this.dir, bufferSize: this.bufferSize }
+      this.#shared = { channel, control, handle }
+      if (this.#active === null) this.#install()
+      else this.#publish()
+    }
+    return this.#shared.handle
+  }
+
+  /** A writer for a log shared by `share()` (in any thread, usually a worker). */
+  static attach(handle: PageLogHandle): PageLogWriter {
+    return new PageLogWriter(handle)
+  }
+
+  #onMessage(m: LogMessage): void {
+    if (m.type === 'look') this.#look(m.group)
+    else if (m.type === 'flush') {
+      const reply = (error?: { message: string; code?: string }) =>
+        this.#shared?.channel.postMessage({ type: 'flushed', to: m.from, req: m.req, error } satisfies LogMessage)
+      const flushing = this.#closing ?? (this.#closed ? Promise.resolve() : this.flush())
+      flushing.then(
+        () => reply(),
+        (err: unknown) => reply({ message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code }),
+      )
+    }
+  }
+
+  /** A writer sealed group `g`, or released its last writer. */
+  #look(g: number): void {
+    const wb = this.#live.get(g)
+    if (wb === undefined) return
+    if (wb === this.#active) {
+      if (wb.isSealed) this.#sealActive() // sealed by a writer: rotate
+      return
+    }
+    if (!this.#ready.has(g) && wb.isFlushable) this.#markReady(wb)
   }
 
   // -------------------------------------------------------------------------
@@ -644,5 +790,242 @@ export class PageLog {
 
   #checkOpen(what: string): void {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
+  }
+}
+
+/**
+ * Appends into a {@link PageLog} owned by another thread (see
+ * `PageLog#share()`): `PageLog.attach(handle)`. Same `append` shapes as the
+ * log's: a `bigint` address when the active buffer has room, a
+ * `Promise<bigint>` when it had to wait for the owner to install the next
+ * buffer (or for a flush to free one); this writer's appends keep their
+ * order. `flush()` asks the owner to flush and resolves once every page
+ * appended through this writer before the call is durable.
+ */
+export class PageLogWriter {
+  readonly dir: string
+  readonly bufferSize: number
+  readonly #control: Int32Array
+  readonly #channel: BroadcastChannel
+  readonly #id = `${process.pid}:${Math.random().toString(36).slice(2)}`
+  /** The attached active buffer and its share id. */
+  #wb: WriteBuffer | null = null
+  #wbId = 0
+  /** Appends waiting in order (the tail of the chain), or null when none waits. */
+  #tail: Promise<unknown> | null = null
+  #pendingWaits = 0
+  readonly #wakers: (() => void)[] = []
+  readonly #flushes = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
+  #req = 0
+  #failed: Error | null = null
+  #closed = false
+  #appends = 0
+  #stalls = 0
+
+  constructor(handle: PageLogHandle) {
+    if (
+      handle === null ||
+      typeof handle !== 'object' ||
+      typeof handle.photonPageLog !== 'string' ||
+      !(handle.control instanceof SharedArrayBuffer) ||
+      handle.control.byteLength !== C_WORDS * 4
+    ) {
+      throw nodeError(new TypeError('The "handle" argument must be a PageLogHandle from PageLog#share()'), 'ERR_INVALID_ARG_TYPE')
+    }
+    this.dir = handle.dir
+    this.bufferSize = handle.bufferSize
+    this.#control = new Int32Array(handle.control)
+    this.#channel = new BroadcastChannel(handle.photonPageLog)
+    this.#unrefChannel()
+    this.#channel.onmessage = (ev: unknown) => this.#onMessage((ev as { data: LogMessage }).data)
+  }
+
+  get stats(): PageLogWriterStats {
+    return { appends: this.#appends, stalls: this.#stalls }
+  }
+
+  get isClosed(): boolean {
+    return this.#closed
+  }
+
+  // The channel keeps this thread alive only while something waits on it.
+  #refChannel(): void {
+    if (this.#pendingWaits++ === 0) this.#channel.ref()
+  }
+
+  #unrefChannel(): void {
+    if (this.#pendingWaits > 0) this.#pendingWaits--
+    if (this.#pendingWaits === 0) this.#channel.unref()
+  }
+
+  #onMessage(m: LogMessage): void {
+    if (m.type === 'installed' || m.type === 'closed' || m.type === 'failed') {
+      if (m.type === 'failed') this.#failed = nodeError(new Error(`PageLog: a flush failed in the owner thread: ${m.message}`), m.code ?? 'ERR_IO')
+      for (const wake of this.#wakers.splice(0)) wake()
+    } else if (m.type === 'flushed' && m.to === this.#id) {
+      const f = this.#flushes.get(m.req)
+      if (f === undefined) return
+      this.#flushes.delete(m.req)
+      this.#unrefChannel()
+      if (m.error === undefined) f.resolve()
+      else f.reject(nodeError(new Error(`PageLog.flush (owner): ${m.error.message}`), m.error.code ?? 'ERR_IO'))
+    }
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLogWriter.${what}: the writer is closed`)
+    if (Atomics.load(this.#control, C_CLOSED) === 1) throw new WriteBufferError('ERR_CLOSED', `PageLogWriter.${what}: the log is closed`)
+  }
+
+  /**
+   * Appends one page: `data` copied in, or a writer callback filling the
+   * zero-copy view of `size` bytes before it returns. Returns the address,
+   * or a `Promise` of it when the append had to wait.
+   */
+  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
+    this.#checkOpen('append')
+    const id = toU64('pageId', pageId)
+    let n: number
+    if (typeof data === 'function') {
+      if (size === undefined) throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
+      n = checkInt('size', size, (v) => v >= 0 && v <= U32_MAX, 'an integer in [0, 2^32 - 1]')
+    } else if (data instanceof Uint8Array) {
+      n = data.byteLength
+    } else {
+      throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
+    }
+    if (recordSize(n) > this.bufferSize) {
+      throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `PageLogWriter.append: a ${n}-byte page can never fit a ${this.bufferSize}-byte buffer`)
+    }
+    if (this.#tail === null) {
+      const addr = this.#tryAppend(id, data, n)
+      if (addr !== null) return addr
+    }
+    // Wait for a buffer, behind this writer's earlier waiting appends.
+    this.#stalls++
+    const kept = typeof data === 'function' ? data : Buffer.from(data)
+    const prev = this.#tail ?? Promise.resolve()
+    const mine: Promise<bigint> = prev.then(
+      () => this.#appendWaiting(id, kept, n),
+      () => this.#appendWaiting(id, kept, n),
+    )
+    const tail = mine.finally(() => {
+      if (this.#tail === tail) this.#tail = null
+    })
+    this.#tail = tail
+    tail.catch(() => undefined)
+    return mine
+  }
+
+  async #appendWaiting(id: bigint, data: Uint8Array | Writer, n: number): Promise<bigint> {
+    for (;;) {
+      this.#checkOpen('append')
+      if (this.#failed !== null) throw this.#failed
+      const gen = Atomics.load(this.#control, C_GEN)
+      const addr = this.#tryAppend(id, data, n)
+      if (addr !== null) return addr
+      await this.#changed(gen)
+    }
+  }
+
+  /** Resolves once the active buffer changed since generation `gen` (or the log closed or failed). */
+  #changed(gen: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#refChannel()
+      const wake = () => {
+        this.#unrefChannel()
+        resolve()
+      }
+      // Registered before the re-check: a broadcast after it wakes us.
+      this.#wakers.push(wake)
+      if (Atomics.load(this.#control, C_GEN) !== gen || Atomics.load(this.#control, C_CLOSED) === 1 || this.#failed !== null) {
+        this.#wakers.splice(this.#wakers.indexOf(wake), 1)
+        wake()
+      }
+    })
+  }
+
+  /** One try on the active buffer; `null` when there is none with room (seals a full one). */
+  #tryAppend(pageId: bigint, data: Uint8Array | Writer, size: number): bigint | null {
+    const active = Atomics.load(this.#control, C_ACTIVE)
+    if (active === 0) return null
+    let wb = this.#wb
+    if (wb === null || this.#wbId !== active) {
+      wb?.dispose()
+      this.#wb = null
+      try {
+        wb = WriteBuffer.attach({ photonWriteBuffer: active, groupId: 0, capacity: this.bufferSize })
+      } catch {
+        return null // already flushed and gone: the owner has moved on
+      }
+      this.#wb = wb
+      this.#wbId = active
+    }
+    let alloc
+    try {
+      alloc = wb.allocPage(pageId, size, true)
+    } catch (err) {
+      if (!isCode(err, 'ERR_AGAIN')) throw err
+      // Full (or sealed by another thread): seal it and let the owner rotate.
+      let sealed = false
+      try {
+        wb.seal()
+        sealed = true
+      } catch (e) {
+        if (!isCode(e, 'ERR_AGAIN')) throw e
+      }
+      if (sealed) this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
+      // This writer is done with it: let its arena go back to the pool as
+      // soon as the owner has flushed it.
+      wb.dispose()
+      this.#wb = null
+      return null
+    }
+    const { page } = alloc
+    try {
+      if (typeof data === 'function') data(page)
+      else page.set(data)
+    } catch (err) {
+      alloc.header.setTombstone()
+      this.#release(wb)
+      throw err
+    }
+    this.#release(wb)
+    this.#appends++
+    return alloc.addr
+  }
+
+  #release(wb: WriteBuffer): void {
+    if (wb.releaseWriter() === 'flush') this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
+  }
+
+  /**
+   * Resolves once every page appended through this writer before the call
+   * (waiting appends included) is durable: the owner flushes its log.
+   */
+  async flush(): Promise<void> {
+    this.#checkOpen('flush')
+    if (this.#tail !== null) await this.#tail.catch(() => undefined)
+    const req = ++this.#req
+    const done = new Promise<void>((resolve, reject) => this.#flushes.set(req, { resolve, reject }))
+    this.#refChannel()
+    this.#channel.postMessage({ type: 'flush', from: this.#id, req } satisfies LogMessage)
+    return done
+  }
+
+  /** Lets go of the attached buffer and the channel. Appends must have settled. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#wb?.dispose()
+    this.#wb = null
+    for (const wake of this.#wakers.splice(0)) wake()
+    for (const f of this.#flushes.values()) f.reject(new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the writer was closed'))
+    this.#flushes.clear()
+    this.#channel.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
   }
 }

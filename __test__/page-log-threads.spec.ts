@@ -1,0 +1,152 @@
+import test, { type ExecutionContext } from 'ava'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Worker } from 'node:worker_threads'
+
+import { PageFile, WriteBufferError } from '../index.ts'
+import { PageLog, type PageLogHandle } from '../page-log.ts'
+import logPayload from './fixtures/log-payload.js'
+
+const { payload, pageIdOf } = logPayload
+const WRITER = path.resolve('__test__', 'fixtures', 'log-writer.js')
+
+function tempDir(t: ExecutionContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-log-threads-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Done {
+  readonly type: 'done'
+  readonly w: number
+  readonly addrs: string[]
+  readonly stats: { appends: number; stalls: number }
+}
+
+/** Starts a writer worker; resolves with its 'done' message. */
+function writer(t: ExecutionContext, handle: PageLogHandle, w: number, n: number, opts: { flush?: boolean; holdOpen?: boolean } = {}): { done: Promise<Done>; worker: Worker } {
+  const worker = new Worker(WRITER, { workerData: { handle, w, n, flush: opts.flush ?? false, holdOpen: opts.holdOpen ?? false }, execArgv: [] })
+  t.teardown(() => worker.terminate())
+  const done = new Promise<Done>((resolve, reject) => {
+    worker.on('message', (m: Done | { type: 'error'; message: string }) => {
+      if (m.type === 'done') resolve(m)
+      else if (m.type === 'error') reject(new Error(`writer ${w}: ${m.message}`))
+    })
+    worker.once('error', reject)
+  })
+  return { done, worker }
+}
+
+const groups = (dir: string): number[] =>
+  fs
+    .readdirSync(dir)
+    .map((n) => /^(\d+)\.page$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b)
+
+test('four worker writers and the owner append concurrently through rotations: nothing lost, nothing shared, every byte intact', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 15, maxBuffers: 3 })
+  const handle = log.share()
+  t.is(log.share(), handle, 'one handle per log')
+  const N = 3000
+  const writers = [1, 2, 3, 4].map((w) => writer(t, handle, w, N))
+  // The owner appends at the same time.
+  const own: bigint[] = []
+  for (let i = 0; i < N; i++) {
+    const r = log.append(pageIdOf(0, i), payload(0, i))
+    own.push(typeof r === 'bigint' ? r : await r)
+    if (i % 100 === 0) await new Promise((r) => setImmediate(r)) // let worker messages in
+  }
+  const results = await Promise.all(writers.map((x) => x.done))
+  await log.flush()
+
+  const all = new Map<bigint, [number, number]>()
+  own.forEach((a, i) => all.set(a, [0, i]))
+  for (const r of results) {
+    t.is(r.stats.appends, N)
+    r.addrs.forEach((a, i) => all.set(BigInt(a), [r.w, i]))
+  }
+  t.is(all.size, 5 * N, 'every address distinct')
+  const onDisk = groups(dir)
+  t.true(onDisk.length > 20, `rotated through ${onDisk.length} buffers`)
+  t.true(onDisk.every((g, i) => i === 0 || g === onDisk[i - 1] + 1), 'consecutive group ids')
+  t.true(log.stats.peakBuffers <= 3)
+
+  // Every page at its address, through the owner, then after a reopen.
+  for (const [addr, [w, i]] of all) t.deepEqual(await log.read(addr), payload(w, i))
+  for (const [addr, [w, i]] of [...all].filter((_, k) => k % 7 === 0)) t.is(log.addressOf(pageIdOf(w, i)), addr)
+  await log.close()
+  const again = await PageLog.open(dir)
+  t.is(again.pageCount, 5 * N)
+  let bad = 0
+  for (const [addr, [w, i]] of all) if (!(await again.read(addr)).equals(payload(w, i))) bad++
+  t.is(bad, 0)
+  await again.close()
+})
+
+test('backpressure reaches worker writers: with maxBuffers 1 they wait for every flush and still land in order', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 14, maxBuffers: 1 })
+  const handle = log.share()
+  const N = 1500
+  const results = await Promise.all([1, 2].map((w) => writer(t, handle, w, N).done))
+  await log.flush()
+  t.true(log.stats.peakBuffers <= 1)
+  for (const r of results) {
+    t.true(r.stats.stalls > 0, `writer ${r.w} waited ${r.stats.stalls} times`)
+    const addrs = r.addrs.map(BigInt)
+    for (let i = 1; i < addrs.length; i++) t.true(addrs[i] > addrs[i - 1], 'a writer\'s appends keep their order')
+    for (let i = 0; i < N; i += 13) t.deepEqual(await log.read(addrs[i]), payload(r.w, i))
+  }
+  await log.close()
+})
+
+test('writer.flush() resolves only once the writer\'s pages are in durable page files', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16, maxBuffers: 4 })
+  const r = await writer(t, log.share(), 7, 800, { flush: true }).done
+  // The owner has not flushed by itself: read the files straight from disk.
+  const files = new Map<number, PageFile>()
+  for (const g of groups(dir)) files.set(g, await PageFile.open(path.join(dir, `${g}.page`)))
+  r.addrs.forEach((a, i) => {
+    const addr = BigInt(a)
+    const pf = files.get(Number(addr >> 32n))
+    if (pf === undefined) t.fail(`group of page ${i} has no file`)
+    else t.deepEqual(pf.page(addr), payload(7, i))
+  })
+  await log.close()
+})
+
+test('after the owner closes, a writer\'s append throws ERR_CLOSED; bad handles are refused', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
+  const { done, worker } = writer(t, log.share(), 3, 50, { holdOpen: true })
+  const r = await done
+  await log.close()
+  const after = new Promise<{ code: string | null }>((resolve) => worker.once('message', resolve))
+  worker.postMessage('closed')
+  t.is((await after).code, 'ERR_CLOSED')
+  const again = await PageLog.open(dir)
+  t.deepEqual(await again.read(BigInt(r.addrs[49])), payload(3, 49), 'close() flushed the writer\'s pages')
+  await again.close()
+  t.throws(() => PageLog.attach({} as PageLogHandle), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => log.share(), { instanceOf: WriteBufferError, code: 'ERR_CLOSED' })
+})
+
+test('a writer callback that throws in a writer tombstones its record and reaches the caller', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
+  const w = PageLog.attach(log.share()) // a writer on the owner's own thread works too
+  const good = w.append(1n, Buffer.from('kept'))
+  t.throws(() => w.append(2n, () => { throw new Error('boom') }, 16), { message: 'boom' })
+  t.is(typeof good, 'bigint')
+  await w.flush()
+  t.is(log.addressOf(2n), undefined, 'the tombstoned page is not indexed')
+  t.deepEqual(await log.read(good as bigint), Buffer.from('kept'))
+  w.close()
+  t.throws(() => w.append(3n, Buffer.alloc(1)), { code: 'ERR_CLOSED' })
+  await log.close()
+})
