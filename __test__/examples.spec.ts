@@ -16,10 +16,21 @@ test('the worker-thread example writes from two workers and flushes every page',
   t.regex(r.stdout, /flushed 20000 records \(\d+ bytes\); the file holds 20000/)
 })
 
-test('the demo verifies every page from memory and from the page file', (t) => {
-  const r = run('examples/demo.js', { DEMO_WORKERS: '2' })
+test('the one-buffer example verifies every page from memory and from the page file', (t) => {
+  const r = run('examples/one-buffer.js', { DEMO_WORKERS: '2' })
   t.is(r.status, 0, r.stderr)
   t.regex(r.stdout, /corrupt pages\s+0/)
   t.regex(r.stdout, /workers woken by onFlushed\s+2 of 2/)
   t.regex(r.stdout, /demo: every page read back intact, from memory and from the page file\./)
+})
+
+test('the demo: worker threads append through one PageLog; every page reads back after reopen', (t) => {
+  const r = run('examples/demo.js', { DEMO_WORKERS: '3', DEMO_PAGES: '6000' })
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /pages appended\s+18,000 by 3 worker threads \(18,000 distinct addresses\)/)
+  t.regex(r.stdout, /verify every page\s+18,000 pages in [\d.,]+ ms, 0 corrupt/)
+  t.regex(r.stdout, /buffers flushed\s+\d+ \(group ids 1\.\.\d+\), peak [1-6] unflushed/)
+  t.regex(r.stdout, /append rate\s+[\d,]+ pages\/s, [\d.,]+ MiB\/s/)
+  t.regex(r.stderr, /appending: 100% \(18,000\/18,000 pages\)/, 'progress is shown')
+  t.regex(r.stdout, /demo: every page read back intact after close and reopen/)
 })

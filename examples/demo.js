@@ -1,139 +1,174 @@
 #!/usr/bin/env node
-// The demo run by `npm run demo`: several worker threads write pages into one
-// shared WriteBuffer (zero-copy views, one CAS per reservation), the main
-// thread seals it, walks every record and checks every byte, flushes it to a
-// durable page file (which wakes the workers waiting on the flush), reads the
-// file back and checks every page again at its old address. Prints what it
-// did and how fast.
+// The demo run by `npm run demo`: a PageLog in a temp directory, shared with
+// several worker threads that append pages through it (zero-copy views, one
+// CAS per page) while the main thread rotates the buffers, flushes them in
+// group order to durable page files and reuses their arenas. Then: flush,
+// close, reopen (recovery validates every file), and check every page at the
+// address its worker was given. Prints a progress bar and a table.
+//
+//   DEMO_WORKERS=3 DEMO_PAGES=40000 node examples/demo.js   (pages per worker)
 'use strict'
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { WriteBuffer, PageFile } = require('..')
+const { PageLog } = require('..')
 
 const WORKERS = Number(process.env.DEMO_WORKERS || 3)
-const CAPACITY = 64 << 20 // 64 MiB
-const PAGE_SIZES = [64, 256, 1024, 4096]
+const PAGES = Number(process.env.DEMO_PAGES || 40_000) // per worker
+const BUFFER_SIZE = 8 << 20 // 8 MiB buffers
+const MAX_BUFFERS = 6
+const SIZES = [64, 256, 1024, 4096]
+const PROGRESS_EVERY = 2000
 
-/** The byte every page `id` is filled with: derived from the id, checked on read. */
-const fillByte = (id) => Number((id * 2654435761n) >> 24n) & 0xff
-
-function workerMain() {
-  const { handle, index } = workerData
-  const wb = WriteBuffer.attach(handle)
-  let pages = 0
-  let bytes = 0
-  let acquired = false
-  const t0 = process.hrtime.bigint()
-  for (let seq = 0; ; seq++) {
-    const id = (BigInt(index + 1) << 32n) | BigInt(seq)
-    const size = PAGE_SIZES[seq % PAGE_SIZES.length]
-    let alloc
-    try {
-      // The first reservation also counts this thread as a writer.
-      alloc = wb.allocPage(id, size, !acquired)
-      acquired = true
-    } catch (e) {
-      if (e.code === 'ERR_AGAIN') break // full: a real store would move to the next buffer
-      throw e
-    }
-    alloc.page.fill(fillByte(id))
-    pages++
-    bytes += size
-  }
-  const ns = Number(process.hrtime.bigint() - t0)
-  const state = acquired ? wb.releaseWriter() : 'none'
-  parentPort.postMessage({ type: 'done', index, pages, bytes, ns, state })
-  wb.waitFlushed().then(() => parentPort.postMessage({ type: 'woken', index }))
+const pageIdOf = (w, i) => (BigInt(w + 1) << 32n) | BigInt(i)
+const sizeOf = (w, i) => SIZES[(i + w) % SIZES.length]
+/** Page bytes: (worker, seq) in the first 8 bytes, then a pattern derived from them. */
+function fill(view, w, i) {
+  view.writeUInt32LE(w, 0)
+  view.writeUInt32LE(i, 4)
+  view.fill((w * 131 + i * 7) & 0xff, 8)
+}
+function check(page, w, i) {
+  if (page.length !== sizeOf(w, i) || page.readUInt32LE(0) !== w || page.readUInt32LE(4) !== i) return false
+  const b = (w * 131 + i * 7) & 0xff
+  return page[8] === b && page[page.length - 1] === b && page[page.length >> 1] === b
 }
 
-function fmt(n, digits = 0) {
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+async function workerMain() {
+  const { handle, w } = workerData
+  const writer = PageLog.attach(handle)
+  const addrs = new BigUint64Array(PAGES)
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < PAGES; i++) {
+    let a = writer.append(pageIdOf(w, i), (view) => fill(view, w, i), sizeOf(w, i))
+    if (typeof a !== 'bigint') a = await a // waited for a buffer (backpressure)
+    addrs[i] = a
+    if ((i + 1) % PROGRESS_EVERY === 0) parentPort.postMessage({ type: 'progress', w, done: i + 1 })
+  }
+  const ns = Number(process.hrtime.bigint() - t0)
+  const t1 = process.hrtime.bigint()
+  await writer.flush() // everything this worker appended is durable now
+  const flushNs = Number(process.hrtime.bigint() - t1)
+  parentPort.postMessage({ type: 'done', w, ns, flushNs, stats: writer.stats, addrs }, [addrs.buffer])
+  writer.close()
+}
+
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+const mib = (bytes) => bytes / 2 ** 20
+
+/** A progress bar on a terminal, a line per quarter otherwise (logs). */
+function progress(total) {
+  const tty = process.stderr.isTTY
+  let shown = 0
+  return (done, label) => {
+    const frac = done / total
+    if (tty) {
+      const width = 30
+      const full = Math.round(frac * width)
+      process.stderr.write(`\r  ${label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${fmt(frac * 100)}% ${fmt(done)}/${fmt(total)} pages`)
+      if (done === total) process.stderr.write('\n')
+    } else {
+      const quarter = Math.floor(frac * 4)
+      if (quarter > shown) {
+        shown = quarter
+        process.stderr.write(`  ${label}: ${fmt(frac * 100)}% (${fmt(done)}/${fmt(total)} pages)\n`)
+      }
+    }
+  }
 }
 
 async function main() {
-  console.log(`photon-write-buffer demo: ${WORKERS} worker threads, one ${CAPACITY >> 20} MiB buffer`)
-  const wb = new WriteBuffer(1, CAPACITY)
-  const handle = wb.share()
-  const t0 = process.hrtime.bigint()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photon-wb-demo-'))
+  try {
+    await run(dir)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function run(dir) {
+  const total = WORKERS * PAGES
+  const bytes = Array.from({ length: WORKERS }, (_, w) => {
+    let s = 0
+    for (let i = 0; i < PAGES; i++) s += sizeOf(w, i)
+    return s
+  }).reduce((a, b) => a + b, 0)
+  console.log(
+    `photon-write-buffer demo: ${WORKERS} worker threads append ${fmt(total)} pages (${fmt(mib(bytes), 1)} MiB) ` +
+      `to one PageLog (${BUFFER_SIZE >> 20} MiB buffers, at most ${MAX_BUFFERS} unflushed) in ${dir}`,
+  )
+  const log = await PageLog.open(dir, { bufferSize: BUFFER_SIZE, maxBuffers: MAX_BUFFERS })
+  const handle = log.share()
+  const bar = progress(total)
+  const done = new Array(WORKERS).fill(0)
   const results = []
-  let flushStates = 0
-  const woken = []
+  const t0 = process.hrtime.bigint()
   await new Promise((resolve, reject) => {
-    for (let index = 0; index < WORKERS; index++) {
-      const w = new Worker(__filename, { workerData: { handle, index } })
-      w.on('error', reject)
-      w.on('message', (m) => {
-        if (m.type === 'done') {
-          results.push(m)
-          if (m.state === 'flush') flushStates++
-          process.stdout.write(
-            `  worker ${m.index}: ${fmt(m.pages)} pages, ${fmt(m.bytes / 2 ** 20, 1)} MiB in ${fmt(m.ns / 1e6, 1)} ms\n`,
-          )
-          if (results.length === WORKERS) resolve()
-        } else if (m.type === 'woken') woken.push(m.index)
+    for (let w = 0; w < WORKERS; w++) {
+      const worker = new Worker(__filename, { workerData: { handle, w } })
+      worker.on('error', reject)
+      worker.on('message', (m) => {
+        if (m.type === 'progress') done[m.w] = m.done
+        else if (m.type === 'done') {
+          done[m.w] = PAGES
+          results[m.w] = m
+          if (results.filter(Boolean).length === WORKERS) resolve()
+        }
+        bar(done.reduce((a, b) => a + b, 0), 'appending')
       })
     }
   })
-  const writeNs = Number(process.hrtime.bigint() - t0)
-
-  const seal = wb.seal()
-  if (seal === 'flush') flushStates++
-  console.log(`sealed: ${fmt(wb.allocated)} of ${fmt(wb.capacity)} bytes reserved, seal() said '${seal}'`)
+  const appendNs = Number(process.hrtime.bigint() - t0)
 
   const t1 = process.hrtime.bigint()
-  let records = 0
-  let bad = 0
-  let bytes = 0
-  for (const r of wb) {
-    records++
-    bytes += r.page.length
-    const want = fillByte(r.pageId)
-    if (r.page.length > 0 && (r.page[0] !== want || r.page[r.page.length - 1] !== want || wb.page(r.addr).length !== r.page.length)) bad++
-  }
-  const readNs = Number(process.hrtime.bigint() - t1)
+  await log.flush()
+  const flushNs = Number(process.hrtime.bigint() - t1)
+  const stats = log.stats
+  await log.close()
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photon-wb-demo-'))
+  // Reopen: recovery validates every page file and rebuilds the index.
   const t2 = process.hrtime.bigint()
-  const flushed = await wb.flushTo(path.join(dir, '1.page')) // durable, then onFlushed()
-  const flushNs = Number(process.hrtime.bigint() - t2)
-  await new Promise((r) => setTimeout(r, 50)) // let the workers report their wake-up
-
+  const again = await PageLog.open(dir)
+  const recoverNs = Number(process.hrtime.bigint() - t2)
+  const files = fs.readdirSync(dir).filter((n) => n.endsWith('.page'))
+  const fileBytes = files.reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0)
   const t3 = process.hrtime.bigint()
-  const file = await PageFile.open(flushed.path)
-  let fileRecords = 0
-  let fileBad = 0
-  for (const r of file) {
-    fileRecords++
-    const want = fillByte(r.pageId)
-    const again = file.page(r.addr) // the address the buffer handed out
-    if (r.page.length > 0 && (again[0] !== want || again[again.length - 1] !== want)) fileBad++
+  let bad = 0
+  let checked = 0
+  const vbar = progress(total)
+  for (const r of results) {
+    for (let i = 0; i < PAGES; i++) {
+      let page = again.read(r.addrs[i])
+      if (typeof page.then === 'function') page = await page
+      if (!check(page, r.w, i) || again.addressOf(pageIdOf(r.w, i)) !== r.addrs[i]) bad++
+      if (++checked % PROGRESS_EVERY === 0 || checked === total) vbar(checked, 'verifying')
+    }
   }
-  const reopenNs = Number(process.hrtime.bigint() - t3)
-  file.close()
-  fs.rmSync(dir, { recursive: true, force: true })
+  const verifyNs = Number(process.hrtime.bigint() - t3)
+  const distinct = new Set(results.flatMap((r) => Array.from(r.addrs))).size
+  await again.close()
 
-  const pages = results.reduce((s, m) => s + m.pages, 0)
+  const stalls = results.reduce((s, r) => s + r.stats.stalls, 0)
+  const secs = appendNs / 1e9
   const rows = [
-    ['pages written', fmt(pages)],
-    ['page bytes', `${fmt(bytes / 2 ** 20, 1)} MiB`],
-    ['write time (all workers)', `${fmt(writeNs / 1e6, 1)} ms (incl. worker start-up)`],
-    ['write rate', `${fmt(pages / (writeNs / 1e9))} pages/s, ${fmt(bytes / 2 ** 20 / (writeNs / 1e9), 1)} MiB/s`],
-    ['records iterated + checked', `${fmt(records)} in ${fmt(readNs / 1e6, 1)} ms (${fmt(records / (readNs / 1e9))} records/s)`],
-    ['corrupt pages', String(bad)],
-    ['flushTo (write, fdatasync, rename, dir fsync)', `${fmt(flushed.bytes / 2 ** 20, 1)} MiB, ${fmt(flushed.records)} records in ${fmt(flushNs / 1e6, 1)} ms (${fmt(flushed.bytes / 2 ** 20 / (flushNs / 1e9), 1)} MiB/s)`],
-    ['page file reopened + checked', `${fmt(fileRecords)} records in ${fmt(reopenNs / 1e6, 1)} ms, ${fileBad} corrupt`],
-    ["callers told 'flush'", `${flushStates} (must be exactly 1)`],
-    ['workers woken by onFlushed', `${woken.length} of ${WORKERS}`],
+    ['pages appended', `${fmt(total)} by ${WORKERS} worker threads (${fmt(distinct)} distinct addresses)`],
+    ['page bytes', `${fmt(mib(bytes), 1)} MiB (page files on disk: ${fmt(mib(fileBytes), 1)} MiB in ${files.length} files)`],
+    ['append rate', `${fmt(total / secs)} pages/s, ${fmt(mib(bytes) / secs, 1)} MiB/s (incl. worker start-up and background flushes)`],
+    ['buffers flushed', `${stats.flushes} (group ids 1..${stats.flushes}), peak ${stats.peakBuffers} unflushed`],
+    ['arenas', `${stats.arenasCreated} allocated, ${stats.arenasReused} reused from the pool`],
+    ['stalls (waited for a buffer)', `${fmt(stalls)}`],
+    ['flush time', `${fmt(Math.max(...results.map((r) => r.flushNs)) / 1e6, 1)} ms for a worker's flush() (data + directory synced), ${fmt(flushNs / 1e6, 1)} ms for the owner's final one`],
+    ['reopen (validate every file)', `${fmt(recoverNs / 1e6, 1)} ms`],
+    ['verify every page', `${fmt(checked)} pages in ${fmt(verifyNs / 1e6, 1)} ms, ${bad} corrupt`],
   ]
   const w = Math.max(...rows.map((r) => r[0].length))
   for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`)
-  if (bad !== 0 || fileBad !== 0 || records !== pages || fileRecords !== pages || flushStates !== 1 || woken.length !== WORKERS) {
+  if (bad !== 0 || checked !== total || distinct !== total) {
     console.error('demo: verification FAILED')
     process.exit(1)
   }
-  console.log('demo: every page read back intact, from memory and from the page file.')
+  console.log('demo: every page read back intact after close and reopen, at the address its worker was given.')
 }
 
 if (isMainThread) {
@@ -142,5 +177,8 @@ if (isMainThread) {
     process.exit(1)
   })
 } else {
-  workerMain()
+  workerMain().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
 }

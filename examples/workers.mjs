@@ -12,6 +12,8 @@ const workers = [0, 1].map(
   (index) => new Worker(new URL('./writer.mjs', import.meta.url), { workerData: { handle: wb.share(), index } }),
 )
 const done = workers.map((w) => new Promise((resolve) => w.once('message', resolve)))
+// Listen for 'exit' now: a worker may exit (once woken) before we get to wait for it.
+const exited = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)))
 const written = (await Promise.all(done)).reduce((sum, n) => sum + n, 0)
 
 console.log(`workers wrote ${written} pages; seal() says '${wb.seal()}'`)
@@ -19,5 +21,5 @@ const dir = mkdtempSync(join(tmpdir(), 'photon-wb-example-'))
 const { path, bytes, records } = await wb.flushTo(join(dir, '1.page')) // wakes the workers' waitFlushed()
 const file = await PageFile.open(path)
 console.log(`flushed ${records} records (${bytes} bytes); the file holds ${file.size}`)
-await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))))
+await Promise.all(exited)
 rmSync(dir, { recursive: true, force: true })
