@@ -9,7 +9,10 @@
 // ArrayBuffer per worker, sharing nothing; its 2w ÷ 1w ratio is the best
 // any shared-buffer mode can reach here.
 //
-// Each round: main makes a fresh 16 MiB buffer and shares it; the workers
+// Each round: main takes a 16 MiB buffer from an ArenaPool (so rounds after
+// the first reuse an arena that is already faulted in, as a PageLog does:
+// first-touch page faults of a fresh arena serialise two threads of one
+// process on its memory map) and shares it; the workers
 // (started once, warmed up) attach, wait on a SharedArrayBuffer barrier, run
 // their loop, and report start/end from the process-wide monotonic clock.
 // Aggregate throughput = total pages / (last end - first start). Rounds of
@@ -61,12 +64,14 @@ function workerLoop() {
       lane.close();
     }
     const t1 = process.hrtime.bigint();
+    wb.dispose(); // so the arena goes back to the pool once main is done too
     parentPort.postMessage({ t0, t1 });
   });
 }
 
 async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log = console.error } = {}) {
-  const { WriteBuffer } = require('..');
+  const { WriteBuffer, ArenaPool } = require('..');
+  const pool = new ArenaPool(CAP, 2);
   const barrier = new SharedArrayBuffer(4);
   const flag = new Int32Array(barrier);
   const workers = [0, 1].map((index) => new Worker(__filename, { workerData: { barrier, index } }));
@@ -82,7 +87,7 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
   let gen = 0;
 
   async function round(mode, n) {
-    const wb = new WriteBuffer(1, CAP);
+    const wb = new WriteBuffer(1, CAP, { pool });
     const handle = wb.share();
     gen++;
     const used = workers.slice(0, n);
@@ -99,6 +104,7 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
     let records = 0;
     for (const r of wb) if (r.kind === 'page') records++;
     if (records !== (mode === 'control' ? 0 : n * PER_WORKER)) throw new Error(`lost pages: ${records}`);
+    wb.dispose();
     return (n * PER_WORKER) / (Number(end - start) / 1e9); // pages per second
   }
 
@@ -110,6 +116,9 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
     log(`threads: round ${r + 1}/${rounds}`);
   }
   await Promise.all(workers.map((w) => w.terminate()));
+  const { created, reused } = pool.stats;
+  if (reused === 0) throw new Error(`the pool reused no arena (created ${created})`);
+  pool.close();
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const out = {};
   for (const mode of ['plain', 'lane', 'control']) {
@@ -126,7 +135,7 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
 
 function print(res) {
   const f = (x) => Math.round(x).toLocaleString('en-US');
-  console.log(`\nthread scaling · 100 B pages + copy into one shared 16 MiB buffer · ${os.cpus().length} CPUs`);
+  console.log(`\nthread scaling · 100 B pages + copy into one shared 16 MiB buffer (pooled, warm arena) · ${os.cpus().length} CPUs`);
   console.log('mode                   1 worker pages/s   2 workers pages/s   2w ÷ 1w   target   status');
   const rows = [
     ['allocPage (shared CAS)', res.plain, null],
