@@ -76,3 +76,25 @@ test('the CLI explains bad usage with exit code 2', (t) => {
   t.is(cli('--help').status, 0)
   t.is(cli('inspect', path.join(os.tmpdir(), 'no-such-photon-wb-file.page')).status, 1)
 })
+
+test("inspect reads the demo's page files: one group per flushed buffer, every appended page", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-cli-demo-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const demo = spawnSync(process.execPath, ['examples/demo.js'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, DEMO_WORKERS: '2', DEMO_PAGES: '5000', DEMO_DIR: dir },
+  })
+  t.is(demo.status, 0, demo.stderr)
+  const flushed = Number(/buffers flushed\s+(\d+)/.exec(demo.stdout)?.[1])
+  t.true(flushed >= 1)
+  const r = cli('inspect', dir, '--json')
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  t.is(out.files.length, flushed)
+  t.deepEqual(out.files.map((f: { groupId: number }) => f.groupId), Array.from({ length: flushed }, (_, i) => i + 1))
+  t.like(out.summary, { files: flushed, corrupt: 0, records: 10_000 })
+  const table = cli('inspect', dir)
+  t.is(table.status, 0)
+  t.regex(table.stdout, new RegExp(`${flushed} page files, 10000 records, \\d+ bytes, 0 corrupt`))
+})

@@ -7,6 +7,8 @@
 // address its worker was given. Prints a progress bar and a table.
 //
 //   DEMO_WORKERS=3 DEMO_PAGES=40000 node examples/demo.js   (pages per worker)
+//   DEMO_DIR=/some/dir npm run demo   keeps the page files there (empty or new
+//                                     dir), e.g. for `npx photon-wb inspect /some/dir`
 'use strict'
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads')
 const fs = require('node:fs')
@@ -79,6 +81,14 @@ function progress(total) {
 }
 
 async function main() {
+  const keep = process.env.DEMO_DIR
+  if (keep) {
+    fs.mkdirSync(keep, { recursive: true })
+    if (fs.readdirSync(keep).length > 0) throw new Error(`DEMO_DIR ${keep} is not empty: give a new or empty directory`)
+    await run(path.resolve(keep))
+    console.log(`page files kept in ${path.resolve(keep)}: try \`npx photon-wb inspect ${path.resolve(keep)}\``)
+    return
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photon-wb-demo-'))
   try {
     await run(dir)
