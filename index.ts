@@ -124,6 +124,7 @@ export type WriteBufferErrorCode =
   | 'ERR_CORRUPT'
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_CLOSED'
+  | 'ERR_LOCKED'
   | 'ERR_IO'
 
 /** Every error this package throws on purpose, with a stable `code`. */

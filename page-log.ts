@@ -32,6 +32,7 @@ import path from 'node:path'
 import { BroadcastChannel } from 'node:worker_threads'
 
 import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize } from './index.ts'
+import * as native from './load-binding.js'
 
 /** Options of {@link PageLog.open}. */
 export interface PageLogOptions {
@@ -163,6 +164,21 @@ function checkInt(name: string, value: unknown, ok: (n: number) => boolean, rang
   return value
 }
 
+/** Locks `dir` for this log: `ERR_LOCKED` when another PageLog (here or in another process) has it open. */
+function lockDir(dir: string): native.NativeDirLock {
+  try {
+    return new native.NativeDirLock(dir)
+  } catch (err) {
+    if (isCode(err, 'ERR_LOCKED')) {
+      throw new WriteBufferError(
+        'ERR_LOCKED',
+        `PageLog.open: ${dir} is open in another PageLog (this process or another one holds ${path.join(dir, 'LOCK')}); close that one first`,
+      )
+    }
+    throw err
+  }
+}
+
 function isCode(err: unknown, code: string): boolean {
   return err instanceof Error && (err as Error & { code?: unknown }).code === code
 }
@@ -179,6 +195,8 @@ export class PageLog {
   readonly #maxOpenFiles: number
   /** Arenas of flushed buffers, reused by the next ones (at most `maxBuffers`). */
   readonly #pool: ArenaPool
+  /** The directory's lock (`<dir>/LOCK`), held from open to close. */
+  readonly #lock: native.NativeDirLock
 
   /** The buffer appends go to; `null` until the next append installs one. */
   #active: WriteBuffer | null = null
@@ -222,8 +240,9 @@ export class PageLog {
   #recoveredFiles = 0
   #quarantined = 0
 
-  private constructor(dir: string, bufferSize: number, maxBuffers: number, maxOpenFiles: number, nextGroup: number) {
+  private constructor(dir: string, lock: native.NativeDirLock, bufferSize: number, maxBuffers: number, maxOpenFiles: number, nextGroup: number) {
     this.dir = dir
+    this.#lock = lock
     this.bufferSize = bufferSize
     this.maxBuffers = maxBuffers
     this.#maxOpenFiles = maxOpenFiles
@@ -258,6 +277,23 @@ export class PageLog {
 
     const full = path.resolve(dir)
     await fs.promises.mkdir(full, { recursive: true })
+    const lock = lockDir(full)
+    try {
+      return await PageLog.#recoverDir(full, lock, bufferSize, maxBuffers, maxOpenFiles, onCorrupt)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
+  }
+
+  static async #recoverDir(
+    full: string,
+    lock: native.NativeDirLock,
+    bufferSize: number,
+    maxBuffers: number,
+    maxOpenFiles: number,
+    onCorrupt: 'reject' | 'quarantine',
+  ): Promise<PageLog> {
     const groups: number[] = []
     for (const name of await fs.promises.readdir(full)) {
       if (TEMP_FILE.test(name)) {
@@ -272,7 +308,7 @@ export class PageLog {
     groups.sort((a, b) => a - b)
 
     const last = groups.length === 0 ? 0 : groups[groups.length - 1]
-    const log = new PageLog(full, bufferSize, maxBuffers, maxOpenFiles, last + 1)
+    const log = new PageLog(full, lock, bufferSize, maxBuffers, maxOpenFiles, last + 1)
     for (const g of groups) {
       const file = path.join(full, `${g}.page`)
       let pf: PageFile
@@ -613,6 +649,7 @@ export class PageLog {
         // Only the active buffer can be left, empty: the rest were flushed.
         for (const wb of this.#live.values()) wb.dispose()
         this.#pool.close()
+        this.#lock.release()
         if (sh !== null) {
           Atomics.store(sh.control, C_ACTIVE, 0)
           sh.channel.close()

@@ -498,3 +498,26 @@ test('randomized: appends, flushes and reopens agree with a model of the latest 
   for (const [id, e] of latest) t.is(log.addressOf(id), e.addr)
   for (const e of all) t.deepEqual(await log.read(e.addr), content(e.id, e.size, e.version))
 })
+
+test('a directory is open in one PageLog at a time: ERR_LOCKED, in this process or another, until close or death', async (t) => {
+  const dir = tempDir(t, 'lock')
+  const log = await openLog(t, dir)
+  await t.throwsAsync(PageLog.open(dir), { instanceOf: WriteBufferError, code: 'ERR_LOCKED', message: /is open in another PageLog/ })
+  await log.close()
+  const again = await openLog(t, dir)
+  await again.close()
+
+  // Another process holds it: refused; once that process is killed (-9), free again.
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['-e', `require('./index.js').PageLog.open(${JSON.stringify(dir)}).then((log) => { globalThis.keep = log; setInterval(() => {}, 1000); console.log('OPEN') })`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('OPEN') && resolve()))
+  await t.throwsAsync(PageLog.open(dir), { code: 'ERR_LOCKED' })
+  child.kill('SIGKILL')
+  await new Promise((resolve) => child.once('exit', resolve))
+  const after = await openLog(t, dir)
+  t.deepEqual(groupsOnDisk(dir), [], 'the LOCK file is no page file')
+  await after.close()
+})

@@ -9,6 +9,7 @@
 
 mod buffer;
 mod consts;
+mod dir_lock;
 mod error;
 mod external;
 mod flush;

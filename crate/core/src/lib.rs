@@ -7,6 +7,7 @@
 
 pub(crate) mod arena;
 pub mod buffer_state;
+pub mod dir_lock;
 pub mod error;
 pub mod lane;
 pub mod latch;
@@ -18,6 +19,7 @@ pub mod write_buffer;
 
 pub use arena::{live_arenas, ARENA_ALIGN};
 pub use buffer_state::BufferState;
+pub use dir_lock::DirLock;
 pub use error::{Error, Result};
 pub use lane::Lane;
 pub use latch::{Latch, Subscription};
