@@ -2,6 +2,7 @@
 //! compare-and-swap on a packed state word.
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
@@ -90,6 +91,57 @@ impl WriteBuffer {
             starts: StartBits::new(capacity)?,
             flushed: Latch::new(),
         })
+    }
+
+    /// A buffer over an arena the caller owns (the binding's `'js'` arena
+    /// mode: a JS `SharedArrayBuffer`), for group `group_id`. Rust never
+    /// frees, reuses or pools that memory; [`WriteBuffer::is_borrowed`] says
+    /// so. `capacity` as in [`WriteBuffer::with_capacity`]; the arena must
+    /// also be zeroed (only so that no stale byte reaches a view or a page
+    /// file; memory safety does not depend on its contents).
+    ///
+    /// # Safety
+    ///
+    /// `arena` is aligned to [`ARENA_ALIGN`], valid for reads and writes of
+    /// `capacity` bytes, and does not move. It stays valid while any method
+    /// that touches the arena may run on this buffer, on any thread (every
+    /// method except the getters of the state word, the latch methods and
+    /// `drop`, which never touch it): the caller keeps its owner alive for as
+    /// long as it can call them.
+    ///
+    /// # Panics
+    ///
+    /// If `arena` is not aligned to [`ARENA_ALIGN`] (the caller's contract).
+    pub unsafe fn with_borrowed_arena(
+        group_id: u32,
+        capacity: u32,
+        arena: NonNull<u8>,
+    ) -> Result<Self> {
+        if !capacity.is_power_of_two()
+            || !(Self::MIN_CAPACITY..=Self::MAX_CAPACITY).contains(&capacity)
+        {
+            return Err(Error::InvalidCapacity(capacity as u64));
+        }
+        assert!(
+            arena.as_ptr() as usize % ARENA_ALIGN == 0,
+            "a borrowed arena must be {ARENA_ALIGN}-byte aligned"
+        );
+        Ok(WriteBuffer {
+            state: StateWord(AtomicU64::new(BufferState::default().pack())),
+            group_id,
+            capacity,
+            // SAFETY: forwarded from this function's contract (aligned,
+            // `capacity` valid bytes, kept alive by the caller).
+            arena: unsafe { Arena::borrowed(arena, capacity as usize)? },
+            starts: StartBits::new(capacity)?,
+            flushed: Latch::new(),
+        })
+    }
+
+    /// Whether the arena is borrowed ([`WriteBuffer::with_borrowed_arena`]).
+    #[inline]
+    pub fn is_borrowed(&self) -> bool {
+        self.arena.is_borrowed()
     }
 
     /// The group (file) id: the high 32 bits of every address.
