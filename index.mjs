@@ -8,6 +8,7 @@ export const {
   PageLog,
   recordSize,
   liveArenas,
+  arenaMode,
   HEADER_SIZE,
   ALIGN,
   NORMAL_PAGE,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::{Lane, ReleaseState, Result as CoreResult, WriteBuffer};
+use photon_wb_core::{Lane, ReleaseState, Result as CoreResult, WriteBuffer, ARENA_ALIGN};
+
+use crate::arena_mode::{self, Borrow, Exposed};
 
 use crate::error::{to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::external;
@@ -13,36 +15,86 @@ use crate::registry;
 use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
 use crate::shared;
 
-/// Owns one strong reference to a core buffer and this thread's slot for it.
+/// Owns one strong reference to a core buffer and this thread's slot for it;
+/// in the `'js'` arena mode also a [`Borrow`] of the `Uint8Array` over the
+/// arena, so the JS memory outlives every use this object allows.
 #[napi]
 pub struct NativeBuffer {
     inner: Arc<WriteBuffer>,
     slot: u32,
+    /// `Some` exactly when `inner`'s arena is borrowed (never read: it is
+    /// held). Declared after `inner`, and `Drop` empties the slot first:
+    /// the reference goes last.
+    _keep: Option<Borrow>,
 }
 
 #[napi]
 impl NativeBuffer {
-    /// A new zeroed buffer.
+    /// A new zeroed buffer. With `arena` (the `'js'` arena mode: a
+    /// `Uint8Array` of exactly `capacity` zeroed bytes over a
+    /// `SharedArrayBuffer`, 16-byte aligned), the buffer borrows that
+    /// memory instead of allocating its own.
     #[napi(constructor)]
-    pub fn new(group_id: u32, capacity: u32) -> Result<Self, ErrorCode> {
-        let inner =
-            Arc::new(WriteBuffer::with_capacity(group_id, capacity).map_err(to_napi_error)?);
+    pub fn new(
+        env: &Env,
+        group_id: u32,
+        capacity: u32,
+        arena: Option<Unknown>,
+    ) -> Result<Self, ErrorCode> {
+        let (inner, keep) = match arena {
+            None => (
+                WriteBuffer::with_capacity(group_id, capacity).map_err(to_napi_error)?,
+                None,
+            ),
+            Some(arena) => {
+                let keep = Borrow::new(env, &arena, ARENA_ALIGN, "the arena")?;
+                if keep.len() != capacity as usize {
+                    return Err(Error::new(
+                        ErrorCode("ERR_INVALID_ARG_VALUE"),
+                        format!("the arena must be {capacity} bytes, not {}", keep.len()),
+                    ));
+                }
+                // SAFETY: `keep` checked the memory is a live, non-empty
+                // SharedArrayBuffer range (never detached, never moved) of
+                // `capacity` bytes, 16-aligned, and holds a strong reference
+                // to it. The new `Arc` is stored next to `keep` and every
+                // other `Arc` made from it is paired with its own `Borrow`
+                // (`arena_mode` module docs), so the memory outlives every
+                // access the buffer makes.
+                let wb =
+                    unsafe { WriteBuffer::with_borrowed_arena(group_id, capacity, keep.ptr()) }
+                        .map_err(to_napi_error)?;
+                (wb, Some(keep))
+            }
+        };
+        let inner = Arc::new(inner);
         let slot = registry::insert(inner.clone());
-        Ok(NativeBuffer { inner, slot })
+        Ok(NativeBuffer {
+            inner,
+            slot,
+            _keep: keep,
+        })
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
-    /// names; fails when no thread holds that buffer any more.
+    /// names; fails when no thread holds that buffer any more. A buffer
+    /// with a borrowed arena needs `arena`, a `Uint8Array` over exactly that
+    /// memory (the handle's `SharedArrayBuffer`), else it throws.
     #[napi(factory)]
-    pub fn attach(id: u32) -> Result<Self, ErrorCode> {
+    pub fn attach(env: &Env, id: u32, arena: Option<Unknown>) -> Result<Self, ErrorCode> {
         let inner = shared::attach(id).ok_or_else(|| {
             Error::new(
                 ErrorCode("ERR_INVALID_ARG_VALUE"),
                 "the handle names no live WriteBuffer: keep the sharing buffer alive until every attach is done",
             )
         })?;
+        let keep = arena_mode::keep_for(env, &inner, arena.as_ref(), "attach")?;
         let slot = registry::insert(inner.clone());
-        Ok(NativeBuffer { inner, slot })
+        Ok(NativeBuffer {
+            inner,
+            slot,
+            _keep: keep,
+        })
     }
 
     /// Registers the buffer for other threads; returns the handle id.
@@ -69,18 +121,34 @@ impl NativeBuffer {
         self.slot
     }
 
+    /// Whether the arena is borrowed JS memory (the `'js'` arena mode).
+    #[napi(getter)]
+    pub fn is_borrowed(&self) -> bool {
+        self.inner.is_borrowed()
+    }
+
     /// An external `ArrayBuffer` over the whole arena. It holds its own
     /// reference to the buffer, so the arena outlives every view of it.
+    /// Fails with `ERR_NO_EXTERNAL_BUFFERS` when the runtime refuses
+    /// external buffers (the process is then in the `'js'` arena mode), and
+    /// for a borrowed arena (JS already has it).
     #[napi(ts_return_type = "ArrayBuffer")]
-    pub fn arena<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    pub fn arena<'env>(&self, env: &'env Env) -> Result<Unknown<'env>, ErrorCode> {
+        if self.inner.is_borrowed() {
+            return Err(Error::new(
+                ErrorCode("ERR_INVALID_ARG_VALUE"),
+                "a 'js' arena is a SharedArrayBuffer that JS already holds",
+            ));
+        }
         // SAFETY: the arena is `capacity` bytes that never move and live as
-        // long as any `Arc` of the buffer.
+        // long as any `Arc` of the buffer (it is Rust's own, not borrowed).
         unsafe {
             external::array_buffer(
                 env,
                 &self.inner,
                 self.inner.arena_ptr(),
                 self.inner.capacity() as usize,
+                Exposed::Arena,
                 "the arena",
             )
         }
@@ -89,6 +157,9 @@ impl NativeBuffer {
 
 impl Drop for NativeBuffer {
     fn drop(&mut self) {
+        // The slot first: once it is empty no call on this thread can reach
+        // the arena through this object; then the fields drop (`keep` last,
+        // on this thread: napi-rs finalizes an object on its own thread).
         registry::remove(self.slot);
     }
 }

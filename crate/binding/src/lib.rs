@@ -7,6 +7,7 @@
 //! argument conversion a napi call costs. The JS wrapper in `index.ts` is
 //! the only intended caller; every input is still validated here.
 
+mod arena_mode;
 mod buffer;
 mod consts;
 mod error;

@@ -98,7 +98,7 @@ impl Arena {
     /// through this arena (its owner keeps it alive while anything may use
     /// it; dropping the arena does not access it).
     pub(crate) unsafe fn borrowed(ptr: NonNull<u8>, len: usize) -> Result<Self> {
-        debug_assert!(ptr.as_ptr() as usize % ARENA_ALIGN == 0);
+        debug_assert!((ptr.as_ptr() as usize).is_multiple_of(ARENA_ALIGN));
         let layout = Layout::from_size_align(len.max(1), ARENA_ALIGN)
             .map_err(|_| Error::OutOfMemory(len as u64))?;
         Ok(Arena {

@@ -123,7 +123,7 @@ impl WriteBuffer {
             return Err(Error::InvalidCapacity(capacity as u64));
         }
         assert!(
-            arena.as_ptr() as usize % ARENA_ALIGN == 0,
+            (arena.as_ptr() as usize).is_multiple_of(ARENA_ALIGN),
             "a borrowed arena must be {ARENA_ALIGN}-byte aligned"
         );
         Ok(WriteBuffer {
