@@ -47,6 +47,18 @@ pub struct FlushTask {
     /// During a worker's teardown Node waits for queued pool work before it
     /// finalizes the environment's references.
     keep: Option<Borrow>,
+    /// Test-only: `PHOTON_WB_FLUSH_DELAY_MS`, a pause before the arena is
+    /// read, so a test can collect everything JS holds meanwhile.
+    delay: Option<std::time::Duration>,
+}
+
+/// The test-only pause of `PHOTON_WB_FLUSH_DELAY_MS` (unset: none).
+fn flush_delay() -> Option<std::time::Duration> {
+    let ms: u64 = std::env::var("PHOTON_WB_FLUSH_DELAY_MS")
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(ms.min(10_000)))
 }
 
 impl Task for FlushTask {
@@ -54,6 +66,9 @@ impl Task for FlushTask {
     type JsValue = FlushOutcome;
 
     fn compute(&mut self) -> Result<Self::Output> {
+        if let Some(d) = self.delay {
+            std::thread::sleep(d);
+        }
         let r = write_page_file(&self.buffer, &self.path, self.overwrite);
         if r.is_ok() {
             // Only after data, rename and directory are synced.
@@ -101,6 +116,7 @@ pub fn flush_to(
         path: PathBuf::from(path),
         overwrite,
         keep,
+        delay: flush_delay(),
     }))
 }
 
