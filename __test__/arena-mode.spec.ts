@@ -95,10 +95,12 @@ function assertJsOnly(t: ExecutionContext, r: Report): void {
 }
 
 test('this process: the default mode is external (PHOTON_WB_ARENA unset)', (t) => {
-  const forced = process.env.PHOTON_WB_ARENA === 'js' || process.env.PHOTON_WB_SIMULATE_NO_EXTERNAL
-  t.is(arenaMode, forced ? 'js' : 'external')
+  const sim = process.env.PHOTON_WB_SIMULATE_NO_EXTERNAL
+  const forced = process.env.PHOTON_WB_ARENA === 'js' || (sim !== undefined && sim !== '' && sim !== '0')
   const wb = new WriteBuffer(1, 1 << 10)
   const { page } = wb.allocPage(1n, 8, false)
+  // (Read after a buffer exists: a refusal first met by it switches the mode.)
+  t.is(arenaMode, forced ? 'js' : 'external')
   t.is(Object.prototype.toString.call(page.buffer), forced ? '[object SharedArrayBuffer]' : '[object ArrayBuffer]')
 })
 
