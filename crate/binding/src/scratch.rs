@@ -57,7 +57,9 @@ pub fn with<R>(f: impl FnOnce(&mut Block) -> R) -> Option<R> {
         return None;
     }
     // SAFETY: `p` is this thread's live block (`scratch` set it; the
-    // finalizer clears it before freeing). Only this thread touches it, and
+    // finalizer clears it before freeing; a borrowed 'js' block is kept
+    // alive by a strong reference until the cleanup hook, which clears it
+    // first, and a SharedArrayBuffer cannot be detached meanwhile). Only this thread touches it, and
     // no JS runs during a native call, so nothing else accesses it while
     // this `&mut` lives.
     Some(f(unsafe { &mut *p }))
