@@ -10,6 +10,7 @@ export const {
   ArenaPool,
   recordSize,
   liveArenas,
+  arenaMode,
   HEADER_SIZE,
   ALIGN,
   NORMAL_PAGE,

@@ -5,8 +5,9 @@
  * pass their arguments through a per-thread scratch block (see
  * `crate/binding/src/scratch.rs`) instead of napi arguments, and results
  * come back the same way; page views are `Buffer`s sliced from one external
- * `ArrayBuffer` per arena per thread. Layout math and error codes come from
- * the native side; nothing here re-implements them.
+ * `ArrayBuffer` per arena per thread (or, in the `'js'` arena mode, from the
+ * arena's `SharedArrayBuffer`). Layout math and error codes come from the
+ * native side; nothing here re-implements them.
  */
 import { endianness } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
@@ -63,7 +64,20 @@ export interface WriteBufferHandle {
   readonly photonWriteBuffer: number
   readonly groupId: number
   readonly capacity: number
+  /** `'js'` arena mode only: the arena itself (shared memory, not a copy). */
+  readonly arena?: SharedArrayBuffer
+  /** `'js'` arena mode only: where the arena starts in `arena` (16-byte alignment). */
+  readonly arenaOffset?: number
 }
+
+/**
+ * How arenas are exposed to JS (see the README, "Electron and runtimes
+ * without external buffers"): `'external'` (the default), Rust-owned memory
+ * seen as external `ArrayBuffer`s; `'js'`, JS-owned `SharedArrayBuffer`s
+ * whose memory the native side borrows, for runtimes that refuse external
+ * buffers (Electron's V8 sandbox).
+ */
+export type ArenaMode = 'external' | 'js'
 
 /** What `flushTo` resolves with. */
 export interface FlushResult {
@@ -175,9 +189,89 @@ export function liveArenas(): number {
 }
 
 // ---------------------------------------------------------------------------
+// Arena mode
+
+const ARENA_ENV = process.env.PHOTON_WB_ARENA
+if (ARENA_ENV === 'js') {
+  native.useJsArena()
+} else if (ARENA_ENV !== undefined && ARENA_ENV !== '' && ARENA_ENV !== 'external') {
+  const err = new Error(
+    `photon-write-buffer: PHOTON_WB_ARENA must be 'external' or 'js' (or unset); got ${JSON.stringify(ARENA_ENV)}`,
+  )
+  ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
+  throw err
+}
+
+const NO_EXTERNAL = 'ERR_NO_EXTERNAL_BUFFERS'
+
+function isNoExternal(e: unknown): boolean {
+  return (e as { code?: string } | null)?.code === NO_EXTERNAL
+}
+
+/**
+ * The process-wide arena mode: `'external'` unless `PHOTON_WB_ARENA=js`
+ * forced `'js'` at load or the runtime refused an external `ArrayBuffer`
+ * (then `'js'` for the rest of the process). It is decided when the package
+ * loads in practice (its first external buffer is the per-thread scratch
+ * block, made at load); a refusal met later switches it then.
+ */
+export let arenaMode: ArenaMode = native.arenaMode()
+
+/** Re-reads the process-wide mode (it only ever goes from 'external' to 'js'). */
+function syncArenaMode(): ArenaMode {
+  if (arenaMode === 'external' && native.arenaMode() === 'js') arenaMode = 'js'
+  return arenaMode
+}
+
+/** A zeroed `SharedArrayBuffer` of `bytes` for the native side to borrow. */
+function sharedBytes(bytes: number, what: string): SharedArrayBuffer {
+  if (typeof SharedArrayBuffer !== 'function') {
+    throw new WriteBufferError(
+      'ERR_OUT_OF_MEMORY',
+      `${what}: the 'js' arena mode needs SharedArrayBuffer, which this context does not provide (an Electron renderer needs cross-origin isolation)`,
+    )
+  }
+  try {
+    return new SharedArrayBuffer(bytes)
+  } catch {
+    throw new WriteBufferError('ERR_OUT_OF_MEMORY', `${what}: could not allocate ${bytes} bytes`)
+  }
+}
+
+/** Records need 8-byte alignment, the core's arena 16 (`ARENA_ALIGN`). */
+const ARENA_ALIGN = 16
+
+/**
+ * A `'js'` arena: `capacity` zeroed bytes of a new `SharedArrayBuffer`,
+ * starting on a 16-byte boundary (16 spare bytes and an offset in the rare
+ * case the allocation itself is not 16-aligned).
+ */
+function jsArena(capacity: number): Uint8Array {
+  const sab = sharedBytes(capacity, 'new WriteBuffer')
+  const bytes = new Uint8Array(sab)
+  if (native.misalignment(bytes) === 0) return bytes
+  const padded = sharedBytes(capacity + ARENA_ALIGN, 'new WriteBuffer')
+  const mis = native.misalignment(new Uint8Array(padded))
+  return new Uint8Array(padded, (ARENA_ALIGN - mis) % ARENA_ALIGN, capacity)
+}
+
+function scratchBlock(): ArrayBuffer | SharedArrayBuffer {
+  const jsBlock = () => new Uint8Array(sharedBytes(native.SCRATCH_WORDS * 4, 'photon-write-buffer'))
+  let block: ArrayBuffer | Uint8Array
+  try {
+    block = native.scratch(arenaMode === 'js' ? jsBlock() : undefined)
+  } catch (e) {
+    if (!isNoExternal(e)) throw e
+    block = native.scratch(jsBlock())
+  }
+  syncArenaMode()
+  return block instanceof Uint8Array ? (block.buffer as SharedArrayBuffer) : block
+}
+
+// ---------------------------------------------------------------------------
 // Scratch block and status handling
 
-const scratchBuffer = native.scratch()
+const scratchBuffer = scratchBlock()
 const S32 = new Uint32Array(scratchBuffer)
 const SI32 = new Int32Array(scratchBuffer)
 const S64 = new BigUint64Array(scratchBuffer)
@@ -337,21 +431,38 @@ class PageView extends Uint8Array {}
 Object.setPrototypeOf(PageView.prototype, Buffer.prototype)
 Object.defineProperty(PageView.prototype, 'constructor', { value: Buffer, writable: true, configurable: true })
 
-/** One buffer as this thread sees it: the native owner, its slot, the arena. */
+/**
+ * One buffer as this thread sees it: the native owner, its slot, the arena.
+ * In the `'js'` arena mode `jsBytes` is the `Uint8Array` over the arena that
+ * the native side borrows (`arena` is then its `SharedArrayBuffer`, and the
+ * arena starts at `base` in it); otherwise the arena is an external
+ * `ArrayBuffer` and `base` is 0.
+ */
 class Handle {
   /** `NO_SLOT` once disposed: every call then fails with `ERR_CLOSED`. */
   slot: number
-  readonly arena: ArrayBuffer
+  readonly arena: ArrayBuffer | SharedArrayBuffer
+  readonly base: number
+  /** Offset of a record's body in `arena`: `base + HEADER_SIZE`. */
+  readonly body: number
   readonly view: DataView
   readonly groupHigh: bigint
   constructor(
     readonly owner: native.NativeBuffer,
     readonly groupId: number,
     readonly capacity: number,
+    readonly jsBytes?: Uint8Array,
   ) {
     this.slot = owner.slot
-    this.arena = owner.arena()
-    this.view = new DataView(this.arena)
+    if (jsBytes === undefined) {
+      this.arena = owner.arena()
+      this.base = 0
+    } else {
+      this.arena = jsBytes.buffer as SharedArrayBuffer
+      this.base = jsBytes.byteOffset
+    }
+    this.body = this.base + HEADER
+    this.view = new DataView(this.arena, this.base, capacity)
     this.groupHigh = BigInt(groupId) << 32n
   }
 
@@ -360,7 +471,8 @@ class Handle {
   }
 
   pageView(record: number, size: number): Buffer {
-    return new PageView(this.arena, record + HEADER, size) as Buffer
+    // (A SharedArrayBuffer too: PageView's inherited constructor types say ArrayBuffer only.)
+    return new PageView(this.arena as ArrayBuffer, record + this.body, size) as Buffer
   }
 
   /** Reads the header at `record` into the scratch block. */
@@ -666,8 +778,40 @@ class Guard implements WriterGuard {
 // ---------------------------------------------------------------------------
 // WriteBuffer
 
-/** Set by `attach` for the constructor it calls: the owner to adopt. */
-let adopting: native.NativeBuffer | undefined
+/**
+ * The `'js'` arena a handle carries, as the `Uint8Array` the native side
+ * checks against the shared buffer's arena (same memory, same length), or
+ * `undefined` for a handle without one.
+ */
+function handleArena(handle: WriteBufferHandle): Uint8Array | undefined {
+  const { arena, arenaOffset, capacity } = handle
+  if (arena === undefined) return undefined
+  if (Object.prototype.toString.call(arena) !== '[object SharedArrayBuffer]') {
+    throw new Error('handle.arena must be the SharedArrayBuffer from WriteBuffer#share()')
+  }
+  if (typeof arenaOffset !== 'number' || arenaOffset >>> 0 !== arenaOffset) {
+    throw new Error('handle.arenaOffset must be the offset from WriteBuffer#share()')
+  }
+  if (typeof capacity !== 'number' || capacity >>> 0 !== capacity || arenaOffset + capacity > arena.byteLength) {
+    throw new Error('handle.capacity does not fit handle.arena')
+  }
+  return new Uint8Array(arena, arenaOffset, capacity)
+}
+
+/** Set by `attach` for the constructor it calls: the owner to adopt (and its 'js' arena). */
+let adopting: { owner: native.NativeBuffer; jsBytes: Uint8Array | undefined } | undefined
+
+function newOwner(groupId: number, capacity: number, pool?: ArenaPool, jsBytes?: Uint8Array): native.NativeBuffer {
+  try {
+    return new native.NativeBuffer(groupId, capacity, pool?.[POOL], jsBytes)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'ERR_OUT_OF_MEMORY') {
+      throw new WriteBufferError(code, `new WriteBuffer: could not allocate ${capacity} bytes`)
+    }
+    throw e
+  }
+}
 
 /** Options of the `WriteBuffer` constructor. */
 export interface WriteBufferOptions {
@@ -755,9 +899,9 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    */
   constructor(groupId: number, capacity: number, opts?: WriteBufferOptions) {
     if (adopting !== undefined) {
-      const owner = adopting
+      const { owner, jsBytes } = adopting
       adopting = undefined
-      this.#h = new Handle(owner, owner.groupId, owner.capacity)
+      this.#h = new Handle(owner, owner.groupId, owner.capacity, jsBytes)
       return
     }
     checkU32('groupId', groupId)
@@ -776,17 +920,21 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     if (pool !== undefined && pool.capacity !== capacity) {
       throw outOfRange('capacity', `the pool's capacity (${pool.capacity})`, capacity)
     }
-    let owner: native.NativeBuffer
-    try {
-      owner = new native.NativeBuffer(groupId, capacity, pool?.[POOL])
-    } catch (e) {
-      const code = (e as { code?: string }).code
-      if (code === 'ERR_OUT_OF_MEMORY') {
-        throw new WriteBufferError(code, `new WriteBuffer: could not allocate ${capacity} bytes`)
+    if (syncArenaMode() === 'external') {
+      const owner = newOwner(groupId, capacity, pool)
+      try {
+        this.#h = new Handle(owner, groupId, capacity)
+        return
+      } catch (e) {
+        // The runtime refused the external ArrayBuffer: the process is now
+        // in 'js' mode; this buffer (nothing reserved yet) is remade below.
+        if (!isNoExternal(e)) throw e
+        owner.dispose(undefined)
+        syncArenaMode()
       }
-      throw e
     }
-    this.#h = new Handle(owner, groupId, capacity)
+    const jsBytes = jsArena(capacity)
+    this.#h = new Handle(newOwner(groupId, capacity, undefined, jsBytes), groupId, capacity, jsBytes)
   }
 
   /** The group (file) id. */
@@ -1003,7 +1151,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     } catch (e) {
       return Promise.reject(e)
     }
-    const { promise, wait } = native.waitFlushed(this.#h.slot)
+    const { promise, wait } = native.waitFlushed(this.#h.slot, this.#h.jsBytes)
     if (signal === undefined) return promise.then(() => undefined)
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
@@ -1028,12 +1176,15 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * A structured-cloneable handle for `WriteBuffer.attach` in any
    * worker_thread: same arena, state word and flush latch. Keep this buffer
    * (or a view of it) alive until every attach is done: the handle alone
-   * does not keep the arena alive.
+   * does not keep the buffer alive. In the `'js'` arena mode the handle also
+   * carries the arena's `SharedArrayBuffer` (cloning shares its memory).
    */
   share(): WriteBufferHandle {
     this.#checkLive('share')
     const h = this.#h
-    return { photonWriteBuffer: h.owner.share(), groupId: h.groupId, capacity: h.capacity }
+    const handle = { photonWriteBuffer: h.owner.share(), groupId: h.groupId, capacity: h.capacity }
+    if (h.jsBytes === undefined) return handle
+    return { ...handle, arena: h.arena as SharedArrayBuffer, arenaOffset: h.base }
   }
 
   /** A `WriteBuffer` over the buffer a `share()` handle names (any thread). */
@@ -1043,15 +1194,17 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     if (typeof id !== 'number' || id >>> 0 !== id) {
       throw invalidType('handle', 'a WriteBufferHandle from WriteBuffer#share()', handle)
     }
+    let jsBytes: Uint8Array | undefined
     let owner: native.NativeBuffer
     try {
-      owner = native.NativeBuffer.attach(id)
+      jsBytes = handleArena(handle)
+      owner = native.NativeBuffer.attach(id, jsBytes)
     } catch (e) {
       const err = new TypeError(`WriteBuffer.attach: ${(e as Error).message}`)
       ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
       throw err
     }
-    adopting = owner
+    adopting = { owner, jsBytes: owner.isBorrowed ? jsBytes : undefined }
     return new WriteBuffer(0, 0)
   }
 
@@ -1073,7 +1226,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
       throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
     }
     const full = resolvePath(path)
-    const out = await native.flushTo(this.#h.slot, full, overwrite)
+    const out = await native.flushTo(this.#h.slot, full, overwrite, this.#h.jsBytes)
     if (out.code != null) throw outcomeError(out.code, out.message ?? '', 'flushTo', full)
     return { path: full, bytes: out.bytes, records: out.records }
   }
@@ -1111,7 +1264,8 @@ class FileHeader implements RecordHeader {
 /**
  * A page file written by `flushTo`, validated and read into memory: its
  * pages keep the addresses the buffer handed out. Views are zero-copy over
- * the file's bytes in memory (read-only by contract).
+ * the file's bytes in memory (read-only by contract); in the `'js'` arena
+ * mode those bytes are one JS-owned copy made when the file is opened.
  */
 export class PageFile implements Iterable<BufferRecord> {
   readonly #native: native.NativePageFile

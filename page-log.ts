@@ -31,7 +31,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { BroadcastChannel } from 'node:worker_threads'
 
-import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize } from './index.ts'
+import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize, type WriteBufferHandle } from './index.ts'
 import * as native from './load-binding.js'
 
 /** Options of {@link PageLog.open}. */
@@ -108,11 +108,14 @@ const C_WORDS = 4
 
 /** Messages on a shared log's channel. */
 type LogMessage =
-  | { readonly type: 'installed' }
+  /** The active buffer changed; `handle` is the new one's (null: none), for writers to attach. */
+  | { readonly type: 'installed'; readonly handle: WriteBufferHandle | null }
   | { readonly type: 'closed' }
   | { readonly type: 'failed'; readonly message: string; readonly code: string | undefined }
   /** A writer sealed group `group`, or released its last writer: the owner looks at it. */
   | { readonly type: 'look'; readonly group: number }
+  /** A writer has no handle for the active buffer (it attached after the broadcast): send it again. */
+  | { readonly type: 'need' }
   | { readonly type: 'flush'; readonly from: string; readonly req: number }
   | { readonly type: 'flushed'; readonly to: string; readonly req: number; readonly error?: { message: string; code?: string } }
 
@@ -229,8 +232,9 @@ export class PageLog {
   #closing: Promise<void> | null = null
   /** Set by `share()`: the channel and control words that worker writers use. */
   #shared: { readonly channel: BroadcastChannel; readonly control: Int32Array; readonly handle: PageLogHandle } | null = null
-  /** Share id of the active buffer, once shared. */
+  /** Share id and handle of the active buffer, once shared. */
   #activeShareId = 0
+  #activeHandle: WriteBufferHandle | null = null
 
   #appends = 0
   #stalls = 0
@@ -465,10 +469,14 @@ export class PageLog {
     const sh = this.#shared
     if (sh === null) return
     const wb = this.#active
-    this.#activeShareId = wb === null ? 0 : wb.share().photonWriteBuffer
+    const handle = wb === null ? null : wb.share()
+    this.#activeShareId = handle === null ? 0 : handle.photonWriteBuffer
+    this.#activeHandle = handle
     Atomics.store(sh.control, C_ACTIVE, this.#activeShareId)
     Atomics.add(sh.control, C_GEN, 1)
-    sh.channel.postMessage({ type: 'installed' } satisfies LogMessage)
+    // The handle rides along: in the 'js' arena mode it carries the arena's
+    // SharedArrayBuffer, which attach needs.
+    sh.channel.postMessage({ type: 'installed', handle } satisfies LogMessage)
   }
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
@@ -707,6 +715,7 @@ export class PageLog {
 
   #onMessage(m: LogMessage): void {
     if (m.type === 'look') this.#look(m.group)
+    else if (m.type === 'need') this.#shared?.channel.postMessage({ type: 'installed', handle: this.#activeHandle } satisfies LogMessage)
     else if (m.type === 'flush') {
       const reply = (error?: { message: string; code?: string }) =>
         this.#shared?.channel.postMessage({ type: 'flushed', to: m.from, req: m.req, error } satisfies LogMessage)
@@ -855,6 +864,8 @@ export class PageLogWriter {
   readonly #flushes = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
   #req = 0
   #failed: Error | null = null
+  /** Handles of the buffers the owner installed, by share id (only the latest few are kept). */
+  readonly #handles = new Map<number, WriteBufferHandle>()
   #closed = false
   #appends = 0
   #stalls = 0
@@ -896,6 +907,10 @@ export class PageLogWriter {
   }
 
   #onMessage(m: LogMessage): void {
+    if (m.type === 'installed' && m.handle !== null) {
+      this.#handles.set(m.handle.photonWriteBuffer, m.handle)
+      if (this.#handles.size > 4) this.#handles.delete(this.#handles.keys().next().value as number)
+    }
     if (m.type === 'installed' || m.type === 'closed' || m.type === 'failed') {
       if (m.type === 'failed') this.#failed = nodeError(new Error(`PageLog: a flush failed in the owner thread: ${m.message}`), m.code ?? 'ERR_IO')
       for (const wake of this.#wakers.splice(0)) wake()
@@ -990,10 +1005,16 @@ export class PageLogWriter {
     if (wb === null || this.#wbId !== active) {
       wb?.dispose()
       this.#wb = null
+      // The owner's broadcast has the full handle (in the 'js' arena mode
+      // attach needs its SharedArrayBuffer); the id alone does otherwise.
+      const handle = this.#handles.get(active) ?? { photonWriteBuffer: active, groupId: 0, capacity: this.bufferSize }
       try {
-        wb = WriteBuffer.attach({ photonWriteBuffer: active, groupId: 0, capacity: this.bufferSize })
+        wb = WriteBuffer.attach(handle)
       } catch {
-        return null // already flushed and gone: the owner has moved on
+        // Gone (flushed: the owner has moved on), or its handle has not
+        // reached this writer yet: ask for it; the reply wakes us.
+        if (!this.#handles.has(active)) this.#channel.postMessage({ type: 'need' } satisfies LogMessage)
+        return null
       }
       this.#wb = wb
       this.#wbId = active

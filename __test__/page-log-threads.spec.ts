@@ -150,3 +150,17 @@ test('a writer callback that throws in a writer tombstones its record and reache
   t.throws(() => w.append(3n, Buffer.alloc(1)), { code: 'ERR_CLOSED' })
   await log.close()
 })
+
+test("a shared log works in the 'js' arena mode too (handles carry the arena's SharedArrayBuffer)", async (t) => {
+  const { execFile } = await import('node:child_process')
+  const { promisify } = await import('node:util')
+  for (const mode of ['js', 'external']) {
+    const dir = tempDir(t)
+    const { stdout } = await promisify(execFile)(process.execPath, [path.resolve('__test__', 'fixtures', 'log-shared-child.js'), dir], {
+      env: { ...process.env, PHOTON_WB_ARENA: mode },
+      timeout: 60_000,
+    })
+    const r = JSON.parse(stdout) as { arenaMode: string; pages: number; bad: number; distinct: number }
+    t.deepEqual(r, { arenaMode: mode, pages: 4000, bad: 0, distinct: 4000 })
+  }
+})

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::{ArenaPool, Lane, ReleaseState, Result as CoreResult, WriteBuffer};
+use photon_wb_core::{
+    ArenaPool, Lane, ReleaseState, Result as CoreResult, WriteBuffer, ARENA_ALIGN,
+};
 
+use crate::arena_mode::{self, Borrow, Exposed};
 use crate::error::{to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::external;
 use crate::registry;
@@ -14,7 +17,9 @@ use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_S
 use crate::shared;
 
 /// Owns one strong reference to a core buffer and this thread's slot for it,
-/// until it is collected or disposed.
+/// until it is collected or disposed; in the `'js'` arena mode also a
+/// [`Borrow`] of the `Uint8Array` over the arena, so the JS memory outlives
+/// every use this object allows.
 #[napi]
 pub struct NativeBuffer {
     /// `None` once disposed.
@@ -22,8 +27,12 @@ pub struct NativeBuffer {
     slot: u32,
     group_id: u32,
     capacity: u32,
-    /// The one `ArrayBuffer` over the arena this object handed out.
+    /// The one external `ArrayBuffer` over the arena this object handed out.
     arena: Option<external::Tagged<WriteBuffer>>,
+    /// `Some` exactly when `inner`'s arena is borrowed (never read: it is
+    /// held). Declared after `inner`, and `Drop`/`dispose` empty the slot
+    /// and drop `inner` first: the reference goes last.
+    keep: Option<Borrow>,
 }
 
 fn disposed() -> Error<ErrorCode> {
@@ -34,7 +43,7 @@ fn disposed() -> Error<ErrorCode> {
 }
 
 impl NativeBuffer {
-    fn register(inner: Arc<WriteBuffer>) -> Self {
+    fn register(inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
         let slot = registry::insert(inner.clone());
         NativeBuffer {
             group_id: inner.group_id(),
@@ -42,6 +51,7 @@ impl NativeBuffer {
             inner: Some(inner),
             slot,
             arena: None,
+            keep,
         }
     }
 
@@ -52,14 +62,38 @@ impl NativeBuffer {
 
 #[napi]
 impl NativeBuffer {
-    /// A new zeroed buffer; its arena comes from `pool` when given (whose
-    /// capacity must be `capacity`).
+    /// A new zeroed buffer. Its arena comes from `pool` when given (whose
+    /// capacity must be `capacity`). With `arena` (the `'js'` arena mode: a
+    /// `Uint8Array` of exactly `capacity` zeroed bytes over a
+    /// `SharedArrayBuffer`, 16-byte aligned), the buffer borrows that
+    /// memory instead (never pooled).
     #[napi(constructor)]
     pub fn new(
+        env: &Env,
         group_id: u32,
         capacity: u32,
         pool: Option<&NativeArenaPool>,
+        arena: Option<Unknown>,
     ) -> Result<Self, ErrorCode> {
+        if let Some(arena) = arena {
+            let keep = Borrow::new(env, &arena, ARENA_ALIGN, "the arena")?;
+            if keep.len() != capacity as usize {
+                return Err(Error::new(
+                    ErrorCode("ERR_INVALID_ARG_VALUE"),
+                    format!("the arena must be {capacity} bytes, not {}", keep.len()),
+                ));
+            }
+            // SAFETY: `keep` checked the memory is a live, non-empty
+            // SharedArrayBuffer range (never detached, never moved) of
+            // `capacity` bytes, 16-aligned, and holds a strong reference to
+            // it. The new `Arc` is stored next to `keep` and every other
+            // `Arc` made from it is paired with its own `Borrow`
+            // (`arena_mode` module docs), so the memory outlives every
+            // access the buffer makes.
+            let wb = unsafe { WriteBuffer::with_borrowed_arena(group_id, capacity, keep.ptr()) }
+                .map_err(to_napi_error)?;
+            return Ok(Self::register(Arc::new(wb), Some(keep)));
+        }
         let core = match pool {
             None => WriteBuffer::with_capacity(group_id, capacity),
             Some(p) if p.inner.capacity() != capacity => {
@@ -73,20 +107,23 @@ impl NativeBuffer {
             }
             Some(p) => WriteBuffer::with_pool(group_id, &p.inner),
         };
-        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?)))
+        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?), None))
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
-    /// names; fails when no thread holds that buffer any more.
+    /// names; fails when no thread holds that buffer any more. A buffer
+    /// with a borrowed arena needs `arena`, a `Uint8Array` over exactly that
+    /// memory (the handle's `SharedArrayBuffer`), else it throws.
     #[napi(factory)]
-    pub fn attach(id: u32) -> Result<Self, ErrorCode> {
+    pub fn attach(env: &Env, id: u32, arena: Option<Unknown>) -> Result<Self, ErrorCode> {
         let inner = shared::attach(id).ok_or_else(|| {
             Error::new(
                 ErrorCode("ERR_INVALID_ARG_VALUE"),
                 "the handle names no live WriteBuffer: keep the sharing buffer alive until every attach is done",
             )
         })?;
-        Ok(Self::register(inner))
+        let keep = arena_mode::keep_for(env, &inner, arena.as_ref(), "attach")?;
+        Ok(Self::register(inner, keep))
     }
 
     /// Registers the buffer for other threads; returns the handle id.
@@ -113,28 +150,42 @@ impl NativeBuffer {
         self.slot
     }
 
+    /// Whether the arena is borrowed JS memory (the `'js'` arena mode).
+    #[napi(getter)]
+    pub fn is_borrowed(&self) -> bool {
+        self.keep.is_some()
+    }
+
     /// An external `ArrayBuffer` over the whole arena (once per object). It
     /// holds its own reference to the buffer, so the arena outlives every
-    /// view of it, until `dispose` detaches it.
+    /// view of it, until `dispose` detaches it. Fails with
+    /// `ERR_NO_EXTERNAL_BUFFERS` when the runtime refuses external buffers
+    /// (the process is then in the `'js'` arena mode), and for a borrowed
+    /// arena (JS already has it).
     #[napi(ts_return_type = "ArrayBuffer")]
-    pub fn arena<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
-        let inner = self.inner.as_ref().ok_or_else(|| {
-            Error::new(Status::GenericFailure, "the WriteBuffer was disposed")
-        })?;
+    pub fn arena<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>, ErrorCode> {
+        let inner = self.inner()?;
+        if inner.is_borrowed() {
+            return Err(Error::new(
+                ErrorCode("ERR_INVALID_ARG_VALUE"),
+                "a 'js' arena is a SharedArrayBuffer that JS already holds",
+            ));
+        }
         if self.arena.is_some() {
             return Err(Error::new(
-                Status::GenericFailure,
+                ErrorCode("ERR_INVALID_ARG_VALUE"),
                 "arena() was already called on this object",
             ));
         }
         // SAFETY: the arena is `capacity` bytes that never move and live as
-        // long as any `Arc` of the buffer.
+        // long as any `Arc` of the buffer (it is Rust's own, not borrowed).
         let (value, tagged) = unsafe {
             external::array_buffer(
                 env,
                 inner,
                 inner.arena_ptr(),
                 inner.capacity() as usize,
+                Exposed::Arena,
                 "the arena",
             )?
         };
@@ -143,18 +194,24 @@ impl NativeBuffer {
     }
 
     /// Lets go of the buffer on this thread: detaches `arena` if it is the
-    /// `ArrayBuffer` this object handed out (every view made from it
-    /// becomes empty, and its reference is dropped at once), frees the slot
-    /// and drops this object's reference. The arena is freed, or given back
-    /// to its pool, once no thread holds the buffer. A second call does
-    /// nothing. Returns whether the `ArrayBuffer` was detached.
+    /// external `ArrayBuffer` this object handed out (every view made from
+    /// it becomes empty, and its reference is dropped at once), frees the
+    /// slot and drops this object's reference (and, for a borrowed arena,
+    /// its reference to the JS memory: JS views keep that memory alive on
+    /// their own). The arena is freed, or given back to its pool, once no
+    /// thread holds the buffer. A second call does nothing. Returns whether
+    /// an `ArrayBuffer` was detached.
     #[napi]
     pub fn dispose(&mut self, env: &Env, arena: Unknown) -> Result<bool> {
         let Some(inner) = self.inner.take() else {
             return Ok(false);
         };
+        // The slot first, then this object's `Arc`, then the borrow: once
+        // the slot is empty no call on this thread reaches the arena
+        // through this object.
         registry::remove(self.slot);
         drop(inner);
+        drop(self.keep.take());
         match self.arena.take() {
             // SAFETY: `arena` is a live napi value of this env (napi hands
             // us one); `detach` checks its tag before touching it.
@@ -166,6 +223,10 @@ impl NativeBuffer {
 
 impl Drop for NativeBuffer {
     fn drop(&mut self) {
+        // The slot first: once it is empty no call on this thread can reach
+        // the arena through this object; then the fields drop in order
+        // (`inner` before `keep`, on this thread: napi-rs finalizes an
+        // object on its own thread).
         if self.inner.is_some() {
             registry::remove(self.slot);
         }

@@ -4,6 +4,10 @@
 //! finalizer, so the memory outlives every view made from it, on every
 //! thread — or dropped at once by [`detach`], which first cuts the
 //! `ArrayBuffer` (and so every view) off the memory.
+//!
+//! A runtime that refuses external buffers (`napi_no_external_buffers_allowed`,
+//! Electron's V8 sandbox) switches the process to the `'js'` arena mode
+//! (`arena_mode`); [`copy`] is the JS-owned alternative for page files.
 
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
 use napi::sys;
+
+use crate::arena_mode::{self, Exposed, NO_EXTERNAL};
+use crate::error::ErrorCode;
 
 /// The reference an external `ArrayBuffer` holds on its owner: taken by the
 /// finalizer, or earlier by [`detach`].
@@ -58,6 +65,11 @@ fn new_tag() -> sys::napi_type_tag {
 /// An external `ArrayBuffer` over `len` bytes at `data`, owned by `owner`,
 /// with the tag that [`detach`] checks and the [`Keep`] it releases.
 ///
+/// When the runtime refuses external buffers (or the test-only switch
+/// `PHOTON_WB_SIMULATE_NO_EXTERNAL` says to act as if it did), the process
+/// switches to the `'js'` arena mode and this fails with code
+/// `ERR_NO_EXTERNAL_BUFFERS`, which callers turn into their JS-owned path.
+///
 /// # Safety
 ///
 /// `data` is valid for reads and writes of `len > 0` bytes for as long as
@@ -67,30 +79,46 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     owner: &Arc<T>,
     data: *mut u8,
     len: usize,
+    kind: Exposed,
     what: &str,
-) -> Result<(Unknown<'env>, Tagged<T>)> {
+) -> Result<(Unknown<'env>, Tagged<T>), ErrorCode> {
     let keep = Arc::new(Keep(Mutex::new(Some(owner.clone()))));
-    let hint = Box::into_raw(Box::new(keep.clone()));
     let mut value = ptr::null_mut();
-    // SAFETY: the caller guarantees `data`/`len` stay valid while the `Arc`
-    // in `hint` lives; `finalize::<T>` drops it only once V8 no longer
-    // references the ArrayBuffer (and `detach` only after cutting it off).
-    let status = unsafe {
-        sys::napi_create_external_arraybuffer(
-            env.raw(),
-            data.cast(),
-            len,
-            Some(finalize::<T>),
-            hint.cast(),
-            &mut value,
-        )
+    let status = if arena_mode::simulate_refusal(kind) {
+        sys::Status::napi_no_external_buffers_allowed
+    } else {
+        let hint = Box::into_raw(Box::new(keep.clone()));
+        // SAFETY: the caller guarantees `data`/`len` stay valid while the
+        // `Arc` in `hint` lives; `finalize::<T>` drops it only once V8 no
+        // longer references the ArrayBuffer (and `detach` only after
+        // cutting it off).
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                env.raw(),
+                data.cast(),
+                len,
+                Some(finalize::<T>),
+                hint.cast(),
+                &mut value,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: V8 did not take `hint`; reclaim it.
+            drop(unsafe { Box::from_raw(hint) });
+        }
+        status
     };
-    if status != sys::Status::napi_ok {
-        // SAFETY: V8 did not take `hint`; reclaim it.
-        drop(unsafe { Box::from_raw(hint) });
+    if status == sys::Status::napi_no_external_buffers_allowed {
+        arena_mode::switch_to_js();
         return Err(Error::new(
-            Status::GenericFailure,
-            format!("could not expose {what} as an external ArrayBuffer (napi status {status}): this runtime may forbid external buffers"),
+            ErrorCode(NO_EXTERNAL),
+            format!("this runtime refuses external ArrayBuffers (napi status {status}) for {what}: switched to the 'js' arena mode"),
+        ));
+    }
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(
+            ErrorCode("ERR_NAPI"),
+            format!("could not expose {what} as an external ArrayBuffer (napi status {status})"),
         ));
     }
     let tag = new_tag();
@@ -99,7 +127,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     let status = unsafe { sys::napi_type_tag_object(env.raw(), value, &tag) };
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            Status::GenericFailure,
+            ErrorCode("ERR_NAPI"),
             format!("could not tag the ArrayBuffer of {what} (napi status {status})"),
         ));
     }
@@ -146,4 +174,23 @@ pub unsafe fn detach<T>(env: &Env, value: Unknown, tagged: &Tagged<T>) -> Result
     // empty: its reference is no longer needed.
     tagged.keep.release();
     Ok(true)
+}
+
+/// A JS-owned `ArrayBuffer` holding a copy of `bytes` (`len > 0`): what the
+/// `'js'` arena mode hands out instead of an external buffer over Rust
+/// memory (page files).
+pub fn copy<'env>(env: &'env Env, bytes: &[u8]) -> Result<Unknown<'env>> {
+    let mut data = ptr::null_mut();
+    let mut value = ptr::null_mut();
+    // SAFETY: out pointers are valid locals; V8 allocates and owns the memory.
+    check_status!(unsafe {
+        sys::napi_create_arraybuffer(env.raw(), bytes.len(), &mut data, &mut value)
+    })?;
+    if !bytes.is_empty() {
+        // SAFETY: `data` is the new ArrayBuffer's `bytes.len()` bytes, which
+        // no JS can see yet; `bytes` is a distinct Rust allocation.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
+    }
+    // SAFETY: `value` is a live napi value of this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }

@@ -8,6 +8,7 @@ use napi::JsDeferred;
 use napi_derive::napi;
 use photon_wb_core::{Subscription, WriteBuffer};
 
+use crate::arena_mode::{self, Borrow};
 use crate::registry;
 
 type Resolver = fn(Env) -> Result<bool>;
@@ -26,6 +27,11 @@ pub struct FlushWait {
     buffer: Arc<WriteBuffer>,
     pending: Pending,
     id: Option<u64>,
+    /// For a borrowed (`'js'`) arena: pairs `buffer` with a reference to
+    /// the arena (every `Arc` of a borrowed buffer has one; see
+    /// `arena_mode`), deleted on this thread when the wait is collected.
+    /// The wait itself never touches the arena.
+    _keep: Option<Borrow>,
 }
 
 #[napi]
@@ -49,11 +55,18 @@ impl FlushWait {
 /// flushed (at once if it already is) and `wait.cancel()` resolves it
 /// `false` instead.
 ///
-/// A pending wait keeps the event loop alive, like pending I/O.
+/// A pending wait keeps the event loop alive, like pending I/O. In the
+/// `'js'` arena mode, `arena` is the `Uint8Array` over the buffer's arena.
 #[napi(ts_return_type = "{ promise: Promise<boolean>; wait: FlushWait }")]
-pub fn wait_flushed(env: &Env, slot: u32) -> Result<Object<'_>> {
+pub fn wait_flushed<'env>(
+    env: &'env Env,
+    slot: u32,
+    arena: Option<Unknown>,
+) -> Result<Object<'env>> {
     let buffer =
         registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "waitFlushed")
+        .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
     let (deferred, promise) = env.create_deferred::<bool, Resolver>()?;
     let pending: Pending = Arc::new(Mutex::new(Some(deferred)));
     let waiter = pending.clone();
@@ -69,6 +82,7 @@ pub fn wait_flushed(env: &Env, slot: u32) -> Result<Object<'_>> {
             buffer,
             pending,
             id,
+            _keep: keep,
         },
     )?;
     Ok(out)

@@ -8,6 +8,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::{write_page_file, Error as CoreError, FlushStats, PageFile, WriteBuffer};
 
+use crate::arena_mode::{self, Borrow, Exposed, NO_EXTERNAL};
 use crate::external;
 use crate::registry;
 
@@ -37,6 +38,27 @@ pub struct FlushTask {
     buffer: Arc<WriteBuffer>,
     path: PathBuf,
     overwrite: bool,
+    /// For a borrowed (`'js'`) arena: a strong reference to it, made on the
+    /// JS thread by `flush_to` before the work is queued and deleted in
+    /// `finally` (on the JS thread, after `compute` has returned), so the
+    /// memory `compute` reads on libuv's pool stays alive throughout. Paths
+    /// that skip `finally` drop the task on the JS thread too (napi-rs's
+    /// completion callback), or never (a leak keeps the memory alive).
+    /// During a worker's teardown Node waits for queued pool work before it
+    /// finalizes the environment's references.
+    keep: Option<Borrow>,
+    /// Test-only: `PHOTON_WB_FLUSH_DELAY_MS`, a pause before the arena is
+    /// read, so a test can collect everything JS holds meanwhile.
+    delay: Option<std::time::Duration>,
+}
+
+/// The test-only pause of `PHOTON_WB_FLUSH_DELAY_MS` (unset: none).
+fn flush_delay() -> Option<std::time::Duration> {
+    let ms: u64 = std::env::var("PHOTON_WB_FLUSH_DELAY_MS")
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(ms.min(10_000)))
 }
 
 impl Task for FlushTask {
@@ -44,6 +66,9 @@ impl Task for FlushTask {
     type JsValue = FlushOutcome;
 
     fn compute(&mut self) -> Result<Self::Output> {
+        if let Some(d) = self.delay {
+            std::thread::sleep(d);
+        }
         let r = write_page_file(&self.buffer, &self.path, self.overwrite);
         if r.is_ok() {
             // Only after data, rename and directory are synced.
@@ -63,17 +88,35 @@ impl Task for FlushTask {
             Err(e) => failed(&e),
         })
     }
+
+    fn finally(mut self, _env: Env) -> Result<()> {
+        // On the JS thread; `compute` is over: the arena may go now.
+        drop(self.keep.take());
+        Ok(())
+    }
 }
 
-/// `flushTo`: a promise of the outcome (never rejects; JS decides).
+/// `flushTo`: a promise of the outcome (never rejects; JS decides). For a
+/// buffer in the `'js'` arena mode, `arena` is the `Uint8Array` over its
+/// arena (checked), referenced until the flush is over.
 #[napi(ts_return_type = "Promise<FlushOutcome>")]
-pub fn flush_to(slot: u32, path: String, overwrite: bool) -> Result<AsyncTask<FlushTask>> {
+pub fn flush_to(
+    env: &Env,
+    slot: u32,
+    path: String,
+    overwrite: bool,
+    arena: Option<Unknown>,
+) -> Result<AsyncTask<FlushTask>> {
     let buffer =
         registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "flushTo")
+        .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
     Ok(AsyncTask::new(FlushTask {
         buffer,
         path: PathBuf::from(path),
         overwrite,
+        keep,
+        delay: flush_delay(),
     }))
 }
 
@@ -151,7 +194,10 @@ impl NativePageFile {
         Ok(self.file()?.group_id())
     }
 
-    /// The whole file as one external `ArrayBuffer` (holds the file alive).
+    /// The whole file as one `ArrayBuffer`: external over the file's bytes
+    /// in memory (holds the file alive), or in the `'js'` arena mode a
+    /// JS-owned copy of them (also when this call is the first to meet a
+    /// runtime that refuses external buffers).
     #[napi(ts_return_type = "ArrayBuffer")]
     pub fn bytes<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let file = self.file()?;
@@ -159,12 +205,20 @@ impl NativePageFile {
         if len == 0 {
             return Err(Error::new(Status::InvalidArg, "empty page file"));
         }
+        if arena_mode::is_js() {
+            return external::copy(env, file.as_bytes());
+        }
         let data = file.as_bytes().as_ptr() as *mut u8;
         // SAFETY: the file's bytes live, unmoved, as long as any `Arc` of
         // it. (Views are read-only by contract; a JS write would only change
         // what JS reads back, the file on disk is untouched.)
-        let (value, _) = unsafe { external::array_buffer(env, file, data, len, "the page file")? };
-        Ok(value)
+        match unsafe {
+            external::array_buffer(env, file, data, len, Exposed::PageFile, "the page file")
+        } {
+            Ok((v, _)) => Ok(v),
+            Err(e) if e.status.0 == NO_EXTERNAL => external::copy(env, file.as_bytes()),
+            Err(e) => Err(Error::new(Status::GenericFailure, e.reason.clone())),
+        }
     }
 
     /// Every record, 8 words each: flags, buffer offset of the record, body

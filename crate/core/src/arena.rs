@@ -25,11 +25,13 @@ pub fn live_arenas() -> usize {
     LIVE_ARENAS.load(Ordering::Relaxed)
 }
 
-/// A zeroed allocation of `len` bytes, freed exactly once on drop.
+/// A zeroed allocation of `len` bytes, freed exactly once on drop; or
+/// (see [`Arena::borrowed`]) memory that someone else owns and frees.
 pub(crate) struct Arena {
     ptr: NonNull<u8>,
     layout: Layout,
     counted: bool,
+    borrowed: bool,
 }
 
 // SAFETY: `Arena` is a plain owned allocation; it hands out raw pointers only,
@@ -53,6 +55,7 @@ impl Arena {
             ptr,
             layout,
             counted: false,
+            borrowed: false,
         })
     }
 
@@ -78,8 +81,48 @@ impl Arena {
     }
 }
 
+/// Borrowed arenas: memory owned outside Rust (the binding's `'js'` arena
+/// mode: a JS `SharedArrayBuffer`). Rust never frees, reuses or pools it.
+impl Arena {
+    /// An arena over `len` bytes at `ptr` that Rust does not own: dropping it
+    /// frees nothing, and it is not counted in [`live_arenas`]. It must never
+    /// be pooled or reused for another buffer (see [`Arena::is_borrowed`]).
+    ///
+    /// Fails with [`Error::OutOfMemory`] when `len` is not a valid size for
+    /// `ARENA_ALIGN` (over `isize::MAX`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is aligned to [`ARENA_ALIGN`] and valid for reads and writes of
+    /// `len` bytes, does not move, and stays valid for every access made
+    /// through this arena (its owner keeps it alive while anything may use
+    /// it; dropping the arena does not access it).
+    pub(crate) unsafe fn borrowed(ptr: NonNull<u8>, len: usize) -> Result<Self> {
+        debug_assert!((ptr.as_ptr() as usize).is_multiple_of(ARENA_ALIGN));
+        let layout = Layout::from_size_align(len.max(1), ARENA_ALIGN)
+            .map_err(|_| Error::OutOfMemory(len as u64))?;
+        Ok(Arena {
+            ptr,
+            layout,
+            counted: false,
+            borrowed: true,
+        })
+    }
+
+    /// Whether the memory is borrowed ([`Arena::borrowed`]): then it must not
+    /// be pooled or reused.
+    #[inline]
+    pub(crate) fn is_borrowed(&self) -> bool {
+        self.borrowed
+    }
+}
+
 impl Drop for Arena {
     fn drop(&mut self) {
+        if self.borrowed {
+            // Not ours: the owner frees it (see `Arena::borrowed`).
+            return;
+        }
         // SAFETY: `ptr` came from `alloc_zeroed` with exactly `layout`, and
         // `drop` runs once.
         unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
@@ -169,6 +212,26 @@ mod tests {
             let s = unsafe { std::slice::from_raw_parts(a.as_ptr(), len) };
             assert!(s.iter().all(|&b| b == 0));
         }
+    }
+
+    #[test]
+    fn borrowed_arena_is_used_in_place_and_never_freed() {
+        // Memory owned outside the arena, 16-aligned.
+        let owner = Arena::zeroed(256, ARENA_ALIGN).unwrap();
+        {
+            // SAFETY: `owner` is 16-aligned, 256 bytes, and outlives `b`.
+            let b = unsafe { Arena::borrowed(NonNull::new(owner.as_ptr()).unwrap(), 256) }.unwrap();
+            assert!(b.is_borrowed() && !owner.is_borrowed());
+            assert_eq!(b.as_ptr(), owner.as_ptr());
+            assert_eq!(b.len(), 256);
+            // SAFETY: in bounds of the owner's allocation; nothing else uses it.
+            unsafe { b.as_ptr().add(255).write(7) };
+        } // `b` dropped: must not free the owner's memory
+          // SAFETY: `owner` still owns 256 initialised bytes.
+        let s = unsafe { std::slice::from_raw_parts(owner.as_ptr(), 256) };
+        assert_eq!(s[255], 7, "the write went to the owner's memory");
+        assert!(s[..255].iter().all(|&x| x == 0));
+        drop(owner); // freed once, by its owner (a double free would abort)
     }
 
     #[test]

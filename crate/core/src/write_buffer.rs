@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::arena::{Arena, StartBits};
+use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::buffer_state::BufferState;
 use crate::error::{Error, Result};
 use crate::latch::{Latch, LatchWait, Subscription};
@@ -116,6 +117,52 @@ impl WriteBuffer {
             pool,
             flushed: Latch::new(),
         }
+    }
+
+    /// A buffer over an arena the caller owns (the binding's `'js'` arena
+    /// mode: a JS `SharedArrayBuffer`), for group `group_id`. Rust never
+    /// frees, reuses or pools that memory; [`WriteBuffer::is_borrowed`] says
+    /// so. `capacity` as in [`WriteBuffer::with_capacity`]; the arena must
+    /// also be zeroed (only so that no stale byte reaches a view or a page
+    /// file; memory safety does not depend on its contents).
+    ///
+    /// # Safety
+    ///
+    /// `arena` is aligned to [`ARENA_ALIGN`], valid for reads and writes of
+    /// `capacity` bytes, and does not move. It stays valid while any method
+    /// that touches the arena may run on this buffer, on any thread (every
+    /// method except the getters of the state word, the latch methods and
+    /// `drop`, which never touch it): the caller keeps its owner alive for as
+    /// long as it can call them.
+    ///
+    /// # Panics
+    ///
+    /// If `arena` is not aligned to [`ARENA_ALIGN`] (the caller's contract).
+    pub unsafe fn with_borrowed_arena(
+        group_id: u32,
+        capacity: u32,
+        arena: NonNull<u8>,
+    ) -> Result<Self> {
+        Self::check_capacity(capacity)?;
+        assert!(
+            (arena.as_ptr() as usize).is_multiple_of(ARENA_ALIGN),
+            "a borrowed arena must be {ARENA_ALIGN}-byte aligned"
+        );
+        let slab = Slab {
+            // SAFETY: forwarded from this function's contract (aligned,
+            // `capacity` valid bytes, kept alive by the caller).
+            arena: unsafe { Arena::borrowed(arena, capacity as usize)? },
+            starts: StartBits::new(capacity)?,
+            dirty: 0,
+        };
+        // No pool: a borrowed arena is never reused.
+        Ok(Self::from_slab(group_id, capacity, slab, None))
+    }
+
+    /// Whether the arena is borrowed ([`WriteBuffer::with_borrowed_arena`]).
+    #[inline]
+    pub fn is_borrowed(&self) -> bool {
+        self.arena.is_borrowed()
     }
 
     /// The group (file) id: the high 32 bits of every address.
