@@ -228,7 +228,8 @@ async function main() {
         `${x.variants['sonic-boom'].mibPerSec.toFixed(0)} MiB/s (${x.ratio.toFixed(2)}×)`).join(', ') },
     { id: 'rss', title: 'PageLog RSS', script: 'pagelog.js', args: ['--rss'],
       env: quickEnv(process.env), execArgv: ['--expose-gc'],
-      summary: (r) => `${r.appends} appends: growth ${mib(r.growth)} after warm-up, peak +${mib(r.peakGrowth)}` },
+      summary: (r) => `${r.appends} appends: growth ${mib(r.growth)} after warm-up (outside V8's heap ${mib(r.outsideHeapGrowth)}), ` +
+        `peak +${mib(r.peakGrowth)}` },
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });

@@ -31,7 +31,10 @@
 // RSS. A PageLog with 256 KiB buffers (maxBuffers 4) takes 1M appends of
 // 100 B pages (page ids cycling through 4096), so it rotates and flushes
 // ~440 times. RSS is sampled after a 100k-append warm-up (after a GC), every
-// 10k appends (peak), and at the end after `flush()` and a GC.
+// 10k appends (peak), and at the end after `flush()` and a GC. V8 grows its
+// young generation under this allocation rate (heapTotal up, heapUsed flat),
+// so the growth outside V8's heap is reported too; the result also has the
+// RSS at every tenth of the run (a leak keeps growing, settling flattens).
 //
 // Environment: BENCH_PAGELOG_ROUNDS (default 7), BENCH_PAGELOG_MIB (default
 // 64), BENCH_PAGELOG_DIR (default the OS temp dir), BENCH_RSS_APPENDS
@@ -260,6 +263,11 @@ async function rss({ appends = Number(process.env.BENCH_RSS_APPENDS) || 1_000_00
       secondHalfGrowth: mid ? end.rss - mid[1] : null,
       curve,
       heapUsedGrowth: delta('heapUsed'),
+      heapTotalGrowth: delta('heapTotal'),
+      // RSS growth outside V8's heap (committed heap pages may not all be
+      // resident, so this is approximate): the PageLog's native memory, the
+      // allocator's and the rest of the process.
+      outsideHeapGrowth: end.rss - warm.rss - delta('heapTotal'),
       externalGrowth: delta('external'),
       arrayBuffersGrowth: delta('arrayBuffers'),
       flushes: stats.flushes, stalls: stats.stalls, peakBuffers: stats.peakBuffers, files, pageCount,
@@ -280,8 +288,9 @@ function printRss(res) {
     `${(res.ms / 1000).toFixed(1)} s`);
   console.log(`RSS: start ${mib(res.rss.start)}, after ${res.warmup.toLocaleString('en-US')}-append warm-up ${mib(res.rss.warm)}, ` +
     `end ${mib(res.rss.end)}, peak ${mib(res.rss.peak)}`);
-  console.log(`growth after warm-up ${sign(res.growth)} (peak ${sign(res.peakGrowth)}; heapUsed ${sign(res.heapUsedGrowth)}, ` +
+  console.log(`growth after warm-up ${sign(res.growth)} (peak ${sign(res.peakGrowth)}; V8 heap total ${sign(res.heapTotalGrowth)}, used ${sign(res.heapUsedGrowth)}, ` +
     `external ${sign(res.externalGrowth)}) · target < ${mib(res.limit)} (aim < ${mib(res.aim)}) · ${status}`);
+  console.log(`outside V8's heap (RSS growth − heap total growth, approximate): ${sign(res.outsideHeapGrowth)}`);
   if (res.secondHalfGrowth != null) console.log(`second half of the run (${(res.appends / 2).toLocaleString('en-US')} appends): ${sign(res.secondHalfGrowth)}`);
 }
 
