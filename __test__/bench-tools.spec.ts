@@ -157,7 +157,7 @@ test("the plot draws the PageLog vs sonic-boom panel and the RSS line from a res
   t.true(svg.includes('(c) PageLog vs sonic-boom 5.0.2'))
   t.true(svg.includes('100 B pages · PageLog ÷ sonic-boom 0.25×'))
   t.true(svg.includes('4 KiB pages · PageLog ÷ sonic-boom 1.50×'))
-  t.true(svg.includes("+5.0 MiB after warm-up (outside V8's heap 1.0), peak +9.0 MiB"))
+  t.true(svg.includes("459 flushes: +5.0 MiB after warm-up (outside V8's heap +1.0), peak +9.0 MiB"))
   t.false(svg.includes('no single-thread cases or sweep'))
 })
 

@@ -201,9 +201,9 @@ function pageLogChart(pagelog, rss, top) {
   out.push(line(m.left, m.top, m.left, m.top + plotH, '#444'));
   if (rss) {
     const mib = (x) => (x / 2 ** 20).toFixed(1);
-    out.push(text(W / 2, m.top + plotH + 44, `PageLog RSS over ${rss.appends.toLocaleString('en-US')} appends (${rss.bufferSize / 1024} KiB buffers, ` +
-      `${rss.flushes} flushes): +${mib(rss.growth)} MiB after warm-up` +
-      `${rss.outsideHeapGrowth == null ? '' : ` (outside V8's heap ${mib(rss.outsideHeapGrowth)})`}, peak +${mib(rss.peakGrowth)} MiB (target < ${mib(rss.limit)} MiB)`,
+    const outside = rss.outsideHeapGrowth == null ? '' : ` (outside V8's heap ${rss.outsideHeapGrowth < 0 ? '' : '+'}${mib(rss.outsideHeapGrowth)})`;
+    out.push(text(W / 2, m.top + plotH + 44, `PageLog RSS over ${rss.appends.toLocaleString('en-US')} appends, ${rss.flushes} flushes: ` +
+      `+${mib(rss.growth)} MiB after warm-up${outside}, peak +${mib(rss.peakGrowth)} MiB · target < ${mib(rss.limit)} MiB`,
     { size: 12, anchor: 'middle', fill: '#333' }));
   }
   return { svg: out.join('\n'), height: H };
