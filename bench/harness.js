@@ -96,13 +96,15 @@ function compare(rows) {
   return out;
 }
 
-/** Writes `obj` as JSON to bench/results/<YYYY-MM-DD>.json (local date); returns the path. */
-function writeResults(obj) {
-  const dir = path.join(__dirname, 'results');
+/**
+ * Writes `obj` as JSON to bench/results/<prefix><YYYY-MM-DD>.json (local
+ * date; `dir` for tests); returns the path.
+ */
+function writeResults(obj, { prefix = '', dir = path.join(__dirname, 'results') } = {}) {
   fs.mkdirSync(dir, { recursive: true });
   const d = new Date();
   const day = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-  const file = path.join(dir, `${day}.json`);
+  const file = path.join(dir, `${prefix}${day}.json`);
   fs.writeFileSync(file, JSON.stringify(obj, null, 2) + '\n');
   return file;
 }

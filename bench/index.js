@@ -2,11 +2,14 @@
 // Entry point of `npm run bench` (node --expose-gc bench/index.js).
 //
 // Runs every case for the project's WriteBuffer (`require('..')`) and for the
-// pure-JS baseline and prints the comparison table, then thread scaling
-// (bench/threads.js) and the durable flush (bench/flush.js), each in a child
-// process of its own, then writes bench/results/<YYYY-MM-DD>.json and its plot,
+// pure-JS baseline, then thread scaling (bench/threads.js), the durable flush
+// (bench/flush.js), PageLog sustained append vs sonic-boom and PageLog RSS
+// over 1M appends (bench/pagelog.js), each in a child process of its own;
+// prints every table, then writes bench/results/<YYYY-MM-DD>.json and its plot,
 // bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
-// the run was complete (no BENCH_ONLY, no BENCH_SELF).
+// the run was complete (no BENCH_ONLY, no BENCH_SELF, no BENCH_QUICK).
+// Progress goes to stderr (bench/progress.js): a status line redrawn in place
+// on a TTY, one line per finished step otherwise.
 //
 // Method: each (case, implementation) runs in its own child process (same
 // flags, same driver source, so no call site ever sees both classes). The
@@ -17,7 +20,12 @@
 //
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
-//   BENCH_ONLY=re     run only the cases whose id matches the regexp
+//   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
+//                     child steps' ids: threads, flush, pagelog, rss)
+//   BENCH_QUICK=1     a short run while developing (figures not for the docs):
+//                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
+//                     16 MiB per pagelog round (unless set explicitly); results
+//                     go to bench/results/tmp-<date>.json (git-ignored)
 //   BENCH_ROUNDS=n    timed rounds per implementation (default 21)
 //   BENCH_WARMUP=n    untimed warm-up rounds per child (default 3)
 //   BENCH_CAP_MIB=n   buffer capacity in MiB (default 16; see cases.js)
@@ -33,11 +41,15 @@ const path = require('node:path');
 const os = require('node:os');
 const { timeRound, summarize, compare, writeResults } = require('./harness');
 const { CASES, ROWS, CAP, sizeLabel } = require('./cases');
+const { Progress, parseRoundLine } = require('./progress');
 const plot = require('./plot');
 
 const SELF = process.env.BENCH_SELF === '1';
-const ROUNDS = Number(process.env.BENCH_ROUNDS) || 21;
-const WARMUP = Number(process.env.BENCH_WARMUP) || 3;
+const QUICK = process.env.BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 21);
+const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
+// What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
+const QUICK_ENV = { BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16' };
 // Arenas up to 32 MiB from the heap (not fresh mmaps), and freed memory kept.
 const TUNABLES = `glibc.malloc.mmap_threshold=${32 * 2 ** 20}:glibc.malloc.trim_threshold=${16 * 2 ** 30}`;
 
@@ -78,8 +90,8 @@ function spawn(caseId, impl) {
   return { recv, send: (m) => cp.send(m) };
 }
 
-/** Runs one case: every implementation, rounds interleaved. */
-async function runCase(id) {
+/** Runs one case: every implementation, rounds interleaved; `onRound(r)` after each round. */
+async function runCase(id, onRound = () => {}) {
   const c = CASES[id];
   const impls = ['project', 'pure-JS', ...Object.keys(c.drivers).filter((k) => k !== 'wb')];
   const kids = {};
@@ -97,6 +109,7 @@ async function runCase(id) {
       ns[impl].push(s.ns);
       faults[impl].push(s.faults);
     }
+    onRound(r + 1);
   }
   for (const impl of impls) kids[impl].send('exit');
   const values = {};
@@ -145,6 +158,44 @@ function sweepTable(results) {
   return rows;
 }
 
+/**
+ * Runs `node [execArgv] bench/<script> --json ...args` in a child process:
+ * its `<name>: round r/n` stderr lines become progress ticks, its other
+ * stderr lines are passed on; resolves to the JSON of its last stdout line.
+ */
+function runChild(progress, script, args = [], { env = process.env, execArgv = [] } = {}) {
+  const { spawn: spawnProcess } = require('node:child_process');
+  return new Promise((resolve, reject) => {
+    const cp = spawnProcess(process.execPath, [...execArgv, path.join(__dirname, script), '--json', ...args], {
+      env, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    cp.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+    cp.stderr.setEncoding('utf8').on('data', (d) => {
+      err += d;
+      let nl;
+      while ((nl = err.indexOf('\n')) >= 0) {
+        const line = err.slice(0, nl);
+        err = err.slice(nl + 1);
+        const tick = parseRoundLine(line);
+        if (tick) progress.round(tick.round, tick.rounds);
+        else progress.log(line);
+      }
+    });
+    cp.on('error', reject);
+    cp.on('close', (code) => {
+      if (err) progress.log(err);
+      if (code !== 0) return reject(new Error(`bench/${script} failed (exit ${code})`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()));
+      } catch (e) {
+        reject(new Error(`bench/${script}: no JSON result (${e.message})`));
+      }
+    });
+  });
+}
+
 async function main() {
   if (!SELF) {
     let mod;
@@ -163,18 +214,44 @@ async function main() {
 
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
   const ids = Object.keys(CASES).filter((id) => !only || only.test(id));
+  // Same glibc tunables as the other cases for threads; the others get the plain environment.
+  const tunedEnv = 'GLIBC_TUNABLES' in process.env ? process.env : { ...process.env, GLIBC_TUNABLES: TUNABLES };
+  const quickEnv = (env) => (QUICK ? { ...Object.fromEntries(Object.entries(QUICK_ENV).filter(([k]) => !(k in env))), ...env } : env);
+  const mib = (x) => `${(x / 2 ** 20).toFixed(1)} MiB`;
+  const childSteps = SELF ? [] : [
+    { id: 'threads', title: 'thread scaling', script: 'threads.js', env: quickEnv(tunedEnv),
+      summary: (r) => Object.entries(r).map(([m, v]) => `${m} 2w÷1w ${Number(v.ratio).toFixed(2)}`).join(', ') },
+    { id: 'flush', title: 'durable flush', script: 'flush.js', env: quickEnv(process.env), execArgv: ['--expose-gc'],
+      summary: (r) => `flushTo ${r.mbPerSec.flushTo.toFixed(0)} MB/s, ÷ bare ${r.ratioVsBare.toFixed(2)}` },
+    { id: 'pagelog', title: 'PageLog vs sonic-boom', script: 'pagelog.js', env: quickEnv(process.env), execArgv: ['--expose-gc'],
+      summary: (r) => r.rows.map((x) => `${sizeLabel(x.pageSize)} ${x.variants.PageLog.mibPerSec.toFixed(0)} vs ` +
+        `${x.variants['sonic-boom'].mibPerSec.toFixed(0)} MiB/s (${x.ratio.toFixed(2)}×)`).join(', ') },
+    { id: 'rss', title: 'PageLog RSS', script: 'pagelog.js', args: ['--rss'],
+      env: quickEnv(process.env), execArgv: ['--expose-gc'],
+      summary: (r) => `${r.appends} appends: growth ${mib(r.growth)} after warm-up (outside V8's heap ${mib(r.outsideHeapGrowth)}), ` +
+        `peak +${mib(r.peakGrowth)}` },
+  ].filter((st) => !only || only.test(st.id));
+
+  const progress = new Progress({ count: ids.length + childSteps.length });
   const results = {};
-  for (const [n, id] of ids.entries()) {
-    const t0 = Date.now();
-    results[id] = await runCase(id);
+  for (const id of ids) {
+    progress.start(CASES[id].title, ROUNDS);
+    results[id] = await runCase(id, (r) => progress.round(r, ROUNDS));
     const v = results[id].values;
-    process.stderr.write(`[${n + 1}/${ids.length}] ${CASES[id].title}: ` +
-      Object.entries(v).map(([k, s]) => `${k} ${s.median.toFixed(1)} ns/op (${s.faultsPerOp.toFixed(3)} faults/op)`).join(', ') +
-      ` · ${ROUNDS} rounds × ${CASES[id].ops} ops · ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    progress.end(Object.entries(v).map(([k, s]) => `${k} ${s.median.toFixed(1)} ns/op (${s.faultsPerOp.toFixed(3)} faults/op)`).join(', ') +
+      ` · ${ROUNDS} rounds × ${CASES[id].ops} ops`);
   }
+  const child = {};
+  for (const st of childSteps) {
+    progress.start(st.title);
+    child[st.id] = await runChild(progress, st.script, st.args, { env: st.env, execArgv: st.execArgv });
+    progress.end(st.summary(child[st.id]));
+  }
+  progress.close();
 
   const project = SELF ? 'project (= pure-JS baseline, BENCH_SELF=1)' : 'project (native)';
-  console.log(`\nphoton-write-buffer bench · ${project} · node ${process.version} · ${os.cpus()[0].model} × ${os.cpus().length}`);
+  console.log(`\nphoton-write-buffer bench · ${project} · node ${process.version} · ${os.cpus()[0].model} × ${os.cpus().length}` +
+    (QUICK ? ' · BENCH_QUICK=1 (short run, not for the docs)' : ''));
   console.log(`ns/op = median of ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
     'ratio = vs ÷ project (> 1: project faster), median of per-round paired ratios\n');
   const rows = compare(ROWS.filter((r) => results[r.from]).map((r) => ({
@@ -183,41 +260,28 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
+  const { threads = null, flush = null, pagelog = null, rss = null } = child;
+  if (threads) require('./threads').print(threads);
+  if (flush) require('./flush').print(flush);
+  if (pagelog) require('./pagelog').print(pagelog);
+  if (rss) require('./pagelog').printRss(rss);
 
-  let threads = null;
-  if (!SELF && (!only || only.test('threads'))) {
-    // In a child of its own, with the same glibc tunables as the other cases.
-    const env = 'GLIBC_TUNABLES' in process.env ? process.env : { ...process.env, GLIBC_TUNABLES: TUNABLES };
-    const r = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, 'threads.js'), '--json'], {
-      env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8',
-    });
-    if (r.status !== 0) throw new Error(`bench/threads.js failed (exit ${r.status})`);
-    threads = JSON.parse(r.stdout.trim().split('\n').pop());
-    require('./threads').print(threads);
-  }
-
-  let flush = null;
-  if (!SELF && (!only || only.test('flush'))) {
-    // Durable flush vs a bare write + fdatasync, in a child of its own.
-    const r = require('node:child_process').spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'flush.js'), '--json'], {
-      env: process.env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8',
-    });
-    if (r.status !== 0) throw new Error(`bench/flush.js failed (exit ${r.status})`);
-    flush = JSON.parse(r.stdout.trim().split('\n').pop());
-    require('./flush').print(flush);
-  }
-
+  // A quick run must not replace the day's results: it goes to tmp-<date>.json (git-ignored).
   const file = writeResults({
     threads,
     flush,
+    pagelog,
+    rss,
     sweep,
     date: new Date().toISOString(),
     self: SELF,
+    quick: QUICK,
     node: process.version,
     v8: process.versions.v8,
     platform: `${process.platform}-${process.arch}`,
     cpu: os.cpus()[0].model,
     cpus: os.cpus().length,
+    loadavg: os.loadavg(),
     rounds: ROUNDS,
     warmup: WARMUP,
     capacity: CAP,
@@ -226,9 +290,9 @@ async function main() {
       'taken in turns across the implementations (order rotated per round); before each round, untimed: GC, ' +
       'one event-loop turn, setup (a fresh buffer), GC; ns/op = median round; ratio = median of per-round ratios',
     rows,
-  });
+  }, { prefix: QUICK ? 'tmp-' : '' });
   console.log(`\nresults: ${file}`);
-  const svg = plot.writePlot(file, { docs: !SELF && !only });
+  const svg = plot.writePlot(file, { docs: !SELF && !only && !QUICK });
   console.log(`plot: ${svg.join(', ')}`);
 }
 

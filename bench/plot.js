@@ -3,7 +3,9 @@
 //  (a) a grouped bar chart of ns/op per single-thread case: project vs pure-JS
 //      vs bare copy (where a case has one);
 //  (b) a line chart of throughput (MB/s = 10^6 page bytes per second, log y)
-//      against page size (log x) for the page-size sweep.
+//      against page size (log x) for the page-size sweep;
+//  (c) bars of MiB/s of PageLog vs sonic-boom per page size (sustained
+//      append with periodic fsync), with the RSS result below them.
 // Title: machine, Node version and date of the run.
 //
 // bench/index.js calls writePlot() after writing bench/results/<date>.json;
@@ -13,7 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const W = 960;
-const COLORS = { project: '#1f5fa8', 'pure-JS': '#e07b00', 'bare copy': '#2e9a3c' };
+const COLORS = { project: '#1f5fa8', 'pure-JS': '#e07b00', 'bare copy': '#2e9a3c', PageLog: '#1f5fa8', 'sonic-boom': '#8e44ad' };
 const SERIES = ['project', 'pure-JS', 'bare copy'];
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
@@ -162,6 +164,51 @@ function sweepChart(sweep, top) {
   return { svg: out.join('\n'), height: H };
 }
 
+/** (c) grouped bars: MiB/s of PageLog vs sonic-boom per page size, and the RSS line. */
+function pageLogChart(pagelog, rss, top) {
+  const names = ['PageLog', 'sonic-boom'];
+  const H = 300 + (rss ? 24 : 0);
+  const m = { left: 70, right: 20, top: top + 50, bottom: 58 + (rss ? 24 : 0) };
+  const plotW = W - m.left - m.right;
+  const plotH = H - 50 - m.bottom;
+  const rows = pagelog.rows;
+  const max = Math.max(...rows.flatMap((r) => names.map((k) => r.variants[k].mibPerSec)));
+  const ticks = linearTicks(max);
+  const yMax = ticks[ticks.length - 1];
+  const y = (v) => m.top + plotH - (v / yMax) * plotH;
+  const out = [text(W / 2, top + 18, `(c) PageLog vs sonic-boom ${pagelog.sonicBoom || ''}: sustained append, fsync every ` +
+    `${pagelog.durableEvery / 2 ** 20} MiB (higher is better)`, { size: 14, anchor: 'middle', weight: 'bold' })];
+  out.push(legend(m.left, top + 40, names));
+  for (const t of ticks) {
+    out.push(line(m.left, y(t), m.left + plotW, y(t), '#e3e3e3'));
+    out.push(text(m.left - 6, y(t) + 4, String(t), { size: 11, anchor: 'end' }));
+  }
+  out.push(text(18, m.top + plotH / 2, 'MiB/s of page bytes', { size: 12, anchor: 'middle', rotate: -90 }));
+  const gw = plotW / rows.length;
+  const bw = Math.min(80, (gw * 0.6) / names.length);
+  rows.forEach((r, i) => {
+    const cx = m.left + gw * (i + 0.5);
+    const x0 = cx - (bw * names.length) / 2;
+    names.forEach((k, j) => {
+      const v = r.variants[k];
+      const x = x0 + j * bw;
+      out.push(`<rect x="${r1(x + 1)}" y="${r1(y(v.mibPerSec))}" width="${r1(bw - 2)}" height="${r1(m.top + plotH - y(v.mibPerSec))}" fill="${COLORS[k]}"><title>${esc(`${sizeLabel(r.pageSize)} · ${k}: ${v.mibPerSec.toFixed(0)} MiB/s, ${Math.round(v.pagesPerSec)} pages/s`)}</title></rect>`);
+      out.push(text(x + bw / 2, y(v.mibPerSec) - 4, v.mibPerSec.toFixed(0), { size: 10, anchor: 'middle' }));
+    });
+    out.push(text(cx, m.top + plotH + 18, `${sizeLabel(r.pageSize)} pages · PageLog ÷ sonic-boom ${r.ratio.toFixed(2)}×`, { size: 11, anchor: 'middle' }));
+  });
+  out.push(line(m.left, m.top + plotH, m.left + plotW, m.top + plotH, '#444'));
+  out.push(line(m.left, m.top, m.left, m.top + plotH, '#444'));
+  if (rss) {
+    const mib = (x) => (x / 2 ** 20).toFixed(1);
+    const outside = rss.outsideHeapGrowth == null ? '' : ` (outside V8's heap ${rss.outsideHeapGrowth < 0 ? '' : '+'}${mib(rss.outsideHeapGrowth)})`;
+    out.push(text(W / 2, m.top + plotH + 44, `PageLog RSS over ${rss.appends.toLocaleString('en-US')} appends, ${rss.flushes} flushes: ` +
+      `+${mib(rss.growth)} MiB after warm-up${outside}, peak +${mib(rss.peakGrowth)} MiB · target < ${mib(rss.limit)} MiB`,
+    { size: 12, anchor: 'middle', fill: '#333' }));
+  }
+  return { svg: out.join('\n'), height: H };
+}
+
 /** The SVG text for a parsed results file. */
 function render(res) {
   const day = (res.date || '').slice(0, 10);
@@ -181,6 +228,11 @@ function render(res) {
     const b = sweepChart(res.sweep, top);
     parts.push(b.svg);
     top += b.height;
+  }
+  if (res.pagelog && res.pagelog.rows && res.pagelog.rows.length) {
+    const c = pageLogChart(res.pagelog, res.rss, top);
+    parts.push(c.svg);
+    top += c.height;
   }
   if (top === 60) parts.push(text(W / 2, 90, 'no single-thread cases or sweep in this results file', { size: 14, anchor: 'middle' }));
   const H = top + 10;

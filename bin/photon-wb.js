@@ -3,7 +3,7 @@
 // photon-wb: look into page files.
 //
 //   photon-wb inspect <file|dir> [--json]   records of a page file, or a summary of a directory
-//   photon-wb bench                         the benchmark suite (in a source checkout)
+//   photon-wb bench [--quick]               the benchmark suite (in a source checkout)
 const { parseArgs } = require('node:util')
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -12,7 +12,9 @@ const path = require('node:path')
 const USAGE = `usage:
   photon-wb inspect <file|dir> [--json]   records of a page file (address, kind, page id, size),
                                           or one line per page file of a directory (PageLog)
-  photon-wb bench                         run the benchmark suite (source checkout only)
+  photon-wb bench [--quick]               run the benchmark suite (source checkout only);
+                                          progress on stderr, results in bench/results/;
+                                          --quick: a short run (BENCH_QUICK=1)
   photon-wb --help`
 
 function fail(message, code = 2) {
@@ -103,17 +105,18 @@ async function inspect(target, json) {
   return f.ok ? 0 : 1
 }
 
-function bench() {
+function bench(quick) {
   const script = path.join(__dirname, '..', 'bench', 'index.js')
   if (!fs.existsSync(script)) fail('the benchmark suite ships with the source checkout only (bench/ is not in the package)', 1)
-  const r = spawnSync(process.execPath, ['--expose-gc', script], { stdio: 'inherit' })
+  const env = quick ? { ...process.env, BENCH_QUICK: '1' } : process.env
+  const r = spawnSync(process.execPath, ['--expose-gc', script], { stdio: 'inherit', env })
   return r.status ?? 1
 }
 
 async function main() {
   let parsed
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } })
+    parsed = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } })
   } catch (e) {
     fail(`${e.message}\n${USAGE}`)
   }
@@ -127,7 +130,10 @@ async function main() {
     if (rest.length !== 1) fail(`inspect takes one file or directory\n${USAGE}`)
     return inspect(rest[0], values.json === true)
   }
-  if (command === 'bench') return bench()
+  if (command === 'bench') {
+    if (rest.length !== 0) fail(`bench takes no argument\n${USAGE}`)
+    return bench(values.quick === true)
+  }
   fail(`unknown command '${command}'\n${USAGE}`)
 }
 
