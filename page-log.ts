@@ -31,7 +31,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { BroadcastChannel } from 'node:worker_threads'
 
-import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize, type WriteBufferHandle } from './index.ts'
+import { ArenaPool, HEADER_SIZE, PageFile, WriteBuffer, WriteBufferError, type WriteBufferHandle } from './index.ts'
 import * as native from './load-binding.js'
 
 /** Options of {@link PageLog.open}. */
@@ -123,7 +123,7 @@ let nextLogId = 1
 
 interface Stalled {
   readonly seq: number
-  readonly pageId: bigint
+  readonly pageId: Key
   readonly data: Uint8Array | Writer
   readonly size: number
   readonly resolve: (addr: bigint) => void
@@ -155,6 +155,34 @@ function toU64(name: string, value: unknown): bigint {
     throw nodeError(new TypeError(`The "${name}" argument must be of type bigint or number. Received type ${typeof value}`), 'ERR_INVALID_ARG_TYPE')
   }
   throw nodeError(new RangeError(`The value of "${name}" is out of range. It must be an integer in [0, 2^64 - 1]. Received ${String(value)}`), 'ERR_OUT_OF_RANGE')
+}
+
+/**
+ * A page id as a Map key: a number when it is a safe integer (hashing a
+ * number is far cheaper than hashing a bigint), else the bigint. The same
+ * page id always gives the same key, whichever type it came in.
+ */
+type Key = number | bigint
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+function keyOf(id: Key): Key {
+  return typeof id === 'number' || id > MAX_SAFE ? id : Number(id)
+}
+
+/** Checks a page id (Node's errors) and returns it as a key (see `Key`). */
+function checkPageId(value: unknown): Key {
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return value
+  } else if (typeof value === 'bigint') {
+    if (value >= 0n && value <= U64_MAX) return value > MAX_SAFE ? value : Number(value)
+  }
+  return toU64('pageId', value) // throws Node's TypeError/RangeError
+}
+
+/** `recordSize(n)` for an `n` already checked as a u32: the header plus the body rounded up to 8. */
+function fastRecordSize(n: number): number {
+  return HEADER_SIZE + Math.ceil(n / 8) * 8
 }
 
 function checkInt(name: string, value: unknown, ok: (n: number) => boolean, range: string): number {
@@ -217,8 +245,11 @@ export class PageLog {
   /** Open page files for reads (LRU order: oldest first), or their pending open. */
   readonly #cache = new Map<number, PageFile | Promise<PageFile>>()
   /** Page id → latest address, and its inverse for the addresses it holds. */
-  readonly #index = new Map<bigint, bigint>()
-  readonly #owner = new Map<bigint, bigint>()
+  // Keys are page ids as numbers when they are safe integers (a Map hashes
+  // those far faster than bigints), else as bigints: see `keyOf`.
+  readonly #index = new Map<Key, bigint>()
+  /** Address → key: built only when a dealloc record is met (recovery), then kept up to date. */
+  #owner: Map<bigint, Key> | null = null
 
   readonly #stalled: Stalled[] = []
   /** Sequence numbers of waiting appends: the last given out, the last settled. */
@@ -343,7 +374,7 @@ export class PageLog {
   #recover(pf: PageFile): void {
     const g = pf.groupId
     for (const r of pf.records()) {
-      if (r.kind === 'page') this.#setLatest(r.pageId, r.addr)
+      if (r.kind === 'page') this.#setLatest(keyOf(r.pageId), r.addr)
       else for (const a of r.addrs) this.#forget(a)
     }
     this.#files.add(g)
@@ -351,20 +382,31 @@ export class PageLog {
     this.#remember(g, pf)
   }
 
-  #setLatest(pageId: bigint, addr: bigint, onlyIfLater = false): void {
-    const old = this.#index.get(pageId)
-    if (onlyIfLater && old !== undefined && old >= addr) return
-    if (old !== undefined) this.#owner.delete(old)
-    this.#index.set(pageId, addr)
-    this.#owner.set(addr, pageId)
+  #setLatest(key: Key, addr: bigint, onlyIfLater = false): void {
+    const owner = this.#owner
+    if (onlyIfLater || owner !== null) {
+      const old = this.#index.get(key)
+      if (onlyIfLater && old !== undefined && old >= addr) return
+      if (owner !== null) {
+        if (old !== undefined) owner.delete(old)
+        owner.set(addr, key)
+      }
+    }
+    this.#index.set(key, addr)
   }
 
   /** A dealloc record frees `addr`: the page id whose latest address it is loses its entry. */
   #forget(addr: bigint): void {
-    const pageId = this.#owner.get(addr)
-    if (pageId === undefined) return
-    this.#owner.delete(addr)
-    this.#index.delete(pageId)
+    let owner = this.#owner
+    if (owner === null) {
+      owner = new Map()
+      for (const [key, a] of this.#index) owner.set(a, key)
+      this.#owner = owner
+    }
+    const key = owner.get(addr)
+    if (key === undefined) return
+    owner.delete(addr)
+    this.#index.delete(key)
   }
 
   // -------------------------------------------------------------------------
@@ -380,7 +422,7 @@ export class PageLog {
    */
   append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
     this.#checkOpen('append')
-    const id = toU64('pageId', pageId)
+    const id = checkPageId(pageId)
     let n: number
     if (typeof data === 'function') {
       if (size === undefined) {
@@ -395,7 +437,7 @@ export class PageLog {
     } else {
       throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
     }
-    if (recordSize(n) > this.bufferSize) {
+    if (fastRecordSize(n) > this.bufferSize) {
       throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `PageLog.append: a ${n}-byte page can never fit a ${this.bufferSize}-byte buffer`)
     }
     if (this.#stalled.length === 0) {
@@ -412,37 +454,48 @@ export class PageLog {
   }
 
   /** Appends into the active buffer, rotating when full; `null` when no buffer may be installed. */
-  #tryAppend(pageId: bigint, data: Uint8Array | Writer, size: number): bigint | null {
+  #tryAppend(pageId: Key, data: Uint8Array | Writer, size: number): bigint | null {
     for (;;) {
       let wb = this.#active
       if (wb === null) {
         if (!this.#install()) return null
         wb = this.#active as unknown as WriteBuffer
       }
-      let alloc
+      let addr: bigint
       try {
-        alloc = wb.allocPage(pageId, size, true)
+        // Bytes: one reservation and a copy, no writer count. Only this
+        // thread flushes, and nothing between the reservation and the end
+        // of the copy yields to it. A writer callback is user code (it
+        // could call flush()): it runs under a writer count.
+        addr = typeof data === 'function' ? this.#appendWith(wb, pageId, data, size) : wb.writePage(pageId, data, false)
       } catch (err) {
         if (!isCode(err, 'ERR_AGAIN')) throw err
         if (wb.isEmpty) throw err // cannot happen: the size was checked against the capacity
         this.#sealActive()
         continue
       }
-      const { page } = alloc
-      try {
-        if (typeof data === 'function') data(page)
-        else page.set(data)
-      } catch (err) {
-        alloc.header.setTombstone()
-        this.#release(wb)
-        throw err
-      }
-      const addr = alloc.addr
-      this.#release(wb)
       this.#setLatest(pageId, addr)
       this.#appends++
       return addr
     }
+  }
+
+  /** A page filled by a writer callback (under a writer count); its errors pass through, `ERR_AGAIN` before it ran. */
+  #appendWith(wb: WriteBuffer, pageId: Key, data: Writer, size: number): bigint {
+    const alloc = wb.allocPage(pageId, size, true)
+    try {
+      data(alloc.page)
+    } catch (err) {
+      alloc.header.setTombstone()
+      this.#release(wb)
+      // Not ERR_AGAIN to the caller's loop: wrap nothing, but make sure a
+      // callback's own ERR_AGAIN is not mistaken for a full buffer.
+      if (isCode(err, 'ERR_AGAIN')) throw Object.assign(new Error(`PageLog.append: the writer callback threw ${String((err as Error).message)}`), { cause: err })
+      throw err
+    }
+    const addr = alloc.addr
+    this.#release(wb)
+    return addr
   }
 
   #release(wb: WriteBuffer): void {
@@ -527,7 +580,7 @@ export class PageLog {
     const g = wb.groupId
     // Worker writers' pages are indexed here, from the records (a page's
     // latest address is its highest one).
-    if (this.#shared !== null) for (const r of wb.records()) if (r.kind === 'page') this.#setLatest(r.pageId, r.addr, true)
+    if (this.#shared !== null) for (const r of wb.records()) if (r.kind === 'page') this.#setLatest(keyOf(r.pageId), r.addr, true)
     try {
       await wb.flushTo(this.#pathOf(g))
     } catch (err) {
@@ -801,7 +854,7 @@ export class PageLog {
 
   /** The latest address of `pageId` (appended by this log or recovered), if any. */
   addressOf(pageId: bigint | number): bigint | undefined {
-    return this.#index.get(toU64('pageId', pageId))
+    return this.#index.get(keyOf(checkPageId(pageId)))
   }
 
   /** Page ids with an address. */
@@ -936,7 +989,7 @@ export class PageLogWriter {
    */
   append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
     this.#checkOpen('append')
-    const id = toU64('pageId', pageId)
+    const id = checkPageId(pageId)
     let n: number
     if (typeof data === 'function') {
       if (size === undefined) throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
@@ -946,7 +999,7 @@ export class PageLogWriter {
     } else {
       throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
     }
-    if (recordSize(n) > this.bufferSize) {
+    if (fastRecordSize(n) > this.bufferSize) {
       throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `PageLogWriter.append: a ${n}-byte page can never fit a ${this.bufferSize}-byte buffer`)
     }
     if (this.#tail === null) {
@@ -969,7 +1022,7 @@ export class PageLogWriter {
     return mine
   }
 
-  async #appendWaiting(id: bigint, data: Uint8Array | Writer, n: number): Promise<bigint> {
+  async #appendWaiting(id: Key, data: Uint8Array | Writer, n: number): Promise<bigint> {
     for (;;) {
       this.#checkOpen('append')
       if (this.#failed !== null) throw this.#failed
@@ -998,7 +1051,7 @@ export class PageLogWriter {
   }
 
   /** One try on the active buffer; `null` when there is none with room (seals a full one). */
-  #tryAppend(pageId: bigint, data: Uint8Array | Writer, size: number): bigint | null {
+  #tryAppend(pageId: Key, data: Uint8Array | Writer, size: number): bigint | null {
     const active = Atomics.load(this.#control, C_ACTIVE)
     if (active === 0) return null
     let wb = this.#wb

@@ -366,3 +366,10 @@ test('a single page body of 2^31 - 16 bytes fills a 2^31 buffer', (t) => {
   t.is(wb.seal(), 'none')
   t.is(wb.releaseWriter(), 'flush')
 })
+
+test('recordSize (computed in JS) agrees with the native layout for edge and random sizes', async (t) => {
+  const native = (await import('../load-binding.js')) as unknown as { recordSize(n: number): number }
+  const sizes = [0, 1, 7, 8, 9, 15, 16, 17, 4095, 4096, 4097, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 9, 2 ** 32 - 8, 2 ** 32 - 1]
+  for (let i = 0; i < 200; i++) sizes.push(Math.floor(Math.random() * 2 ** 32))
+  for (const n of sizes) t.is(recordSize(n), native.recordSize(n), `recordSize(${n})`)
+})

@@ -521,3 +521,30 @@ test('a directory is open in one PageLog at a time: ERR_LOCKED, in this process 
   t.deepEqual(groupsOnDisk(dir), [], 'the LOCK file is no page file')
   await after.close()
 })
+
+test('page ids: a number and the same bigint name one page; ids above 2^53 work; the latest address wins', async (t) => {
+  const dir = tempDir(t, 'keys')
+  const log = await openLog(t, dir, { bufferSize: 4096 })
+  const a = log.append(5, Buffer.from('five')) as bigint
+  const b = log.append(5n, Buffer.from('FIVE')) as bigint
+  t.true(b > a)
+  t.is(log.addressOf(5), b)
+  t.is(log.addressOf(5n), b)
+  const big = 2n ** 60n + 3n
+  const c = log.append(big, Buffer.from('big')) as bigint
+  const safe = BigInt(Number.MAX_SAFE_INTEGER)
+  const d = log.append(safe, Buffer.from('max safe')) as bigint
+  t.is(log.addressOf(big), c)
+  t.is(log.addressOf(Number.MAX_SAFE_INTEGER), d)
+  t.is(log.addressOf(safe + 1n), undefined)
+  t.is(log.pageCount, 3)
+  t.throws(() => log.append(2 ** 53, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => log.append(-1n, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => log.append('5' as unknown as number, Buffer.alloc(1)), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  await log.close()
+  const again = await openLog(t, dir)
+  t.is(again.addressOf(5), b, 'recovery agrees')
+  t.is(again.addressOf(big), c)
+  t.deepEqual(await again.read(b), Buffer.from('FIVE'))
+  await again.close()
+})
