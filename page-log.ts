@@ -1072,30 +1072,31 @@ export class PageLogWriter {
       this.#wb = wb
       this.#wbId = active
     }
+    if (typeof data !== 'function') {
+      // Bytes: reserve + copy under a writer count (the owner may flush
+      // concurrently), no view object.
+      let addr: bigint
+      try {
+        addr = wb.writePage(pageId, data, true)
+      } catch (err) {
+        if (!isCode(err, 'ERR_AGAIN')) throw err
+        this.#leaveFull(wb)
+        return null
+      }
+      this.#release(wb)
+      this.#appends++
+      return addr
+    }
     let alloc
     try {
       alloc = wb.allocPage(pageId, size, true)
     } catch (err) {
       if (!isCode(err, 'ERR_AGAIN')) throw err
-      // Full (or sealed by another thread): seal it and let the owner rotate.
-      let sealed = false
-      try {
-        wb.seal()
-        sealed = true
-      } catch (e) {
-        if (!isCode(e, 'ERR_AGAIN')) throw e
-      }
-      if (sealed) this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
-      // This writer is done with it: let its arena go back to the pool as
-      // soon as the owner has flushed it.
-      wb.dispose()
-      this.#wb = null
+      this.#leaveFull(wb)
       return null
     }
-    const { page } = alloc
     try {
-      if (typeof data === 'function') data(page)
-      else page.set(data)
+      data(alloc.page)
     } catch (err) {
       alloc.header.setTombstone()
       this.#release(wb)
@@ -1104,6 +1105,22 @@ export class PageLogWriter {
     this.#release(wb)
     this.#appends++
     return alloc.addr
+  }
+
+  /** The buffer `wb` is full (or sealed by another thread): seal it, let the owner rotate, let go of it. */
+  #leaveFull(wb: WriteBuffer): void {
+    let sealed = false
+    try {
+      wb.seal()
+      sealed = true
+    } catch (e) {
+      if (!isCode(e, 'ERR_AGAIN')) throw e
+    }
+    if (sealed) this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
+    // This writer is done with it: let its arena go back to the pool as
+    // soon as the owner has flushed it.
+    wb.dispose()
+    this.#wb = null
   }
 
   #release(wb: WriteBuffer): void {
