@@ -71,6 +71,9 @@ function workerLoop() {
 
 async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log = console.error } = {}) {
   const { WriteBuffer, ArenaPool } = require('..');
+  // BENCH_THREAD_FRESH=1: a fresh arena every round (no pool), to see the
+  // first-touch page faults that a pool avoids.
+  const fresh = process.env.BENCH_THREAD_FRESH === '1';
   const pool = new ArenaPool(CAP, 2);
   const barrier = new SharedArrayBuffer(4);
   const flag = new Int32Array(barrier);
@@ -87,7 +90,7 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
   let gen = 0;
 
   async function round(mode, n) {
-    const wb = new WriteBuffer(1, CAP, { pool });
+    const wb = fresh ? new WriteBuffer(1, CAP) : new WriteBuffer(1, CAP, { pool });
     const handle = wb.share();
     gen++;
     const used = workers.slice(0, n);
@@ -117,7 +120,7 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
   }
   await Promise.all(workers.map((w) => w.terminate()));
   const { created, reused } = pool.stats;
-  if (reused === 0) throw new Error(`the pool reused no arena (created ${created})`);
+  if (!fresh && reused === 0) throw new Error(`the pool reused no arena (created ${created})`);
   pool.close();
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const out = {};
@@ -135,7 +138,8 @@ async function run({ rounds = Number(process.env.BENCH_THREAD_ROUNDS) || 9, log 
 
 function print(res) {
   const f = (x) => Math.round(x).toLocaleString('en-US');
-  console.log(`\nthread scaling · 100 B pages + copy into one shared 16 MiB buffer (pooled, warm arena) · ${os.cpus().length} CPUs`);
+  const arena = process.env.BENCH_THREAD_FRESH === '1' ? 'fresh arena each round' : 'pooled, warm arena';
+  console.log(`\nthread scaling · 100 B pages + copy into one shared 16 MiB buffer (${arena}) · ${os.cpus().length} CPUs`);
   console.log('mode                   1 worker pages/s   2 workers pages/s   2w ÷ 1w   target   status');
   const rows = [
     ['allocPage (shared CAS)', res.plain, null],
