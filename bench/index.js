@@ -21,11 +21,12 @@
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
-//                     child steps' ids: threads, flush, pagelog, rss)
+//                     child steps' ids: threads, flush, pagelog, buffersize, rss)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
 //                     16 MiB per pagelog round (unless set explicitly); results
-//                     go to bench/results/tmp-<date>.json (git-ignored)
+//                     go to bench/results/tmp-<date>.json (git-ignored), as do
+//                     those of a BENCH_ONLY run
 //   BENCH_ROUNDS=n    timed rounds per implementation (default 21)
 //   BENCH_WARMUP=n    untimed warm-up rounds per child (default 3)
 //   BENCH_CAP_MIB=n   buffer capacity in MiB (default 16; see cases.js)
@@ -49,7 +50,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 21);
 const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
 // What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
-const QUICK_ENV = { BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16' };
+const QUICK_ENV = { BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2' };
 // Arenas up to 32 MiB from the heap (not fresh mmaps), and freed memory kept.
 const TUNABLES = `glibc.malloc.mmap_threshold=${32 * 2 ** 20}:glibc.malloc.trim_threshold=${16 * 2 ** 30}`;
 
@@ -226,6 +227,8 @@ async function main() {
     { id: 'pagelog', title: 'PageLog vs sonic-boom', script: 'pagelog.js', env: quickEnv(process.env), execArgv: ['--expose-gc'],
       summary: (r) => r.rows.map((x) => `${sizeLabel(x.pageSize)} ${x.variants.PageLog.mibPerSec.toFixed(0)} vs ` +
         `${x.variants['sonic-boom'].mibPerSec.toFixed(0)} MiB/s (${x.ratio.toFixed(2)}×)`).join(', ') },
+    { id: 'buffersize', title: 'cost vs buffer size', script: 'buffer-size.js', env: quickEnv(process.env), execArgv: ['--expose-gc'],
+      summary: (r) => r.rows.map((x) => `${x.capacity >> 10} KiB ${x.pooled.nsPerPage.toFixed(0)} ns/page`).join(', ') },
     { id: 'rss', title: 'PageLog RSS', script: 'pagelog.js', args: ['--rss'],
       env: quickEnv(process.env), execArgv: ['--expose-gc'],
       summary: (r) => `${r.appends} appends: growth ${mib(r.growth)} after warm-up (outside V8's heap ${mib(r.outsideHeapGrowth)}), ` +
@@ -260,14 +263,17 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
-  const { threads = null, flush = null, pagelog = null, rss = null } = child;
+  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null } = child;
   if (threads) require('./threads').print(threads);
   if (flush) require('./flush').print(flush);
   if (pagelog) require('./pagelog').print(pagelog);
   if (rss) require('./pagelog').printRss(rss);
+  if (buffersize) require('./buffer-size').print(buffersize);
 
-  // A quick run must not replace the day's results: it goes to tmp-<date>.json (git-ignored).
+  // A quick or partial run must not replace the day's results: it goes to
+  // tmp-<date>.json (git-ignored).
   const file = writeResults({
+    buffersize,
     threads,
     flush,
     pagelog,
@@ -290,7 +296,7 @@ async function main() {
       'taken in turns across the implementations (order rotated per round); before each round, untimed: GC, ' +
       'one event-loop turn, setup (a fresh buffer), GC; ns/op = median round; ratio = median of per-round ratios',
     rows,
-  }, { prefix: QUICK ? 'tmp-' : '' });
+  }, { prefix: QUICK || only ? 'tmp-' : '' });
   console.log(`\nresults: ${file}`);
   const svg = plot.writePlot(file, { docs: !SELF && !only && !QUICK });
   console.log(`plot: ${svg.join(', ')}`);
