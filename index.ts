@@ -1024,15 +1024,19 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   allocPage(pageId: U64Like, pageSize: number, acquireWriter: boolean): PageAlloc {
     if (typeof pageSize !== 'number' || pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
     if (acquireWriter !== true && acquireWriter !== false) checkBoolean('acquireWriter', acquireWriter)
+    return new Alloc(this.#h, this.#reserve(pageId, pageSize, acquireWriter, 'allocPage'), pageSize)
+  }
+
+  /** One reservation of a page record (`allocPage`, `writePage`): its offset. */
+  #reserve(pageId: U64Like, pageSize: number, acquireWriter: boolean, what: string): number {
     putU64('pageId', pageId)
-    const h = this.#h
-    S32[S_SLOT] = h.slot
+    S32[S_SLOT] = this.#h.slot
     S32[S_ARG] = pageSize
     S32[S_ARG + 1] = acquireWriter ? 1 : 0
     native.fastAlloc()
     const status = SI32[S_STATUS]
-    if (status !== 0) throw statusError(status, `allocPage(${pageSize} bytes)`)
-    return new Alloc(h, S32[S_OUT], pageSize)
+    if (status !== 0) throw statusError(status, `${what}(${pageSize} bytes)`)
+    return S32[S_OUT]
   }
 
   /**
@@ -1047,16 +1051,8 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   writePage(pageId: U64Like, data: Uint8Array, acquireWriter: boolean): bigint {
     if (!(data instanceof Uint8Array)) throw invalidType('data', 'an instance of Buffer or Uint8Array', data)
     if (acquireWriter !== true && acquireWriter !== false) checkBoolean('acquireWriter', acquireWriter)
-    putU64('pageId', pageId)
     const h = this.#h
-    const size = data.byteLength
-    S32[S_SLOT] = h.slot
-    S32[S_ARG] = size
-    S32[S_ARG + 1] = acquireWriter ? 1 : 0
-    native.fastAlloc()
-    const status = SI32[S_STATUS]
-    if (status !== 0) throw statusError(status, `writePage(${size} bytes)`)
-    const record = S32[S_OUT]
+    const record = this.#reserve(pageId, data.byteLength, acquireWriter, 'writePage')
     h.bytes.set(data, record + HEADER)
     return h.addr(record)
   }
