@@ -59,28 +59,32 @@ fn alloc_page(c: &mut Criterion) {
     let mut g = c.benchmark_group("alloc_page");
     g.throughput(Throughput::Elements(1));
     for size in [0u32, 100, 4096] {
-        g.bench_with_input(BenchmarkId::new("acquire+copy+release", size), &size, |b, &size| {
-            b.iter_custom(|iters| {
-                over_buffers(iters, |wb, base, budget| {
-                    let src = black_box(&SRC[..size as usize]);
-                    let mut n = 0;
-                    while n < budget {
-                        match wb.alloc_page(base + n, size, true) {
-                            Ok(p) => {
-                                // SAFETY: just reserved by this thread, the
-                                // slice is dropped before the release below.
-                                unsafe { wb.page_mut(&p) }.copy_from_slice(src);
-                                black_box(wb.release_writer().expect("one writer"));
-                                n += 1;
+        g.bench_with_input(
+            BenchmarkId::new("acquire+copy+release", size),
+            &size,
+            |b, &size| {
+                b.iter_custom(|iters| {
+                    over_buffers(iters, |wb, base, budget| {
+                        let src = black_box(&SRC[..size as usize]);
+                        let mut n = 0;
+                        while n < budget {
+                            match wb.alloc_page(base + n, size, true) {
+                                Ok(p) => {
+                                    // SAFETY: just reserved by this thread, the
+                                    // slice is dropped before the release below.
+                                    unsafe { wb.page_mut(&p) }.copy_from_slice(src);
+                                    black_box(wb.release_writer().expect("one writer"));
+                                    n += 1;
+                                }
+                                Err(Error::Again) => break,
+                                Err(e) => panic!("{e}"),
                             }
-                            Err(Error::Again) => break,
-                            Err(e) => panic!("{e}"),
                         }
-                    }
-                    n
+                        n
+                    })
                 })
-            })
-        });
+            },
+        );
     }
     g.finish();
 }
@@ -153,7 +157,9 @@ fn records(c: &mut Criterion) {
     const N: u64 = 100_000;
     let wb = touched_buffer();
     for i in 0..N {
-        let p = wb.alloc_page(i, 100, false).expect("100k × 116 B fit 16 MiB");
+        let p = wb
+            .alloc_page(i, 100, false)
+            .expect("100k × 116 B fit 16 MiB");
         // SAFETY: just reserved, no writer counted, nothing reads it yet.
         unsafe { wb.page_mut(&p) }.copy_from_slice(&SRC[..100]);
     }

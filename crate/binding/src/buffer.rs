@@ -253,7 +253,12 @@ impl NativeArenaPool {
     #[napi]
     pub fn stats(&self) -> Vec<f64> {
         let s = self.inner.stats();
-        vec![s.idle as f64, s.in_use as f64, s.created as f64, s.reused as f64]
+        vec![
+            s.idle as f64,
+            s.in_use as f64,
+            s.created as f64,
+            s.reused as f64,
+        ]
     }
 
     /// Frees idle arenas; with `close`, also those given back later.

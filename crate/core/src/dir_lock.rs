@@ -34,9 +34,7 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => Ok(Some(DirLock { path, _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => {
-                Err(Error::io(format!("lock '{}'", path.display()), &e))
-            }
+            Err(TryLockError::Error(e)) => Err(Error::io(format!("lock '{}'", path.display()), &e)),
         }
     }
 

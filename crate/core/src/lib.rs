@@ -23,8 +23,8 @@ pub use dir_lock::DirLock;
 pub use error::{Error, Result};
 pub use lane::Lane;
 pub use latch::{Latch, Subscription};
-pub use pool::{ArenaPool, PoolStats};
 pub use page_file::{encode_page_file, write_page_file, FileRecord, FlushStats, PageFile};
+pub use pool::{ArenaPool, PoolStats};
 pub use record::{
     record_size, Header, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,
 };

@@ -203,12 +203,31 @@ mod tests {
         let old = a.addr;
         assert_eq!(pool.stats().in_use, 1);
         drop(wb);
-        assert_eq!(pool.stats(), PoolStats { idle: 1, in_use: 0, created: 1, reused: 0 });
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                idle: 1,
+                in_use: 0,
+                created: 1,
+                reused: 0
+            }
+        );
 
         let wb = WriteBuffer::with_pool(1, &pool).unwrap();
         assert_eq!(wb.arena_ptr(), first, "the idle arena is reused");
-        assert_eq!(pool.stats(), PoolStats { idle: 0, in_use: 1, created: 1, reused: 1 });
-        assert!(arena_bytes(&wb).iter().all(|&b| b == 0), "header and body bytes re-zeroed");
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                idle: 0,
+                in_use: 1,
+                created: 1,
+                reused: 1
+            }
+        );
+        assert!(
+            arena_bytes(&wb).iter().all(|&b| b == 0),
+            "header and body bytes re-zeroed"
+        );
         assert!(wb.is_empty());
         // The old record's start bit is gone: its address is not a page now.
         assert!(matches!(wb.locate_page(old), Err(Error::InvalidAddr)));
@@ -237,12 +256,24 @@ mod tests {
     #[test]
     fn the_pool_keeps_at_most_limit_arenas() {
         let pool = ArenaPool::new(256, 2).unwrap();
-        let bufs: Vec<_> = (0..3).map(|g| WriteBuffer::with_pool(g, &pool).unwrap()).collect();
-        assert_eq!(pool.stats().in_use, 3, "use beyond the limit is allowed (the owner bounds it)");
+        let bufs: Vec<_> = (0..3)
+            .map(|g| WriteBuffer::with_pool(g, &pool).unwrap())
+            .collect();
+        assert_eq!(
+            pool.stats().in_use,
+            3,
+            "use beyond the limit is allowed (the owner bounds it)"
+        );
         drop(bufs);
         let s = pool.stats();
-        assert_eq!((s.idle, s.in_use, s.created), (2, 0, 3), "one of three freed");
-        let again: Vec<_> = (0..3).map(|g| WriteBuffer::with_pool(g, &pool).unwrap()).collect();
+        assert_eq!(
+            (s.idle, s.in_use, s.created),
+            (2, 0, 3),
+            "one of three freed"
+        );
+        let again: Vec<_> = (0..3)
+            .map(|g| WriteBuffer::with_pool(g, &pool).unwrap())
+            .collect();
         let s = pool.stats();
         assert_eq!((s.reused, s.created), (2, 4));
         drop(again);
@@ -263,7 +294,15 @@ mod tests {
         assert_eq!(pool.stats().idle, 1, "still open: kept");
         pool.clear(true);
         drop(b);
-        assert_eq!(pool.stats(), PoolStats { idle: 0, in_use: 0, created: 3, reused: 0 });
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                idle: 0,
+                in_use: 0,
+                created: 3,
+                reused: 0
+            }
+        );
     }
 
     #[test]
@@ -293,7 +332,10 @@ mod tests {
     #[test]
     fn invalid_capacities_are_refused() {
         for bad in [0, 8, 100, (1 << 31) + 1] {
-            assert!(matches!(ArenaPool::new(bad, 1), Err(Error::InvalidCapacity(_))));
+            assert!(matches!(
+                ArenaPool::new(bad, 1),
+                Err(Error::InvalidCapacity(_))
+            ));
         }
         assert_eq!(ArenaPool::new(16, 0).unwrap().limit(), 1);
     }

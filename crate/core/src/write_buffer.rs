@@ -84,7 +84,12 @@ impl WriteBuffer {
     /// ([`Error::InvalidCapacity`] otherwise).
     pub fn with_capacity(group_id: u32, capacity: u32) -> Result<Self> {
         Self::check_capacity(capacity)?;
-        Ok(Self::from_slab(group_id, capacity, Slab::fresh(capacity)?, None))
+        Ok(Self::from_slab(
+            group_id,
+            capacity,
+            Slab::fresh(capacity)?,
+            None,
+        ))
     }
 
     /// A buffer for group `group_id` whose arena comes from `pool` (an idle
@@ -92,7 +97,12 @@ impl WriteBuffer {
     /// is dropped. The capacity is the pool's.
     pub fn with_pool(group_id: u32, pool: &Arc<ArenaPool>) -> Result<Self> {
         let slab = pool.take()?;
-        Ok(Self::from_slab(group_id, pool.capacity(), slab, Some(pool.clone())))
+        Ok(Self::from_slab(
+            group_id,
+            pool.capacity(),
+            slab,
+            Some(pool.clone()),
+        ))
     }
 
     /// [`Error::InvalidCapacity`] unless `capacity` is a power of two in

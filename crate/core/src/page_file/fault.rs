@@ -181,7 +181,15 @@ mod tests {
 
     #[test]
     fn fault_plan_parse_rejects_typos() {
-        for bad in ["write", "write:", "wrte:EIO", "write:ENOPE", "write:enospc", "sync:delay=", "sync:delay=x"] {
+        for bad in [
+            "write",
+            "write:",
+            "wrte:EIO",
+            "write:ENOPE",
+            "write:enospc",
+            "sync:delay=",
+            "sync:delay=x",
+        ] {
             let err = FaultPlan::parse(bad).unwrap_err();
             assert_eq!(err.code(), "EINVAL", "{bad}");
         }
