@@ -101,8 +101,10 @@ unsafe extern "C" fn finalize_block(
 }
 
 /// Environment cleanup hook of a borrowed block: forgets the pointer, then
-/// deletes the reference (the `SharedArrayBuffer` may go after this).
-unsafe extern "C" fn forget_borrowed(_arg: *mut std::ffi::c_void) {
+/// deletes the reference (the `SharedArrayBuffer` may go after this). A safe
+/// function (it only touches this thread's cells), coerced to the unsafe
+/// function pointer napi asks for.
+extern "C" fn forget_borrowed(_arg: *mut std::ffi::c_void) {
     let _ = BLOCK.try_with(|b| b.set(ptr::null_mut()));
     let _ = HANDLE.try_with(|h| h.set(ptr::null_mut()));
     let _ = BORROWED.try_with(|b| b.borrow_mut().take());
@@ -157,8 +159,13 @@ pub fn scratch<'env>(
     }
     // SAFETY: a cleanup hook with a static function and no argument; it
     // runs on this thread when the environment is torn down.
-    let status =
-        unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(forget_borrowed), ptr::null_mut()) };
+    let status = unsafe {
+        sys::napi_add_env_cleanup_hook(
+            raw_env,
+            Some(forget_borrowed as unsafe extern "C" fn(*mut std::ffi::c_void)),
+            ptr::null_mut(),
+        )
+    };
     if status != sys::Status::napi_ok {
         return Err(Error::new(
             ErrorCode("ERR_NAPI"),
