@@ -31,7 +31,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { BroadcastChannel } from 'node:worker_threads'
 
-import { ArenaPool, HEADER_SIZE, PageFile, WriteBuffer, WriteBufferError, type WriteBufferHandle } from './index.ts'
+import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize, type PageAlloc, type WriteBufferHandle } from './index.ts'
 import * as native from './load-binding.js'
 
 /** Options of {@link PageLog.open}. */
@@ -180,9 +180,47 @@ function checkPageId(value: unknown): Key {
   return toU64('pageId', value) // throws Node's TypeError/RangeError
 }
 
-/** `recordSize(n)` for an `n` already checked as a u32: the header plus the body rounded up to 8. */
-function fastRecordSize(n: number): number {
-  return HEADER_SIZE + Math.ceil(n / 8) * 8
+/**
+ * Checks the `data` and `size` arguments of an `append` (Node's errors, and
+ * `ERR_TOO_LARGE_SIZE` when no buffer of `bufferSize` can hold the page);
+ * returns the page size.
+ */
+function checkPageData(what: string, bufferSize: number, data: unknown, size: unknown): number {
+  let n: number
+  if (typeof data === 'function') {
+    if (size === undefined) {
+      throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
+    }
+    n = checkInt('size', size, (v) => v >= 0 && v <= U32_MAX, 'an integer in [0, 2^32 - 1]')
+  } else if (data instanceof Uint8Array) {
+    n = data.byteLength
+    if (size !== undefined && size !== n) {
+      throw nodeError(new RangeError(`The value of "size" is out of range. It must be data.byteLength (${n}). Received ${String(size)}`), 'ERR_OUT_OF_RANGE')
+    }
+  } else {
+    throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
+  }
+  if (recordSize(n) > bufferSize) {
+    throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `${what}: a ${n}-byte page can never fit a ${bufferSize}-byte buffer`)
+  }
+  return n
+}
+
+/**
+ * Runs a writer callback on a page reserved under a writer count, then
+ * `release`s that writer; a callback that throws gets its record
+ * tombstoned (never flushed, never indexed) and its error passed on.
+ */
+function fillWith(alloc: PageAlloc, writer: Writer, release: () => void): bigint {
+  try {
+    writer(alloc.page)
+  } catch (err) {
+    alloc.header.setTombstone()
+    release()
+    throw err
+  }
+  release()
+  return alloc.addr
 }
 
 function checkInt(name: string, value: unknown, ok: (n: number) => boolean, range: string): number {
@@ -263,8 +301,7 @@ export class PageLog {
   #closing: Promise<void> | null = null
   /** Set by `share()`: the channel and control words that worker writers use. */
   #shared: { readonly channel: BroadcastChannel; readonly control: Int32Array; readonly handle: PageLogHandle } | null = null
-  /** Share id and handle of the active buffer, once shared. */
-  #activeShareId = 0
+  /** The handle of the active buffer, once shared (null: none). */
   #activeHandle: WriteBufferHandle | null = null
 
   #appends = 0
@@ -423,23 +460,7 @@ export class PageLog {
   append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
     this.#checkOpen('append')
     const id = checkPageId(pageId)
-    let n: number
-    if (typeof data === 'function') {
-      if (size === undefined) {
-        throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
-      }
-      n = checkInt('size', size, (v) => v >= 0 && v <= U32_MAX, 'an integer in [0, 2^32 - 1]')
-    } else if (data instanceof Uint8Array) {
-      n = data.byteLength
-      if (size !== undefined && size !== n) {
-        throw nodeError(new RangeError(`The value of "size" is out of range. It must be data.byteLength (${n}). Received ${String(size)}`), 'ERR_OUT_OF_RANGE')
-      }
-    } else {
-      throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
-    }
-    if (fastRecordSize(n) > this.bufferSize) {
-      throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `PageLog.append: a ${n}-byte page can never fit a ${this.bufferSize}-byte buffer`)
-    }
+    const n = checkPageData('PageLog.append', this.bufferSize, data, size)
     if (this.#stalled.length === 0) {
       const addr = this.#tryAppend(id, data, n)
       if (addr !== null) return addr
@@ -461,41 +482,26 @@ export class PageLog {
         if (!this.#install()) return null
         wb = this.#active as unknown as WriteBuffer
       }
-      let addr: bigint
+      // Bytes: one reservation and a copy, no writer count. Only this
+      // thread flushes, and nothing between the reservation and the end of
+      // the copy yields to it. A writer callback is user code (it could
+      // call flush()): it runs under a writer count.
+      let alloc: PageAlloc | null = null
+      let addr = 0n
       try {
-        // Bytes: one reservation and a copy, no writer count. Only this
-        // thread flushes, and nothing between the reservation and the end
-        // of the copy yields to it. A writer callback is user code (it
-        // could call flush()): it runs under a writer count.
-        addr = typeof data === 'function' ? this.#appendWith(wb, pageId, data, size) : wb.writePage(pageId, data, false)
+        if (typeof data === 'function') alloc = wb.allocPage(pageId, size, true)
+        else addr = wb.writePage(pageId, data, false)
       } catch (err) {
         if (!isCode(err, 'ERR_AGAIN')) throw err
         if (wb.isEmpty) throw err // cannot happen: the size was checked against the capacity
         this.#sealActive()
         continue
       }
+      if (alloc !== null) addr = fillWith(alloc, data as Writer, () => this.#release(wb))
       this.#setLatest(pageId, addr)
       this.#appends++
       return addr
     }
-  }
-
-  /** A page filled by a writer callback (under a writer count); its errors pass through, `ERR_AGAIN` before it ran. */
-  #appendWith(wb: WriteBuffer, pageId: Key, data: Writer, size: number): bigint {
-    const alloc = wb.allocPage(pageId, size, true)
-    try {
-      data(alloc.page)
-    } catch (err) {
-      alloc.header.setTombstone()
-      this.#release(wb)
-      // Not ERR_AGAIN to the caller's loop: wrap nothing, but make sure a
-      // callback's own ERR_AGAIN is not mistaken for a full buffer.
-      if (isCode(err, 'ERR_AGAIN')) throw Object.assign(new Error(`PageLog.append: the writer callback threw ${String((err as Error).message)}`), { cause: err })
-      throw err
-    }
-    const addr = alloc.addr
-    this.#release(wb)
-    return addr
   }
 
   #release(wb: WriteBuffer): void {
@@ -523,9 +529,8 @@ export class PageLog {
     if (sh === null) return
     const wb = this.#active
     const handle = wb === null ? null : wb.share()
-    this.#activeShareId = handle === null ? 0 : handle.photonWriteBuffer
     this.#activeHandle = handle
-    Atomics.store(sh.control, C_ACTIVE, this.#activeShareId)
+    Atomics.store(sh.control, C_ACTIVE, handle === null ? 0 : handle.photonWriteBuffer)
     Atomics.add(sh.control, C_GEN, 1)
     // The handle rides along: in the 'js' arena mode it carries the arena's
     // SharedArrayBuffer, which attach needs.
@@ -990,18 +995,7 @@ export class PageLogWriter {
   append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
     this.#checkOpen('append')
     const id = checkPageId(pageId)
-    let n: number
-    if (typeof data === 'function') {
-      if (size === undefined) throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
-      n = checkInt('size', size, (v) => v >= 0 && v <= U32_MAX, 'an integer in [0, 2^32 - 1]')
-    } else if (data instanceof Uint8Array) {
-      n = data.byteLength
-    } else {
-      throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
-    }
-    if (fastRecordSize(n) > this.bufferSize) {
-      throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `PageLogWriter.append: a ${n}-byte page can never fit a ${this.bufferSize}-byte buffer`)
-    }
+    const n = checkPageData('PageLogWriter.append', this.bufferSize, data, size)
     if (this.#tail === null) {
       const addr = this.#tryAppend(id, data, n)
       if (addr !== null) return addr
@@ -1072,39 +1066,22 @@ export class PageLogWriter {
       this.#wb = wb
       this.#wbId = active
     }
-    if (typeof data !== 'function') {
-      // Bytes: reserve + copy under a writer count (the owner may flush
-      // concurrently), no view object.
-      let addr: bigint
-      try {
-        addr = wb.writePage(pageId, data, true)
-      } catch (err) {
-        if (!isCode(err, 'ERR_AGAIN')) throw err
-        this.#leaveFull(wb)
-        return null
-      }
-      this.#release(wb)
-      this.#appends++
-      return addr
-    }
-    let alloc
+    // Bytes: reserve + copy under a writer count (the owner may flush
+    // concurrently), no view object. A writer callback fills a view.
+    let alloc: PageAlloc | null = null
+    let addr = 0n
     try {
-      alloc = wb.allocPage(pageId, size, true)
+      if (typeof data === 'function') alloc = wb.allocPage(pageId, size, true)
+      else addr = wb.writePage(pageId, data, true)
     } catch (err) {
       if (!isCode(err, 'ERR_AGAIN')) throw err
       this.#leaveFull(wb)
       return null
     }
-    try {
-      data(alloc.page)
-    } catch (err) {
-      alloc.header.setTombstone()
-      this.#release(wb)
-      throw err
-    }
-    this.#release(wb)
+    if (alloc === null) this.#release(wb)
+    else addr = fillWith(alloc, data as Writer, () => this.#release(wb))
     this.#appends++
-    return alloc.addr
+    return addr
   }
 
   /** The buffer `wb` is full (or sealed by another thread): seal it, let the owner rotate, let go of it. */

@@ -142,6 +142,10 @@ test('a writer callback that throws in a writer tombstones its record and reache
   const w = PageLog.attach(log.share()) // a writer on the owner's own thread works too
   const good = w.append(1n, Buffer.from('kept'))
   t.throws(() => w.append(2n, () => { throw new Error('boom') }, 16), { message: 'boom' })
+  // The same argument checks as PageLog.append.
+  t.throws(() => w.append(4n, Buffer.alloc(4), 5), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => w.append(4n, () => undefined), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => w.append(4n, Buffer.alloc(1 << 16)), { instanceOf: WriteBufferError, code: 'ERR_TOO_LARGE_SIZE', message: /^PageLogWriter\.append/ })
   t.is(typeof good, 'bigint')
   await w.flush()
   t.is(log.addressOf(2n), undefined, 'the tombstoned page is not indexed')
