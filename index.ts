@@ -13,6 +13,7 @@ import { endianness } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { inspect } from 'node:util'
 
+import { U64_MAX, U64_RANGE, checkBoolean, checkU32, invalidType, outOfRange, toU64 } from './args.ts'
 import * as native from './load-binding.js'
 
 if (endianness() !== 'LE') {
@@ -288,7 +289,6 @@ const FILL_STRIDE = native.FILL_STRIDE
 const CODES = native.errorCodes() as (WriteBufferErrorCode | 'ERR_OUT_OF_RANGE')[]
 const AGAIN_STATUS = -1 - CODES.indexOf('ERR_AGAIN')
 const TWO_32 = 2 ** 32
-const U64_MAX = (1n << 64n) - 1n
 
 const MESSAGES: Record<string, string> = {
   ERR_AGAIN: 'the buffer is sealed or has not enough room left: seal it and use the next buffer',
@@ -342,39 +342,6 @@ function call(fn: () => void, what: string): void {
 // ---------------------------------------------------------------------------
 // Argument checks, with Node's error classes and codes
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
-  if (typeof value === 'bigint') return `type bigint (${value}n)`
-  return `type ${typeof value} (${inspect(value)})`
-}
-
-function invalidType(name: string, expected: string, value: unknown): TypeError {
-  const err = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`)
-  ;(err as { code?: string }).code = 'ERR_INVALID_ARG_TYPE'
-  return err
-}
-
-function outOfRange(name: string, range: string, value: unknown): RangeError {
-  const shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'string' ? value : inspect(value)
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`)
-  ;(err as { code?: string }).code = 'ERR_OUT_OF_RANGE'
-  return err
-}
-
-function checkU32(name: string, value: unknown): asserts value is number {
-  if (typeof value === 'number' && value >>> 0 === value) return
-  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
-  throw outOfRange(name, 'an integer >= 0 and <= 4294967295', value)
-}
-
-function checkBoolean(name: string, value: unknown): asserts value is boolean {
-  if (typeof value !== 'boolean') throw invalidType(name, 'of type boolean', value)
-}
-
-const U64_RANGE = 'a non-negative safe integer or a bigint in [0, 2^64)'
-
 /** Writes a u64 argument into the scratch block. */
 function putU64(name: string, value: unknown): void {
   if (typeof value === 'number') {
@@ -395,18 +362,6 @@ function putU64(name: string, value: unknown): void {
       S64[S_U64_BIG] = value
       return
     }
-    throw outOfRange(name, U64_RANGE, value)
-  }
-  throw invalidType(name, 'of type bigint or number', value)
-}
-
-function toU64(name: string, value: unknown): bigint {
-  if (typeof value === 'bigint') {
-    if (value >= 0n && value <= U64_MAX) return value
-    throw outOfRange(name, U64_RANGE, value)
-  }
-  if (typeof value === 'number') {
-    if (Number.isSafeInteger(value) && value >= 0) return BigInt(value)
     throw outOfRange(name, U64_RANGE, value)
   }
   throw invalidType(name, 'of type bigint or number', value)

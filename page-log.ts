@@ -32,6 +32,7 @@ import path from 'node:path'
 import { BroadcastChannel } from 'node:worker_threads'
 
 import { ArenaPool, PageFile, WriteBuffer, WriteBufferError, recordSize, type PageAlloc, type WriteBufferHandle } from './index.ts'
+import { U32_MAX, U64_MAX, checkInt, invalidType, invalidValue, outOfRange, toU64 } from './args.ts'
 import * as native from './load-binding.js'
 
 /** Options of {@link PageLog.open}. */
@@ -136,25 +137,13 @@ interface Waiter {
   readonly reject: (err: unknown) => void
 }
 
-const U64_MAX = (1n << 64n) - 1n
-const U32_MAX = 0xffff_ffff
 const PAGE_FILE = /^(\d+)\.page$/
 const TEMP_FILE = /^\..*\.tmp-/
 
-function nodeError<E extends Error>(err: E, code: string): E {
-  ;(err as E & { code: string }).code = code
+/** An `Error` with a `code` (an errno name, or the owner's error code). */
+function withCode(err: Error, code: string): Error {
+  ;(err as Error & { code: string }).code = code
   return err
-}
-
-function toU64(name: string, value: unknown): bigint {
-  if (typeof value === 'bigint') {
-    if (value >= 0n && value <= U64_MAX) return value
-  } else if (typeof value === 'number') {
-    if (Number.isSafeInteger(value) && value >= 0) return BigInt(value)
-  } else {
-    throw nodeError(new TypeError(`The "${name}" argument must be of type bigint or number. Received type ${typeof value}`), 'ERR_INVALID_ARG_TYPE')
-  }
-  throw nodeError(new RangeError(`The value of "${name}" is out of range. It must be an integer in [0, 2^64 - 1]. Received ${String(value)}`), 'ERR_OUT_OF_RANGE')
 }
 
 /**
@@ -189,16 +178,16 @@ function checkPageData(what: string, bufferSize: number, data: unknown, size: un
   let n: number
   if (typeof data === 'function') {
     if (size === undefined) {
-      throw nodeError(new TypeError('The "size" argument is required with a writer callback'), 'ERR_INVALID_ARG_TYPE')
+      throw invalidType('size', 'of type number with a writer callback', size)
     }
     n = checkInt('size', size, (v) => v >= 0 && v <= U32_MAX, 'an integer in [0, 2^32 - 1]')
   } else if (data instanceof Uint8Array) {
     n = data.byteLength
     if (size !== undefined && size !== n) {
-      throw nodeError(new RangeError(`The value of "size" is out of range. It must be data.byteLength (${n}). Received ${String(size)}`), 'ERR_OUT_OF_RANGE')
+      throw outOfRange('size', `data.byteLength (${n})`, size)
     }
   } else {
-    throw nodeError(new TypeError('The "data" argument must be a Uint8Array or a function'), 'ERR_INVALID_ARG_TYPE')
+    throw invalidType('data', 'a Uint8Array or a function', data)
   }
   if (recordSize(n) > bufferSize) {
     throw new WriteBufferError('ERR_TOO_LARGE_SIZE', `${what}: a ${n}-byte page can never fit a ${bufferSize}-byte buffer`)
@@ -221,16 +210,6 @@ function fillWith(alloc: PageAlloc, writer: Writer, release: () => void): bigint
   }
   release()
   return alloc.addr
-}
-
-function checkInt(name: string, value: unknown, ok: (n: number) => boolean, range: string): number {
-  if (typeof value !== 'number') {
-    throw nodeError(new TypeError(`The "${name}" argument must be of type number. Received type ${typeof value}`), 'ERR_INVALID_ARG_TYPE')
-  }
-  if (!Number.isSafeInteger(value) || !ok(value)) {
-    throw nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${value}`), 'ERR_OUT_OF_RANGE')
-  }
-  return value
 }
 
 /** Locks `dir` for this log: `ERR_LOCKED` when another PageLog (here or in another process) has it open. */
@@ -334,17 +313,17 @@ export class PageLog {
    */
   static async open(dir: string, opts: PageLogOptions = {}): Promise<PageLog> {
     if (typeof dir !== 'string') {
-      throw nodeError(new TypeError(`The "dir" argument must be of type string. Received type ${typeof dir}`), 'ERR_INVALID_ARG_TYPE')
+      throw invalidType('dir', 'of type string', dir)
     }
     if (opts === null || typeof opts !== 'object') {
-      throw nodeError(new TypeError('The "opts" argument must be of type object'), 'ERR_INVALID_ARG_TYPE')
+      throw invalidType('opts', 'of type object', opts)
     }
     const bufferSize = checkInt('bufferSize', opts.bufferSize ?? 1 << 22, (n) => n >= 16 && n <= 2 ** 31 && 2 ** Math.round(Math.log2(n)) === n, 'a power of two in [16, 2^31]')
     const maxBuffers = checkInt('maxBuffers', opts.maxBuffers ?? 8, (n) => n >= 1, '>= 1')
     const maxOpenFiles = checkInt('maxOpenFiles', opts.maxOpenFiles ?? 16, (n) => n >= 1, '>= 1')
     const onCorrupt = opts.onCorrupt ?? 'reject'
     if (onCorrupt !== 'reject' && onCorrupt !== 'quarantine') {
-      throw nodeError(new TypeError(`The "onCorrupt" option must be 'reject' or 'quarantine'. Received ${String(onCorrupt)}`), 'ERR_INVALID_ARG_VALUE')
+      throw invalidValue('opts.onCorrupt', "'reject' or 'quarantine'", onCorrupt)
     }
 
     const full = path.resolve(dir)
@@ -936,7 +915,7 @@ export class PageLogWriter {
       !(handle.control instanceof SharedArrayBuffer) ||
       handle.control.byteLength !== C_WORDS * 4
     ) {
-      throw nodeError(new TypeError('The "handle" argument must be a PageLogHandle from PageLog#share()'), 'ERR_INVALID_ARG_TYPE')
+      throw invalidType('handle', 'a PageLogHandle from PageLog#share()', handle)
     }
     this.dir = handle.dir
     this.bufferSize = handle.bufferSize
@@ -970,7 +949,7 @@ export class PageLogWriter {
       if (this.#handles.size > 4) this.#handles.delete(this.#handles.keys().next().value as number)
     }
     if (m.type === 'installed' || m.type === 'closed' || m.type === 'failed') {
-      if (m.type === 'failed') this.#failed = nodeError(new Error(`PageLog: a flush failed in the owner thread: ${m.message}`), m.code ?? 'ERR_IO')
+      if (m.type === 'failed') this.#failed = withCode(new Error(`PageLog: a flush failed in the owner thread: ${m.message}`), m.code ?? 'ERR_IO')
       for (const wake of this.#wakers.splice(0)) wake()
     } else if (m.type === 'flushed' && m.to === this.#id) {
       const f = this.#flushes.get(m.req)
@@ -978,7 +957,7 @@ export class PageLogWriter {
       this.#flushes.delete(m.req)
       this.#unrefChannel()
       if (m.error === undefined) f.resolve()
-      else f.reject(nodeError(new Error(`PageLog.flush (owner): ${m.error.message}`), m.error.code ?? 'ERR_IO'))
+      else f.reject(withCode(new Error(`PageLog.flush (owner): ${m.error.message}`), m.error.code ?? 'ERR_IO'))
     }
   }
 

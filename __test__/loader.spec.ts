@@ -41,7 +41,7 @@ test('a package copy with no addon and no platform package gives the same error,
   const dir = mkdtempSync(join(tmpdir(), 'pwb-loader-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // The shipped CommonJS entry and its loaders, without any .node beside them.
-  for (const f of ['index.js', 'load-binding.js', 'binding.js', 'package.json']) copyFileSync(join(root, f), join(dir, f))
+  for (const f of ['index.js', 'args.js', 'load-binding.js', 'binding.js', 'package.json']) copyFileSync(join(root, f), join(dir, f))
   const e = loadFails(dir, ['-e', `try { require('./index.js'); console.log('loaded') } catch (e) { (${report})(e) }`])
   t.is(e.code, 'ERR_PHOTON_WB_NO_BINDING')
   t.true(e.message.includes(`for ${host}`), e.message)
