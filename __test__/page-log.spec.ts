@@ -54,13 +54,18 @@ async function openLog(t: ExecutionContext, dir: string, opts?: Parameters<typeo
 // ---------------------------------------------------------------------------
 // Serial: the native writer's fault switch is process-wide (AVA runs serial tests first).
 
-test.serial('a failed background flush is kept queued and surfaced by flush(), which retries', async (t) => {
-  const dir = tempDir(t)
-  const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 4 })
-  process.env.PHOTON_WB_FAULT = 'write:EIO'
+/** Sets the writer's fault switch for this test (cleared at teardown). */
+function setFault(t: ExecutionContext, spec: string): void {
+  process.env.PHOTON_WB_FAULT = spec
   t.teardown(() => {
     delete process.env.PHOTON_WB_FAULT
   })
+}
+
+test.serial('a failed background flush is kept queued and surfaced by flush(), which retries', async (t) => {
+  const dir = tempDir(t)
+  const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 4 })
+  setFault(t, 'write:EIO')
   const addrs: bigint[] = []
   for (let i = 0; i < 60; i++) addrs.push(log.append(i, content(i, 100)) as bigint) // > 1 buffer: one seal
   const err = await t.throwsAsync(log.flush())
@@ -80,10 +85,7 @@ test.serial('a failed background flush is kept queued and surfaced by flush(), w
 test.serial('a failed flush while appends wait rejects them; close() retries the flush', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 2 })
-  process.env.PHOTON_WB_FAULT = 'sync:ENOSPC'
-  t.teardown(() => {
-    delete process.env.PHOTON_WB_FAULT
-  })
+  setFault(t, 'sync:ENOSPC')
   const results: (bigint | Promise<bigint>)[] = []
   for (let i = 0; i < 200; i++) results.push(log.append(i, content(i, 100)))
   const waiting = results.filter((r): r is Promise<bigint> => r instanceof Promise)
