@@ -11,6 +11,8 @@
 //! use + idle) are at most its limit; others are freed. A reused arena is
 //! re-zeroed over the prefix its previous buffer allocated, and so is its
 //! record-start bitmap, so a new buffer reads exactly like a fresh one.
+//! Arenas a pool does not keep go to the process-wide cache and its
+//! background thread (`crate::reclaim`), as do those of pool-less buffers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +29,15 @@ pub(crate) struct Slab {
 }
 
 impl Slab {
+    /// A zeroed slab for `capacity` bytes: a scrubbed one from the
+    /// process-wide cache (`crate::reclaim`) if it has one, else a fresh one.
+    pub(crate) fn obtain(capacity: u32) -> Result<Self> {
+        match crate::reclaim::take(capacity as usize) {
+            Some(slab) => Ok(slab),
+            None => Self::fresh(capacity),
+        }
+    }
+
     /// A fresh, zeroed slab for `capacity` bytes.
     pub(crate) fn fresh(capacity: u32) -> Result<Self> {
         Ok(Slab {
@@ -36,9 +47,19 @@ impl Slab {
         })
     }
 
+    /// Zeroes the whole arena (JS may have written past `dirty` through a
+    /// view's `.buffer`) and the bitmap words over `dirty`: what the
+    /// process-wide cache does before keeping an arena
+    /// ([`crate::arena::Arena::zero_all`]).
+    pub(crate) fn scrub_all(&mut self) {
+        self.arena.zero_all(self.dirty as usize);
+        self.starts.clear_prefix(self.dirty);
+        self.dirty = 0;
+    }
+
     /// Zeroes what the previous buffer used: the arena up to `dirty` and the
     /// bitmap words that cover it.
-    fn scrub(&mut self) {
+    pub(crate) fn scrub(&mut self) {
         let dirty = (self.dirty as usize).min(self.arena.len());
         // SAFETY: `&mut self` is the only reference to this slab (it is in
         // no buffer), and `dirty <= len` bytes from the start are inside
@@ -126,7 +147,7 @@ impl ArenaPool {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 Ok(slab)
             }
-            None => Slab::fresh(self.capacity)
+            None => Slab::obtain(self.capacity)
                 .inspect(|_| {
                     self.created.fetch_add(1, Ordering::Relaxed);
                 })
@@ -135,7 +156,8 @@ impl ArenaPool {
     }
 
     /// Takes back the arena of a dropped buffer: kept while the pool is
-    /// open and manages no more than `limit` arenas, freed otherwise.
+    /// open and manages no more than `limit` arenas, retired otherwise (to
+    /// the process-wide cache or freed, off this thread).
     pub(crate) fn give(&self, slab: Slab) {
         let mut inner = self.lock();
         inner.in_use -= 1;
@@ -144,18 +166,19 @@ impl ArenaPool {
             return;
         }
         drop(inner);
-        drop(slab); // freed outside the lock
+        crate::reclaim::retire(slab); // outside the lock
     }
 
-    /// Frees the idle arenas; with `close`, arenas given back later are
-    /// freed too (the owner is done with the pool).
+    /// Lets the idle arenas go (to the process-wide cache or freed, off
+    /// this thread); with `close`, arenas given back later go too (the
+    /// owner is done with the pool).
     pub fn clear(&self, close: bool) {
         let idle = {
             let mut inner = self.lock();
             inner.closed |= close;
             std::mem::take(&mut inner.idle)
         };
-        drop(idle);
+        idle.into_iter().for_each(crate::reclaim::retire);
     }
 
     /// Counters.
@@ -168,6 +191,13 @@ impl ArenaPool {
             created: self.created.load(Ordering::Relaxed),
             reused: self.reused.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl Drop for ArenaPool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        idle.into_iter().for_each(crate::reclaim::retire);
     }
 }
 
