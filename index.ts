@@ -1352,4 +1352,5 @@ export class PageFile implements Iterable<BufferRecord> {
   }
 }
 
+export { arenaCacheStats, configureArenaCache, trimArenaCache, type ArenaCacheOptions, type ArenaCacheStats } from './arena-cache.ts'
 export { PageLog, PageLogWriter, type PageLogHandle, type PageLogOptions, type PageLogStats, type PageLogWriterStats } from './page-log.ts'

@@ -49,6 +49,6 @@ if (nodes.length === 0 || native < sources) {
   console.error('photon-write-buffer: building the native addon (cargo, release)...')
   run('build:native')
 }
-if (mtime(rel('index.js')) < Math.max(mtime(rel('index.ts')), mtime(rel('page-log.ts')), mtime(rel('binding.d.ts')))) {
+if (mtime(rel('index.js')) < Math.max(mtime(rel('index.ts')), mtime(rel('page-log.ts')), mtime(rel('arena-cache.ts')), mtime(rel('binding.d.ts')))) {
   run('build:ts')
 }

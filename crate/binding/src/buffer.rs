@@ -33,6 +33,10 @@ pub struct NativeBuffer {
     /// held). Declared after `inner`, and `Drop`/`dispose` empty the slot
     /// and drop `inner` first: the reference goes last.
     keep: Option<Borrow>,
+    /// What this object reports to its isolate's GC beyond the external
+    /// `ArrayBuffer` Node already counts (`external::ExternalCharge`);
+    /// given back on this env by `dispose` or the finalizer.
+    charge: Option<external::ExternalCharge>,
 }
 
 fn disposed() -> Error<ErrorCode> {
@@ -43,9 +47,14 @@ fn disposed() -> Error<ErrorCode> {
 }
 
 impl NativeBuffer {
-    fn register(inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
+    fn register(env: &Env, inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
         let slot = registry::insert(inner.clone());
+        // The record-start bitmap: capacity / 64 bytes of Rust memory that
+        // no ArrayBuffer covers (the arena itself is counted by V8 through
+        // its ArrayBuffer: `ExternalCharge` docs).
+        let charge = external::ExternalCharge::new(env, inner.capacity() as usize / 64);
         NativeBuffer {
+            charge: Some(charge),
             group_id: inner.group_id(),
             capacity: inner.capacity(),
             inner: Some(inner),
@@ -92,7 +101,7 @@ impl NativeBuffer {
             // access the buffer makes.
             let wb = unsafe { WriteBuffer::with_borrowed_arena(group_id, capacity, keep.ptr()) }
                 .map_err(to_napi_error)?;
-            return Ok(Self::register(Arc::new(wb), Some(keep)));
+            return Ok(Self::register(env, Arc::new(wb), Some(keep)));
         }
         let core = match pool {
             None => WriteBuffer::with_capacity(group_id, capacity),
@@ -107,7 +116,11 @@ impl NativeBuffer {
             }
             Some(p) => WriteBuffer::with_pool(group_id, &p.inner),
         };
-        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?), None))
+        Ok(Self::register(
+            env,
+            Arc::new(core.map_err(to_napi_error)?),
+            None,
+        ))
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
@@ -123,7 +136,7 @@ impl NativeBuffer {
             )
         })?;
         let keep = arena_mode::keep_for(env, &inner, arena.as_ref(), "attach")?;
-        Ok(Self::register(inner, keep))
+        Ok(Self::register(env, inner, keep))
     }
 
     /// Registers the buffer for other threads; returns the handle id.
@@ -212,6 +225,7 @@ impl NativeBuffer {
         registry::remove(self.slot);
         drop(inner);
         drop(self.keep.take());
+        drop(self.charge.take());
         match self.arena.take() {
             // SAFETY: `arena` is a live napi value of this env (napi hands
             // us one); `detach` checks its tag before touching it.
