@@ -22,7 +22,8 @@
 //             they pile up), one gc() (taken through v8.setFlagsFromString,
 //             untimed), then a flushTo of a 4 MiB buffer while a setImmediate
 //             ticker records the event loop's worst gap over 300 ms, when the
-//             dropped arenas are released
+//             dropped arenas are released; beside it the floor, the same
+//             measurement before any buffer was dropped (this host's noise)
 // Implementations: `project` (require('..')) and `pure-JS` (the SharedArrayBuffer
 // baseline in bench/baseline, whose flushTo stand-in writes the arena with
 // fs.promises + datasync).
@@ -181,9 +182,39 @@ const CASES = {
     const I = impl(name);
     const dir = fs.mkdtempSync(path.join(process.env.BENCH_ARENA_DIR || os.tmpdir(), 'pwb-arena-'));
     try {
-      const keep = new I.WB(2, 4 * MiB);
-      for (let p = 0; p < 900; p++) keep.allocPage(p, PAGE, false).page.set(src);
-      keep.seal();
+      const sealed = (g) => {
+        const wb = new I.WB(g, 4 * MiB);
+        for (let p = 0; p < 900; p++) wb.allocPage(p, PAGE, false).page.set(src);
+        wb.seal();
+        return wb;
+      };
+      // The worst gap over 300 ms from a flushTo of `wb` on (after `before`).
+      const worstGap = async (wb, file) => {
+        let worst = 0;
+        let last = now();
+        let ticking = true;
+        const ticker = (async () => {
+          while (ticking) {
+            await tick();
+            const t = now();
+            worst = Math.max(worst, t - last);
+            last = t;
+          }
+        })();
+        const t0 = now();
+        await I.flush(wb, path.join(dir, file));
+        const flushMs = (now() - t0) / 1e6;
+        while (now() - t0 < 300e6) await new Promise((r) => setTimeout(r, 5));
+        ticking = false;
+        await ticker;
+        return { worstGapMs: worst / 1e6, flushMs };
+      };
+      // The floor: the same measurement with nothing to free (what this host's
+      // scheduler and V8 cost on their own).
+      const floorBuffer = sealed(3);
+      gc();
+      const floor = await worstGap(floorBuffer, 'floor.page');
+      const keep = sealed(2);
       // Fill and drop 256 × 4 MiB buffers without yielding: they pile up.
       (() => {
         for (let i = 0; i < 256; i++) {
@@ -193,24 +224,8 @@ const CASES = {
       })();
       const liveBefore = I.live();
       gc(); // untimed: V8 finds them dead; their finalizers run on the next turns
-      let worst = 0;
-      let last = now();
-      let ticking = true;
-      const ticker = (async () => {
-        while (ticking) {
-          await tick();
-          const t = now();
-          worst = Math.max(worst, t - last);
-          last = t;
-        }
-      })();
-      const t0 = now();
-      await I.flush(keep, path.join(dir, 'gap.page'));
-      const flushMs = (now() - t0) / 1e6;
-      while (now() - t0 < 300e6) await new Promise((r) => setTimeout(r, 5));
-      ticking = false;
-      await ticker;
-      return { worstGapMs: worst / 1e6, flushMs, liveBefore, liveAfter: I.live() };
+      const r = await worstGap(keep, 'gap.page');
+      return { ...r, floorMs: floor.worstGapMs, liveBefore, liveAfter: I.live() };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -284,7 +299,8 @@ function print(res) {
     `peak liveArenas() ${d.project.peakLive}`);
   const f = res.cases.fresh4;
   console.log(`fresh4 ns/page: project ${f.project.nsPerPage.toFixed(0)}, pure-JS ${f['pure-JS'].nsPerPage.toFixed(0)}, ` +
-    `bare copy ${f['bare copy'].nsPerPage.toFixed(0)}; gap: flushTo ${res.cases.gap.project.flushMs.toFixed(1)} ms, ` +
+    `bare copy ${f['bare copy'].nsPerPage.toFixed(0)}; gap floor (nothing dropped): project ${res.cases.gap.project.floorMs.toFixed(2)} ms, ` +
+    `pure-JS ${res.cases.gap['pure-JS'].floorMs.toFixed(2)} ms; flushTo ${res.cases.gap.project.flushMs.toFixed(1)} ms, ` +
     `liveArenas() ${res.cases.gap.project.liveBefore} → ${res.cases.gap.project.liveAfter}`);
 }
 

@@ -213,10 +213,16 @@ pub(crate) fn retire(mut slab: Slab) {
         }
         st.started = true;
     }
+    // Wake the thread only if it may be asleep: when it is busy or has a
+    // queue, it takes this arena without waiting (a GC that releases
+    // hundreds of buffers then costs one wake-up, not hundreds).
+    let asleep = st.pending.is_empty() && st.busy.is_none();
     st.pending_bytes += len;
     st.pending.push_back((slab, true));
     drop(st);
-    reclaimer().work.notify_one();
+    if asleep {
+        reclaimer().work.notify_one();
+    }
 }
 
 /// A cached arena of exactly `len` bytes, scrubbed, counted in
