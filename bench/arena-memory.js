@@ -23,7 +23,9 @@
 //             untimed), then a flushTo of a 4 MiB buffer while a setImmediate
 //             ticker records the event loop's worst gap over 300 ms, when the
 //             dropped arenas are released; beside it the floor, the same
-//             measurement before any buffer was dropped (this host's noise)
+//             measurement before any buffer was dropped (this host's noise),
+//             and the project's release turn (the turn whose finalizers let
+//             the 256 arenas go). Median of 5 repetitions.
 // Implementations: `project` (require('..')) and `pure-JS` (the SharedArrayBuffer
 // baseline in bench/baseline, whose flushTo stand-in writes the arena with
 // fs.promises + datasync).
@@ -188,17 +190,24 @@ const CASES = {
         wb.seal();
         return wb;
       };
-      // The worst gap over 300 ms from a flushTo of `wb` on (after `before`).
+      // The worst gap over 300 ms from a flushTo of `wb` on; and, for the
+      // project, the gap of the turn in which liveArenas() fell most (the
+      // finalizers of the dropped buffers ran in it).
       const worstGap = async (wb, file) => {
         let worst = 0;
+        let release = { arenas: 0, ms: null };
         let last = now();
+        let live = I.live();
         let ticking = true;
         const ticker = (async () => {
           while (ticking) {
             await tick();
             const t = now();
+            const l = I.live();
             worst = Math.max(worst, t - last);
+            if (l !== null && live - l > release.arenas) release = { arenas: live - l, ms: (t - last) / 1e6 };
             last = t;
+            live = l;
           }
         })();
         const t0 = now();
@@ -207,25 +216,35 @@ const CASES = {
         while (now() - t0 < 300e6) await new Promise((r) => setTimeout(r, 5));
         ticking = false;
         await ticker;
-        return { worstGapMs: worst / 1e6, flushMs };
+        return { worstGapMs: worst / 1e6, flushMs, release };
       };
-      // The floor: the same measurement with nothing to free (what this host's
-      // scheduler and V8 cost on their own).
-      const floorBuffer = sealed(3);
-      gc();
-      const floor = await worstGap(floorBuffer, 'floor.page');
-      const keep = sealed(2);
-      // Fill and drop 256 × 4 MiB buffers without yielding: they pile up.
-      (() => {
-        for (let i = 0; i < 256; i++) {
-          const wb = new I.WB(1, 4 * MiB);
-          for (let p = 0; p < 1000; p++) wb.allocPage(p, PAGE, false).page.set(src);
-        }
-      })();
-      const liveBefore = I.live();
-      gc(); // untimed: V8 finds them dead; their finalizers run on the next turns
-      const r = await worstGap(keep, 'gap.page');
-      return { ...r, floorMs: floor.worstGapMs, liveBefore, liveAfter: I.live() };
+      const reps = [];
+      for (let rep = 0; rep < 5; rep++) {
+        // The floor: the same measurement with nothing to free (what this
+        // host's scheduler and V8 cost on their own).
+        const floorBuffer = sealed(3);
+        gc();
+        const floor = await worstGap(floorBuffer, `floor-${rep}.page`);
+        const keep = sealed(2);
+        // Fill and drop 256 × 4 MiB buffers without yielding: they pile up.
+        (() => {
+          for (let i = 0; i < 256; i++) {
+            const wb = new I.WB(1, 4 * MiB);
+            for (let p = 0; p < 1000; p++) wb.allocPage(p, PAGE, false).page.set(src);
+          }
+        })();
+        const liveBefore = I.live();
+        gc(); // untimed: V8 finds them dead; their finalizers run on the next turns
+        const r = await worstGap(keep, `gap-${rep}.page`);
+        reps.push({ ...r, floorMs: floor.worstGapMs, liveBefore, liveAfter: I.live() });
+      }
+      const med = (f) => {
+        const xs = reps.map(f).filter((x) => x !== null).sort((a, b) => a - b);
+        return xs.length ? xs[xs.length >> 1] : null;
+      };
+      return { worstGapMs: med((r) => r.worstGapMs), floorMs: med((r) => r.floorMs), flushMs: med((r) => r.flushMs),
+        releaseTurnMs: med((r) => r.release.ms), releasedArenas: med((r) => r.release.arenas || null),
+        liveBefore: reps[0].liveBefore, liveAfter: reps[reps.length - 1].liveAfter, reps };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -300,7 +319,9 @@ function print(res) {
   const f = res.cases.fresh4;
   console.log(`fresh4 ns/page: project ${f.project.nsPerPage.toFixed(0)}, pure-JS ${f['pure-JS'].nsPerPage.toFixed(0)}, ` +
     `bare copy ${f['bare copy'].nsPerPage.toFixed(0)}; gap floor (nothing dropped): project ${res.cases.gap.project.floorMs.toFixed(2)} ms, ` +
-    `pure-JS ${res.cases.gap['pure-JS'].floorMs.toFixed(2)} ms; flushTo ${res.cases.gap.project.flushMs.toFixed(1)} ms, ` +
+    `pure-JS ${res.cases.gap['pure-JS'].floorMs.toFixed(2)} ms; project release turn ` +
+    `${res.cases.gap.project.releaseTurnMs?.toFixed(2)} ms (${res.cases.gap.project.releasedArenas} arenas); ` +
+    `flushTo ${res.cases.gap.project.flushMs.toFixed(1)} ms, ` +
     `liveArenas() ${res.cases.gap.project.liveBefore} → ${res.cases.gap.project.liveAfter}`);
 }
 
