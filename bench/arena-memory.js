@@ -14,7 +14,8 @@
 //             peak liveArenas(); last round ÷ first round
 //   fresh4    4 MiB buffers (a new one every ~1000 pages), 4 rounds of 1 s:
 //             ns/page, against `bare copy`, the same loop copying 4 KiB into
-//             one warm 4 MiB Buffer (no allocPage, no new buffers)
+//             one warm 4 MiB Buffer (no allocPage, no new buffers); `pooled`
+//             is the project with an ArenaPool and dispose(), for reference
 //   rss256    256 × 16 MiB buffers, 1 MiB of each touched, dropped, with gc()
 //             between (this child runs with --expose-gc: nothing is timed);
 //             RSS growth once they are collected and freed
@@ -87,7 +88,8 @@ async function userLoop(I, cap, ms, state) {
         a = state.wb.allocPage(state.id++, PAGE, false);
       } catch (e) {
         if (e.code !== 'ERR_AGAIN') throw e;
-        state.wb = new I.WB(1, cap); // the full one is dropped, not disposed
+        if (state.make) state.wb = state.make(state.wb);
+        else state.wb = new I.WB(1, cap); // the full one is dropped, not disposed
         a = state.wb.allocPage(state.id++, PAGE, false);
       }
       a.page.set(src);
@@ -140,6 +142,17 @@ const CASES = {
     const rounds = [];
     if (name === 'bare copy') {
       for (let r = 0; r < 4; r++) rounds.push(await bareLoop(4 * MiB, ms));
+    } else if (name === 'pooled') {
+      // The explicit way: an ArenaPool and dispose() (the best reuse there is).
+      const I = impl('project');
+      const { ArenaPool } = require('..');
+      const pool = new ArenaPool(4 * MiB, 2);
+      const make = (old) => {
+        old.dispose();
+        return new I.WB(1, 4 * MiB, { pool });
+      };
+      const state = { wb: new I.WB(1, 4 * MiB, { pool }), id: 0, make };
+      for (let r = 0; r < 4; r++) rounds.push(await userLoop(I, 4 * MiB, ms, state));
     } else {
       const I = impl(name);
       const state = { wb: new I.WB(1, 4 * MiB), id: 0 };
@@ -251,7 +264,7 @@ const CASES = {
   },
 };
 
-const IMPLS = { drop64: ['project', 'pure-JS'], fresh4: ['project', 'pure-JS', 'bare copy'], rss256: ['project', 'pure-JS'], gap: ['project', 'pure-JS'] };
+const IMPLS = { drop64: ['project', 'pure-JS'], fresh4: ['project', 'pure-JS', 'bare copy', 'pooled'], rss256: ['project', 'pure-JS'], gap: ['project', 'pure-JS'] };
 
 function runChild(id, name) {
   const execArgv = id === 'rss256' ? ['--expose-gc'] : [];
@@ -318,7 +331,7 @@ function print(res) {
     `peak liveArenas() ${d.project.peakLive}`);
   const f = res.cases.fresh4;
   console.log(`fresh4 ns/page: project ${f.project.nsPerPage.toFixed(0)}, pure-JS ${f['pure-JS'].nsPerPage.toFixed(0)}, ` +
-    `bare copy ${f['bare copy'].nsPerPage.toFixed(0)}; gap floor (nothing dropped): project ${res.cases.gap.project.floorMs.toFixed(2)} ms, ` +
+    `bare copy ${f['bare copy'].nsPerPage.toFixed(0)}, project with ArenaPool + dispose() ${f.pooled.nsPerPage.toFixed(0)}; gap floor (nothing dropped): project ${res.cases.gap.project.floorMs.toFixed(2)} ms, ` +
     `pure-JS ${res.cases.gap['pure-JS'].floorMs.toFixed(2)} ms; project release turn ` +
     `${res.cases.gap.project.releaseTurnMs?.toFixed(2)} ms (${res.cases.gap.project.releasedArenas} arenas); ` +
     `flushTo ${res.cases.gap.project.flushMs.toFixed(1)} ms, ` +

@@ -181,27 +181,37 @@ impl Arena {
         self.len
     }
 
-    /// Zeroes every byte, for an arena no buffer holds, given that honest
-    /// use wrote only the first `dirty` bytes. A mapping gets a `memset` of
-    /// that prefix (to a page boundary) and gives the rest back to the
-    /// kernel (`MADV_DONTNEED`: private anonymous pages read as zero
-    /// afterwards), so bytes that JS wrote past the prefix through an
-    /// arena view never reach the next buffer, and untouched pages stay
-    /// unresident. A heap arena (under [`MAP_MIN`]) is zeroed whole.
-    pub(crate) fn zero_all(&mut self, dirty: usize) {
+    /// The prefix [`Arena::zero_head`] zeroes: `dirty` rounded up to a
+    /// page for a mapping; the whole arena for a heap one.
+    fn head(&self, dirty: usize) -> usize {
+        #[cfg(unix)]
+        if self.backing == Backing::Mapped {
+            return dirty
+                .min(self.len)
+                .next_multiple_of(page_size())
+                .min(self.len);
+        }
+        let _ = dirty;
+        self.len
+    }
+
+    /// For a mapping, gives every page past the [`Arena::head`] of `dirty`
+    /// back to the kernel (`MADV_DONTNEED`: private anonymous pages read as
+    /// zero afterwards, and stop being resident), so bytes that JS wrote
+    /// past the allocated prefix through an arena view never reach the
+    /// next buffer. Nothing for a heap arena ([`Arena::zero_head`] zeroes
+    /// it whole).
+    pub(crate) fn release_tail(&mut self, dirty: usize) {
         debug_assert!(!self.is_borrowed());
         #[cfg(unix)]
         if self.backing == Backing::Mapped {
-            let page = page_size();
-            let head = dirty.min(self.len).next_multiple_of(page).min(self.len);
-            // SAFETY: `&mut self`: nothing else accesses the arena; `head <=
-            // len` bytes from the start are inside the mapping.
-            unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, head) };
+            let head = self.head(dirty);
             if head < self.len {
                 // SAFETY: `ptr + head` is page-aligned (the mapping is, and
                 // `head` is a multiple of the page size) and `head..len` is
-                // inside the mapping; dropping private anonymous pages only
-                // makes them read as zero again.
+                // inside the mapping, which `&mut self` keeps to us;
+                // dropping private anonymous pages only makes them read as
+                // zero again.
                 let rc = unsafe {
                     libc::madvise(
                         self.ptr.as_ptr().add(head).cast(),
@@ -216,11 +226,19 @@ impl Arena {
                     };
                 }
             }
-            return;
         }
-        // SAFETY: `&mut self`: nothing else accesses the arena; `len` bytes
-        // from the start are the allocation.
-        unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, self.len) };
+        #[cfg(not(unix))]
+        let _ = dirty;
+    }
+
+    /// Zeroes the [`Arena::head`] of `dirty`: with [`Arena::release_tail`]
+    /// done before, every byte then reads zero.
+    pub(crate) fn zero_head(&mut self, dirty: usize) {
+        debug_assert!(!self.is_borrowed());
+        let head = self.head(dirty);
+        // SAFETY: `&mut self`: nothing else accesses the arena; `head <=
+        // len` bytes from the start are inside the allocation.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, head) };
     }
 
     /// Whether the memory is an anonymous mapping (tests).

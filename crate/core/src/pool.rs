@@ -47,12 +47,19 @@ impl Slab {
         })
     }
 
-    /// Zeroes the whole arena (JS may have written past `dirty` through a
-    /// view's `.buffer`) and the bitmap words over `dirty`: what the
-    /// process-wide cache does before keeping an arena
-    /// ([`crate::arena::Arena::zero_all`]).
-    pub(crate) fn scrub_all(&mut self) {
-        self.arena.zero_all(self.dirty as usize);
+    /// Makes the slab read as fresh for the process-wide cache, in two
+    /// steps that may run on different threads: [`Slab::release_tail`]
+    /// when it is cached, [`Slab::zero_head`] then or when it is taken
+    /// (`crate::reclaim`). JS may have written anywhere in the arena
+    /// through a view's `.buffer`, not only in the allocated prefix.
+    pub(crate) fn release_tail(&mut self) {
+        self.arena.release_tail(self.dirty as usize);
+    }
+
+    /// The second step (see [`Slab::release_tail`], which must have run):
+    /// zeroes the prefix and the bitmap words over it.
+    pub(crate) fn zero_head(&mut self) {
+        self.arena.zero_head(self.dirty as usize);
         self.starts.clear_prefix(self.dirty);
         self.dirty = 0;
     }

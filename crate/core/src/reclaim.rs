@@ -15,12 +15,14 @@
 //! writing into warm memory. The cache keeps, per arena size, at least
 //! [`CacheConfig::min_arenas_per_size`] arenas or up to
 //! [`CacheConfig::max_bytes_per_size`] bytes (whichever allows more), and
-//! never more than [`CacheConfig::max_bytes`] in all. Each kept arena is
-//! re-zeroed (with its record-start bitmap) over the prefix its buffer
-//! allocated, and a mapped one hands the rest back to the kernel
-//! (`MADV_DONTNEED`, in case JS wrote there through a view), so a cached
-//! arena reads exactly like a fresh one. Only that prefix is resident: an
-//! arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS while cached.
+//! never more than [`CacheConfig::max_bytes`] in all. A kept mapped arena
+//! hands every page past the prefix its buffer allocated back to the kernel
+//! (`MADV_DONTNEED`, in case JS wrote there through a view); the prefix is
+//! re-zeroed (with its record-start bitmap) here when it is over
+//! [`ZERO_ON_TAKE_MAX`], else by the thread that takes the arena, right
+//! before it writes it (so the memory is in its caches). Either way a cached
+//! arena reads exactly like a fresh one, and only that prefix is resident:
+//! an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS while cached.
 //!
 //! The escape hatch: `PHOTON_WB_ARENA_CACHE_MIB=0` in the environment (read
 //! once, at the first use), or [`configure`] with `max_bytes: 0`, turns the
@@ -32,6 +34,11 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use crate::pool::Slab;
 
 const MIB: usize = 1 << 20;
+
+/// A cached arena whose buffer used at most this many bytes is zeroed by
+/// the thread that takes it (at most ~1 ms of `memset`), not by the
+/// reclaim thread: see `run`.
+const ZERO_ON_TAKE_MAX: usize = 4 * MIB;
 
 /// The bounds of the arena cache (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +246,10 @@ pub(crate) fn take(len: usize) -> Option<Slab> {
             st.cached_bytes -= len;
             st.hits += 1;
             drop(st);
-            debug_assert_eq!(slab.dirty, 0);
+            if slab.dirty != 0 {
+                // At most `ZERO_ON_TAKE_MAX` bytes (see `run`).
+                slab.zero_head();
+            }
             slab.arena.count(true);
             Some(slab)
         }
@@ -269,9 +279,16 @@ fn run() {
         let epoch = st.epoch;
         drop(st);
         if keep {
-            // The slab is ours alone (no buffer holds it); zeroing it
-            // happens outside the lock, so `take` never waits for it.
-            slab.scrub_all();
+            // The slab is ours alone (no buffer holds it); this happens
+            // outside the lock, so `take` never waits for it. A small dirty
+            // prefix is zeroed by whoever takes the arena, right before
+            // writing it (`take`): zeroed here, it would have left the
+            // taker's caches by then, and writing it again costs more than
+            // zeroing it there (docs/BENCHMARKS.md, "Arena memory").
+            slab.release_tail();
+            if slab.dirty as usize > ZERO_ON_TAKE_MAX {
+                slab.zero_head();
+            }
         }
         st = lock();
         if keep && st.epoch == epoch {
@@ -403,6 +420,19 @@ mod tests {
                 std::ptr::write_bytes(wb.arena_ptr().add(CAP as usize / 2), 0xEE, 100);
                 wb.arena_ptr().add(CAP as usize - 1).write(0xEE);
             }
+            drop(wb);
+            wait_idle();
+        }
+    }
+
+    #[test]
+    fn a_large_dirty_prefix_is_zeroed_in_the_background() {
+        const CAP: u32 = 1 << 23; // 8 MiB: more than ZERO_ON_TAKE_MAX used
+        for round in 0..3u32 {
+            let wb = WriteBuffer::with_capacity(round, CAP).unwrap();
+            assert!(bytes(&wb).iter().all(|&b| b == 0), "round {round}");
+            fill(&wb, 0x3C);
+            assert!(wb.state().allocated as usize > ZERO_ON_TAKE_MAX);
             drop(wb);
             wait_idle();
         }
