@@ -5,6 +5,9 @@
  */
 import { HEADER_SIZE } from './constants.ts'
 
+// A local constant, read once (not from the imported module object per call).
+const HEADER = HEADER_SIZE
+
 /** The high half every address of group `groupId` shares. */
 export function groupHigh(groupId: number): bigint {
   return BigInt(groupId) << 32n
@@ -12,7 +15,7 @@ export function groupHigh(groupId: number): bigint {
 
 /** The address of the record at `record` in the group whose high half is `high` (see `groupHigh`). */
 export function addrOf(high: bigint, record: number): bigint {
-  return high | BigInt(record + HEADER_SIZE)
+  return high | BigInt(record + HEADER)
 }
 
 /** The group id of an address. */

@@ -6,21 +6,25 @@ import { checkU32, invalidType, outOfRange } from './args.ts'
 import * as native from '../load-binding.js'
 
 /** Record header bytes. */
-export const HEADER_SIZE: number = native.HEADER_SIZE
+const HEADER_SIZE: number = native.HEADER_SIZE
 /** Records (and page bodies) start at multiples of this. */
-export const ALIGN: number = native.ALIGN
+const ALIGN: number = native.ALIGN
 /** Flags of a page record. */
-export const NORMAL_PAGE: number = native.NORMAL_PAGE
+const NORMAL_PAGE: number = native.NORMAL_PAGE
 /** Flags of a dealloc record. */
-export const DEALLOC_PAGES: number = native.DEALLOC_PAGES
+const DEALLOC_PAGES: number = native.DEALLOC_PAGES
 /** Flags of a tombstoned record. */
-export const TOMBSTONE: number = native.TOMBSTONE
+const TOMBSTONE: number = native.TOMBSTONE
 /** Smallest capacity (a power of two). */
-export const MIN_CAPACITY: number = native.MIN_CAPACITY
+const MIN_CAPACITY: number = native.MIN_CAPACITY
 /** Largest capacity (2^31). */
-export const MAX_CAPACITY: number = native.MAX_CAPACITY
+const MAX_CAPACITY: number = native.MAX_CAPACITY
 /** Where an arena starts: a multiple of this (records need `ALIGN`). Internal. */
-export const ARENA_ALIGN: number = native.ARENA_ALIGN
+const ARENA_ALIGN: number = native.ARENA_ALIGN
+
+// Exported by this list rather than `export const`: the functions below
+// then read local constants, not the module object (compiled CommonJS).
+export { HEADER_SIZE, ALIGN, NORMAL_PAGE, DEALLOC_PAGES, TOMBSTONE, MIN_CAPACITY, MAX_CAPACITY, ARENA_ALIGN }
 
 /** Bytes a record with a `pageSize`-byte body covers: `16 + roundUp(pageSize, 8)`. */
 export function recordSize(pageSize: number): number {
@@ -43,7 +47,7 @@ export function liveArenas(): number {
 // Capacity: the one rule, for WriteBuffer, ArenaPool and PageLog's bufferSize
 
 /** The valid capacities, as the errors say it: `a power of two in [16, 2^31]`. */
-export const CAPACITY_RANGE = `a power of two in [${MIN_CAPACITY}, 2^${Math.log2(MAX_CAPACITY)}]`
+const CAPACITY_RANGE = `a power of two in [${MIN_CAPACITY}, 2^${Math.log2(MAX_CAPACITY)}]`
 
 /** A valid capacity: a power of two in [MIN_CAPACITY, MAX_CAPACITY]. */
 export function checkCapacity(name: string, value: unknown): number {
@@ -53,3 +57,5 @@ export function checkCapacity(name: string, value: unknown): number {
   }
   return value
 }
+
+export { CAPACITY_RANGE }

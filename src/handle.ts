@@ -2,14 +2,16 @@
  * One buffer as this thread sees it (`Handle`), and the `Buffer` views of
  * its pages (`PageView`, also used by page files).
  */
-import { addrOf, groupHigh } from './address.ts'
+import * as address from './address.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE } from './constants.ts'
 import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, S_SLOT, S_ARG, call } = scratch
+const { S32, S_SLOT, S_ARG, call, fastHeader } = scratch
+const { addrOf, groupHigh } = address
+const HEADER = HEADER_SIZE
 
 /**
  * Page views: `Buffer`s (`instanceof Buffer`, `Buffer.isBuffer`, every Buffer
@@ -56,7 +58,7 @@ export class Handle {
       this.arena = jsBytes.buffer as SharedArrayBuffer
       this.base = jsBytes.byteOffset
     }
-    this.body = this.base + HEADER_SIZE
+    this.body = this.base + HEADER
     this.view = new DataView(this.arena, this.base, capacity)
     this.bytes = new Uint8Array(this.arena, this.base, capacity)
     this.groupHigh = groupHigh(groupId)
@@ -75,12 +77,12 @@ export class Handle {
   readHeader(record: number): void {
     S32[S_SLOT] = this.slot
     S32[S_ARG] = record
-    call(native.fastHeader, 'RecordHeader')
+    call(fastHeader, 'RecordHeader')
   }
 
   deallocAddrs(record: number, size: number): bigint[] {
     const out: bigint[] = new Array(size / 8)
-    const base = record + HEADER_SIZE
+    const base = record + HEADER
     for (let i = 0; i < out.length; i++) out[i] = this.view.getBigUint64(base + i * 8, true)
     return out
   }

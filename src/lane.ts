@@ -6,13 +6,13 @@ import { checkU32 } from './args.ts'
 import * as scratch from './scratch.ts'
 import { AGAIN_STATUS, WriteBufferError, statusError } from './errors.ts'
 import type { Handle } from './handle.ts'
-import { Alloc } from './records.ts'
+import * as records from './records.ts'
 import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard } from './types.ts'
-import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, S_SLOT, S_ARG, S_STATUS, S_OUT, putU64, releaseState } = scratch
+const { S32, SI32, S_SLOT, S_ARG, S_STATUS, S_OUT, putU64, releaseState, fastLaneAlloc, fastLaneClose } = scratch
+const { Alloc } = records
 
 export class LaneImpl implements Lane {
   readonly #h: Handle
@@ -48,7 +48,7 @@ export class LaneImpl implements Lane {
     S32[S_ARG] = this.#cursor
     S32[S_ARG + 1] = this.#end
     S32[S_ARG + 2] = pageSize
-    native.fastLaneAlloc()
+    fastLaneAlloc()
     const status = SI32[S_STATUS]
     if (status !== 0) {
       if (status === AGAIN_STATUS) return null
@@ -63,7 +63,7 @@ export class LaneImpl implements Lane {
     S32[S_SLOT] = this.#h.slot
     S32[S_ARG] = this.#cursor
     S32[S_ARG + 1] = this.#end
-    native.fastLaneClose()
+    fastLaneClose()
     const state = releaseState('Lane.close')
     this.#closed = true
     return state

@@ -14,7 +14,7 @@ import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, S64, S_SLOT, S_ARG, S_OUT, S_OUT_U64_BIG, FILL_STRIDE, call, putU64 } = scratch
+const { S32, S64, S_SLOT, S_ARG, S_OUT, S_OUT_U64_BIG, FILL_STRIDE, call, putU64, fastSetTombstone, fastSetPageId } = scratch
 const PAGE_FLAGS = NORMAL_PAGE
 const DEALLOC_FLAGS = DEALLOC_PAGES
 
@@ -69,7 +69,7 @@ export class Header implements RecordHeader {
   setTombstone(): void {
     S32[S_SLOT] = this.#h.slot
     S32[S_ARG] = this.#record
-    call(native.fastSetTombstone, 'setTombstone')
+    call(fastSetTombstone, 'setTombstone')
   }
 
   setPageId(pageId: U64Like): void {
@@ -79,7 +79,7 @@ export class Header implements RecordHeader {
     putU64('pageId', pageId)
     S32[S_SLOT] = this.#h.slot
     S32[S_ARG] = this.#record
-    call(native.fastSetPageId, 'setPageId')
+    call(fastSetPageId, 'setPageId')
   }
 
   [inspect.custom](): string {

@@ -31,22 +31,57 @@ function scratchBlock(): ArrayBuffer | SharedArrayBuffer {
 }
 
 const scratchBuffer = scratchBlock()
+// Module-level constants, exported by the list below: an `export const`
+// would be read from the module object at each use in the compiled
+// CommonJS; a local constant is folded into the optimized code.
 /** The block as u32 words: slot, arguments, results. */
-export const S32 = new Uint32Array(scratchBuffer)
+const S32 = new Uint32Array(scratchBuffer)
 /** The block as i32 words: the status (0, or a negative error status). */
-export const SI32 = new Int32Array(scratchBuffer)
+const SI32 = new Int32Array(scratchBuffer)
 /** The block as u64 words: the u64 argument and result. */
-export const S64 = new BigUint64Array(scratchBuffer)
-export const S_SLOT: number = native.S_SLOT
-export const S_ARG: number = native.S_ARG
-export const S_U64: number = native.S_U64
+const S64 = new BigUint64Array(scratchBuffer)
+const S_SLOT: number = native.S_SLOT
+const S_ARG: number = native.S_ARG
+const S_U64: number = native.S_U64
 const S_U64_BIG = native.S_U64 / 2
-export const S_STATUS: number = native.S_STATUS
-export const S_OUT: number = native.S_OUT
+const S_STATUS: number = native.S_STATUS
+const S_OUT: number = native.S_OUT
 /** `S_OUT_U64` as an index of `S64`. */
-export const S_OUT_U64_BIG: number = native.S_OUT_U64 / 2
+const S_OUT_U64_BIG: number = native.S_OUT_U64 / 2
 /** Words per record of `recordsFill`. */
-export const FILL_STRIDE: number = native.FILL_STRIDE
+const FILL_STRIDE: number = native.FILL_STRIDE
+export { S32, SI32, S64, S_SLOT, S_ARG, S_U64, S_STATUS, S_OUT, S_OUT_U64_BIG, FILL_STRIDE }
+
+// The scratch calls, read once from the binding: through the loader's
+// module object each call would first run a property getter.
+const {
+  fastAlloc,
+  fastHeader,
+  fastLaneAlloc,
+  fastLaneClose,
+  fastLaneReserve,
+  fastLocate,
+  fastOnFlushed,
+  fastRelease,
+  fastSeal,
+  fastSetPageId,
+  fastSetTombstone,
+  fastState,
+} = native
+export {
+  fastAlloc,
+  fastHeader,
+  fastLaneAlloc,
+  fastLaneClose,
+  fastLaneReserve,
+  fastLocate,
+  fastOnFlushed,
+  fastRelease,
+  fastSeal,
+  fastSetPageId,
+  fastSetTombstone,
+  fastState,
+}
 
 const TWO_32 = 2 ** 32
 

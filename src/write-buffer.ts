@@ -14,13 +14,14 @@ import { MESSAGES, STATUS_NO_SLOT, WriteBufferError, outcomeError, statusError }
 import { Handle, NO_SLOT } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
 import { ArenaPool, POOL } from './pool.ts'
-import { Alloc, Header, RecordIterator } from './records.ts'
+import * as records from './records.ts'
 import type { BufferRecord, FlushResult, Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriteBufferHandle, WriterGuard } from './types.ts'
 import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, S_SLOT, S_ARG, S_STATUS, S_OUT, call, putU64, releaseState } = scratch
+const { S32, SI32, S_SLOT, S_ARG, S_STATUS, S_OUT, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
+const { Alloc, Header, RecordIterator } = records
 const HEADER = HEADER_SIZE
 
 const NO_IDS = new BigUint64Array(0)
@@ -154,7 +155,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
 
   #state(): void {
     S32[S_SLOT] = this.#h.slot
-    call(native.fastState, 'state')
+    call(fastState, 'state')
   }
 
   /** Bytes reserved so far (a live read of the state word). */
@@ -204,7 +205,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     S32[S_SLOT] = this.#h.slot
     S32[S_ARG] = pageSize
     S32[S_ARG + 1] = acquireWriter ? 1 : 0
-    native.fastAlloc()
+    fastAlloc()
     const status = SI32[S_STATUS]
     if (status !== 0) throw statusError(status, `${what}(${pageSize} bytes)`)
     return S32[S_OUT]
@@ -280,7 +281,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     const h = this.#h
     S32[S_SLOT] = h.slot
     S32[S_ARG] = bytes
-    call(native.fastLaneReserve, `lane(${bytes} bytes)`)
+    call(fastLaneReserve, `lane(${bytes} bytes)`)
     return new LaneImpl(h, S32[S_OUT], S32[S_OUT + 1])
   }
 
@@ -294,14 +295,14 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   /** Drops one writer; `'flush'` when that leaves the buffer sealed with no writer. */
   releaseWriter(): ReleaseState {
     S32[S_SLOT] = this.#h.slot
-    native.fastRelease()
+    fastRelease()
     return releaseState('releaseWriter')
   }
 
   /** Seals the buffer; `'flush'` when no writer is in progress. `ERR_AGAIN` if already sealed. */
   seal(): ReleaseState {
     S32[S_SLOT] = this.#h.slot
-    call(native.fastSeal, 'seal')
+    call(fastSeal, 'seal')
     return S32[S_OUT] === 1 ? 'flush' : 'none'
   }
 
@@ -310,7 +311,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     putU64('addr', addr)
     const h = this.#h
     S32[S_SLOT] = h.slot
-    native.fastLocate()
+    fastLocate()
     const status = SI32[S_STATUS]
     if (status !== 0) throw statusError(status, `page(${addr})`)
     return h.pageView(S32[S_OUT], S32[S_OUT + 1])
@@ -365,7 +366,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   /** Marks the buffer flushed and wakes every waiter, on every thread. Idempotent. */
   onFlushed(): void {
     S32[S_SLOT] = this.#h.slot
-    call(native.fastOnFlushed, 'onFlushed')
+    call(fastOnFlushed, 'onFlushed')
   }
 
   /**
