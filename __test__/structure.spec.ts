@@ -113,3 +113,15 @@ test('index.ts only re-exports', (t) => {
     .replace(/export\s+\*\s+(as\s+\w+\s+)?from\s*'[^']+'/g, '')
   t.is(code.trim(), '')
 })
+
+test("docs/ARCHITECTURE.md lists every module of src/, each importing only modules above it", (t) => {
+  const doc = fs.readFileSync(path.join(root, 'docs', 'ARCHITECTURE.md'), 'utf8')
+  const listed = [...doc.matchAll(/^\| `([\w/.-]+\.ts)` \|/gm)].map((m) => `src/${m[1]}`)
+  t.deepEqual([...listed].sort(), files.filter((f) => f !== 'index.ts').sort(), 'the table of modules and src/ differ')
+  const rank = new Map(listed.map((f, i) => [f, i]))
+  for (const f of listed) {
+    for (const d of graph.get(f) ?? []) {
+      t.true((rank.get(d) ?? Infinity) < (rank.get(f) ?? -1), `${f} imports ${d}, listed below it`)
+    }
+  }
+})
