@@ -131,7 +131,7 @@ async function oneKill(
   tally.acked.push(...mine)
 }
 
-function report(t: ExecutionContext, dir: string, iterations: number, tally: Tally): Promise<void> {
+async function report(t: ExecutionContext, dir: string, iterations: number, tally: Tally): Promise<void> {
   t.log(
     `${tally.kills} kills (${tally.killsInFlush} during a flush), ${tally.recoveries} recoveries by a child, ` +
       `${tally.batches} batches acknowledged, ${tally.acked.length} pages acknowledged and read back`,
@@ -142,7 +142,8 @@ function report(t: ExecutionContext, dir: string, iterations: number, tally: Tal
   // 3 in 4 kills aim at a flush; at least half must have landed in one.
   const min = Math.ceil(iterations / 2)
   t.true(tally.killsInFlush >= min, `${tally.killsInFlush} kills during a flush, fewer than ${min}`)
-  return countBad(dir, tally.acked).then((bad) => t.is(bad, 0, `at the end: ${bad} of ${tally.acked.length} acknowledged pages missing or wrong`))
+  const bad = await countBad(dir, tally.acked)
+  t.is(bad, 0, `at the end: ${bad} of ${tally.acked.length} acknowledged pages missing or wrong`)
 }
 
 function tempDir(t: ExecutionContext): string {

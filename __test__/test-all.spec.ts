@@ -4,11 +4,13 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import pattern from './fixtures/pattern.js'
+
 // scripts/test-all.js's last line is what CI reports: it must count a runner
 // that dies as failed. Here it runs fake runners (PHOTON_WB_TEST_RUNNERS),
 // each a `node -e` script, so this takes well under a second per case.
 
-const TEST_ALL = path.join(import.meta.dirname, '..', 'scripts', 'test-all.js')
+const TEST_ALL = path.join(path.dirname(pattern.FLUSH_LOOP), '..', '..', 'scripts', 'test-all.js')
 const node = process.execPath
 
 interface Fake {
