@@ -24,10 +24,10 @@
 //                              #[ignore]d tests, which need it; without it they are
 //                              reported as skipped with their reason
 //   PHOTON_WB_TEST_RUNNERS=<file.json>  replaces the runner list (the self-test in
-//                              __test__/test-all.spec.ts): [{ name, cmd, args, parse, env? }]
+//                              __test__/summary-line.spec.ts): [{ name, cmd, args, parse, env? }]
 //                              with parse one of 'tap', 'cargo', 'summary'
 'use strict'
-const { spawn } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 
@@ -149,9 +149,11 @@ function parseCargo(out) {
   let binary = ''
   for (const line of out.split('\n')) {
     let m
-    if ((m = /^\s+Running (?:unittests )?(\S+)/.exec(line)) || (m = /^\s+Doc-tests (\S+)/.exec(line))) {
+    if ((m = /^\s+Running (?:unittests )?(\S+)(?: \((.+)\))?/.exec(line)) || (m = /^\s+Doc-tests (\S+)/.exec(line))) {
       close()
-      binary = m[1]
+      // `Running unittests src/lib.rs (target/…/deps/photon_wb_core-<hash>)`: name it by its crate.
+      const crate = m[2] ? path.basename(m[2]).replace(/-[0-9a-f]{16}$/, '') : null
+      binary = crate && crate !== path.basename(m[1], '.rs') ? `${crate} ${m[1]}` : m[1]
     } else if ((m = /^running (\d+) tests?$/.exec(line))) {
       close()
       open = { name: binary || '(cargo)', expected: Number(m[1]), passed: 0, failed: 0, skipped: 0 }
@@ -193,13 +195,18 @@ function projectRunners() {
   // too: an #[ignore] in this workspace means "needs an environment", never
   // "slow" (slow tests sit behind an env var or in bench/).
   const ignored = process.env.PHOTON_WB_TMPFS_DIR ? ['--', '--include-ignored'] : []
+  // `napi build` builds the addon with an explicit `--target <host>`, into
+  // target/<host>/: the same flag here reuses those compiled dependencies
+  // instead of building them all again into target/release/.
+  const host = /^host: (\S+)$/m.exec(spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout ?? '')
+  const target = host ? ['--target', host[1]] : []
   // The loom models of the state word (crate/core/tests/loom.rs). `--cfg loom`
   // changes every crate's build, so they get their own target dir.
   const loomFlags = [process.env.RUSTFLAGS, '--cfg loom'].filter(Boolean).join(' ')
   return [
     { name: 'ava', cmd: process.execPath, args: [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parse: 'tap' },
     { name: 'fresh install', cmd: process.execPath, args: [path.join(root, 'scripts', 'fresh-install.js')], parse: 'summary' },
-    { name: 'cargo test', cmd: 'cargo', args: ['test', '--workspace', '--release', '--no-fail-fast', ...ignored], parse: 'cargo' },
+    { name: 'cargo test', cmd: 'cargo', args: ['test', '--workspace', '--release', ...target, '--no-fail-fast', ...ignored], parse: 'cargo' },
     {
       name: 'loom',
       cmd: 'cargo',
