@@ -134,3 +134,55 @@ test('test-all prints failures in full, keeps the whole output in its log, and i
   t.is(r.summary, '1 passed, 1 failed\ncomplete\n')
   t.notRegex(r.stdout, /^problem:/m, 'a runner with a failing test that exits 1 is not dead')
 })
+
+// .ci/run prints the line test-all wrote to its summary file: not the last
+// `N passed, N failed` of the output, which is a runner's own (fresh-install
+// prints one) when test-all dies after it. Run with a fake `npm` and `cargo`
+// on PATH: `npm ci` does nothing, `npm test` runs test-all on fake runners.
+const CI_RUN = path.join(path.dirname(TEST_ALL), '..', '.ci', 'run')
+
+function ciRun(t: { teardown: (fn: () => void) => void }, fakes: Fake[]) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-ci-run-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const bin = path.join(dir, 'bin')
+  fs.mkdirSync(bin)
+  fs.writeFileSync(
+    path.join(bin, 'npm'),
+    `#!/bin/sh\ncase "$1" in\n  test) exec "${node}" "${TEST_ALL}" ;;\n  --version) echo 0 ;;\nesac\nexit 0\n`,
+    { mode: 0o755 },
+  )
+  fs.writeFileSync(path.join(bin, 'cargo'), '#!/bin/sh\necho cargo 0\n', { mode: 0o755 })
+  const runners = fakes.map((f) => ({ name: f.name, parse: f.parse, cmd: f.cmd ?? node, args: f.script === undefined ? [] : ['-e', f.script] }))
+  fs.writeFileSync(path.join(dir, 'runners.json'), JSON.stringify(runners))
+  const r = spawnSync('bash', [CI_RUN], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PHOTON_WB_TEST_RUNNERS: path.join(dir, 'runners.json') },
+  })
+  const lines = r.stdout.trimEnd().split('\n')
+  return { status: r.status, stdout: r.stdout, last: lines[lines.length - 1] }
+}
+
+test(".ci/run ends with test-all's summary, also when test-all dies after a runner printed its own", (t) => {
+  if (process.platform === 'win32') return t.pass() // .ci/run is a bash script for Linux CI
+  const ok = ciRun(t, [
+    { name: 'fresh', parse: 'summary', script: FRESH_OK },
+    { name: 'tap', parse: 'tap', script: TAP_OK },
+  ])
+  t.is(ok.last, '5 passed, 0 failed', ok.stdout)
+  t.is(ok.status, 0)
+  // test-all is killed after fresh-install's `3 passed, 0 failed` line.
+  const died = ciRun(t, [
+    { name: 'fresh', parse: 'summary', script: FRESH_OK },
+    { name: 'killer', parse: 'tap', script: `process.kill(process.ppid, 'SIGKILL')` },
+  ])
+  t.regex(died.stdout, /^3 passed, 0 failed$/m, "the runner's own line is in the output (the full log, shown on failure)")
+  t.is(died.last, '3 passed, 1 failed', died.stdout)
+  t.not(died.status, 0)
+  // A dead runner inside a run that test-all finished.
+  const dead = ciRun(t, [
+    { name: 'fresh', parse: 'summary', script: FRESH_OK },
+    { name: 'silent', parse: 'tap', script: '' },
+  ])
+  t.is(dead.last, '3 passed, 1 failed', dead.stdout)
+  t.is(dead.status, 1)
+})
