@@ -220,7 +220,11 @@ function projectRunners() {
 const tail = (out, n) => out.trimEnd().split('\n').slice(-n).join('\n')
 const indent = (s) => s.replace(/^/gm, '    ')
 
-/** Spawns one runner; resolves with its output and how it ended (never rejects). */
+/**
+ * Spawns one runner; resolves with its stdout (what is parsed: a stderr chunk
+ * cannot cut a result line there), its whole output, and how it ended (never
+ * rejects).
+ */
 function spawnRunner({ name, cmd, args, env = {} }) {
   return new Promise((resolve) => {
     const shown = Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)} `).join('')
@@ -229,28 +233,30 @@ function spawnRunner({ name, cmd, args, env = {} }) {
     try {
       child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     } catch (error) {
-      resolve({ out: '', error })
+      resolve({ stdout: '', out: '', error })
       return
     }
     let out = ''
-    const take = (stream) =>
+    let stdout = ''
+    const take = (stream, isStdout) =>
       stream.on('data', (d) => {
         out += d
+        if (isStdout) stdout += d
         toLog(d)
         if (verbose) process.stdout.write(d)
       })
-    take(child.stdout)
-    take(child.stderr)
+    take(child.stdout, true)
+    take(child.stderr, false)
     let error = null
     child.on('error', (e) => (error = e))
-    child.on('close', (code, signal) => resolve({ out, error, code, signal }))
+    child.on('close', (code, signal) => resolve({ stdout, out, error, code, signal }))
   })
 }
 
 async function run(runner) {
   const started = Date.now()
-  const { out, error, code, signal } = await spawnRunner(runner)
-  const r = PARSERS[runner.parse](out)
+  const { stdout, out, error, code, signal } = await spawnRunner(runner)
+  const r = PARSERS[runner.parse](stdout)
   const ran = r.passed + r.failed + r.skipped.length
   const dead = []
   if (error) dead.push(`could not start (${error.message})`)
