@@ -186,6 +186,10 @@ function parseCargo(out) {
 }
 
 const PARSERS = { tap: parseTap, summary: parseSummary, cargo: parseCargo }
+// What each parser reads: AVA's TAP and fresh-install's lines are on stdout
+// (specs write to stderr); cargo names each test binary on stderr and its
+// results on stdout, one binary at a time, so it reads both.
+const READS_ALL = new Set(['cargo'])
 
 // ---------------------------------------------------------------------------
 
@@ -256,7 +260,7 @@ function spawnRunner({ name, cmd, args, env = {} }) {
 async function run(runner) {
   const started = Date.now()
   const { stdout, out, error, code, signal } = await spawnRunner(runner)
-  const r = PARSERS[runner.parse](stdout)
+  const r = PARSERS[runner.parse](READS_ALL.has(runner.parse) ? out : stdout)
   const ran = r.passed + r.failed + r.skipped.length
   const dead = []
   if (error) dead.push(`could not start (${error.message})`)
