@@ -15,7 +15,7 @@ const node = process.execPath
 
 interface Fake {
   name: string
-  parse: 'tap' | 'cargo' | 'summary'
+  parse: 'tap' | 'cargo' | 'summary' | 'check'
   script?: string
   cmd?: string
 }
@@ -133,6 +133,19 @@ test('test-all prints failures in full, keeps the whole output in its log, and i
   t.regex(r.log, /^0 passed, 0 failed \/ partial \/ $/m)
   t.is(r.summary, '1 passed, 1 failed\ncomplete\n')
   t.notRegex(r.stdout, /^problem:/m, 'a runner with a failing test that exits 1 is not dead')
+})
+
+test('test-all counts a check (exit code only) as one test: passed on exit 0, failed with its output otherwise', (t) => {
+  const r = runAll(t, [
+    { name: 'clean', parse: 'check', script: `console.error('nothing to say')` },
+    { name: 'dirty', parse: 'check', script: `console.log('src/lib.rs: needs formatting'); process.exit(1)` },
+    { name: 'killed', parse: 'check', script: `process.kill(process.pid, 'SIGKILL')` },
+  ])
+  t.is(r.last, '1 passed, 2 failed', r.stdout)
+  t.is(r.status, 1)
+  t.regex(r.stdout, /src\/lib\.rs: needs formatting/)
+  t.regex(r.stdout, /^problem: killed: was killed by SIGKILL: counted as 1 failed$/m)
+  t.notRegex(r.stdout, /^problem: (clean|dirty)/m)
 })
 
 // .ci/run prints the line test-all wrote to its summary file: not the last

@@ -4,7 +4,9 @@
 // (its path is printed at the end). The last line is `N passed, N failed`,
 // summing all runners: the AVA specs (counted from the TAP lines), the
 // fresh-install test (its own summary line), `cargo test` and the loom models
-// (their `test result:` lines).
+// (their `test result:` lines). A new runner goes into projectRunners() with
+// the parser of its output; a linter or formatter check is `parse: 'check'`
+// (one test: its exit code).
 //
 // The last line never lies: a runner that dies (could not start, killed by a
 // signal, exits non-zero without a failing test, prints no result, or stops
@@ -25,7 +27,7 @@
 //                              reported as skipped with their reason
 //   PHOTON_WB_TEST_RUNNERS=<file.json>  replaces the runner list (the self-test in
 //                              __test__/summary-line.spec.ts): [{ name, cmd, args, parse, env? }]
-//                              with parse one of 'tap', 'cargo', 'summary'
+//                              with parse one of 'tap', 'cargo', 'summary', 'check'
 'use strict'
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -52,6 +54,9 @@ const problems = []
 function writeSummary(state) {
   if (summaryPath) fs.writeFileSync(summaryPath, `${totals.passed} passed, ${totals.failed} failed\n${state}\n`)
 }
+
+const tail = (out, n) => out.trimEnd().split('\n').slice(-n).join('\n')
+const indent = (s) => s.replace(/^/gm, '    ')
 
 // ---------------------------------------------------------------------------
 // Parsers: output → { passed, failed, skipped: [{ what, reason }], failures:
@@ -185,11 +190,27 @@ function parseCargo(out) {
   return r
 }
 
-const PARSERS = { tap: parseTap, summary: parseSummary, cargo: parseCargo }
+/**
+ * A check that is one test: a linter, a formatter check, a build. Passed if
+ * it exits 0, failed (the end of its output shown) if it exits non-zero; one
+ * killed by a signal or that cannot start is a dead runner like any other.
+ */
+function parseCheck(out, { code, signal, error }) {
+  const r = { passed: 0, failed: 0, skipped: [], failures: [], units: [], complete: true, expected: 1 }
+  if (error || signal) return r
+  if (code === 0) r.passed = 1
+  else {
+    r.failed = 1
+    r.failures.push(`exit ${code}; the end of its output:\n${indent(tail(out, 30) || '(nothing)')}`)
+  }
+  return r
+}
+
+const PARSERS = { tap: parseTap, summary: parseSummary, cargo: parseCargo, check: parseCheck }
 // What each parser reads: AVA's TAP and fresh-install's lines are on stdout
 // (specs write to stderr); cargo names each test binary on stderr and its
 // results on stdout, one binary at a time, so it reads both.
-const READS_ALL = new Set(['cargo'])
+const READS_ALL = new Set(['cargo', 'check'])
 
 // ---------------------------------------------------------------------------
 
@@ -221,8 +242,6 @@ function projectRunners() {
   ]
 }
 
-const tail = (out, n) => out.trimEnd().split('\n').slice(-n).join('\n')
-const indent = (s) => s.replace(/^/gm, '    ')
 
 /**
  * Spawns one runner; resolves with its stdout (what is parsed: a stderr chunk
@@ -260,13 +279,13 @@ function spawnRunner({ name, cmd, args, env = {} }) {
 async function run(runner) {
   const started = Date.now()
   const { stdout, out, error, code, signal } = await spawnRunner(runner)
-  const r = PARSERS[runner.parse](READS_ALL.has(runner.parse) ? out : stdout)
+  const r = PARSERS[runner.parse](READS_ALL.has(runner.parse) ? out : stdout, { code, signal, error })
   const ran = r.passed + r.failed + r.skipped.length
   const dead = []
   if (error) dead.push(`could not start (${error.message})`)
   else if (signal) dead.push(`was killed by ${signal}`)
   else if (code !== 0 && r.failed === 0) dead.push(`exited with ${code} without a failing test`)
-  if (!error && ran === 0) dead.push('printed no test result')
+  if (!error && !signal && ran === 0) dead.push('printed no test result')
   else if (!error && !r.complete) dead.push('stopped before its end-of-run summary')
   let failed = r.failed
   if (dead.length > 0) {
