@@ -6,7 +6,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
-import { PageLog } from '../page-log.ts'
+import { PageLog } from '../index.ts'
 
 const execFileP = promisify(execFile)
 

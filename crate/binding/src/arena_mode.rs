@@ -62,7 +62,7 @@ pub fn arena_mode() -> &'static str {
     }
 }
 
-/// Forces `'js'` mode (`PHOTON_WB_ARENA=js`, read by `index.ts` at load).
+/// Forces `'js'` mode (`PHOTON_WB_ARENA=js`, read by `src/arena-mode.ts` at load).
 #[napi]
 pub fn use_js_arena() {
     switch_to_js();

@@ -25,6 +25,14 @@ pub const MIN_CAPACITY: u32 = core::WriteBuffer::MIN_CAPACITY;
 #[napi]
 pub const MAX_CAPACITY: u32 = core::WriteBuffer::MAX_CAPACITY;
 
+/// Alignment of an arena's start (a `'js'` arena is placed on it).
+#[napi]
+pub const ARENA_ALIGN: u32 = core::ARENA_ALIGN as u32;
+
+/// The lock file of a page log's directory (`NativeDirLock`).
+#[napi]
+pub const LOCK_FILE: &str = core::dir_lock::LOCK_FILE;
+
 /// Stable error codes; status `s < 0` means `errorCodes()[-1 - s]`.
 #[napi]
 pub fn error_codes() -> Vec<&'static str> {

@@ -11,7 +11,7 @@
  * the first buffer) or `configureArenaCache({ maxBytes: 0 })` turns it off.
  */
 import { checkInt, invalidType } from './args.ts'
-import * as native from './load-binding.js'
+import * as native from '../load-binding.js'
 
 /** Bounds of the arena cache. */
 export interface ArenaCacheOptions {
