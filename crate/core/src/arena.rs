@@ -80,6 +80,41 @@ fn huge_pages() -> bool {
     *ON.get_or_init(|| std::env::var("PHOTON_WB_HUGEPAGE").map_or(true, |v| v != "0"))
 }
 
+/// Replaces `len` bytes of private anonymous mapping at `ptr` by pages
+/// that read as zero and are not resident; whether it could. Linux:
+/// `MADV_DONTNEED` (guaranteed to zero private anonymous pages). Other
+/// Unixes, where `MADV_DONTNEED` may keep the contents: a fresh anonymous
+/// mapping over the range (`MAP_FIXED`).
+///
+/// # Safety
+///
+/// `ptr` is page-aligned and `ptr..ptr + len` is inside a private
+/// anonymous read-write mapping that nothing else accesses meanwhile.
+#[cfg(unix)]
+unsafe fn release_pages(ptr: *mut u8, len: usize) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: the caller's contract; the advice drops the pages' contents.
+        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: the caller's contract: the range is ours, and replacing it
+        // with a fresh mapping of the same protection keeps it valid.
+        let raw = unsafe {
+            libc::mmap(
+                ptr.cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        raw == ptr.cast()
+    }
+}
+
 /// The kernel's page size (read once).
 #[cfg(unix)]
 fn page_size() -> usize {
@@ -196,8 +231,8 @@ impl Arena {
     }
 
     /// For a mapping, gives every page past the [`Arena::head`] of `dirty`
-    /// back to the kernel (`MADV_DONTNEED`: private anonymous pages read as
-    /// zero afterwards, and stop being resident), so bytes that JS wrote
+    /// back to the kernel (`release_pages`: they read as zero afterwards,
+    /// and stop being resident), so bytes that JS wrote
     /// past the allocated prefix through an arena view never reach the
     /// next buffer. Nothing for a heap arena ([`Arena::zero_head`] zeroes
     /// it whole).
@@ -207,23 +242,14 @@ impl Arena {
         if self.backing == Backing::Mapped {
             let head = self.head(dirty);
             if head < self.len {
-                // SAFETY: `ptr + head` is page-aligned (the mapping is, and
-                // `head` is a multiple of the page size) and `head..len` is
-                // inside the mapping, which `&mut self` keeps to us;
-                // dropping private anonymous pages only makes them read as
-                // zero again.
-                let rc = unsafe {
-                    libc::madvise(
-                        self.ptr.as_ptr().add(head).cast(),
-                        self.len - head,
-                        libc::MADV_DONTNEED,
-                    )
-                };
-                if rc != 0 {
+                // SAFETY: `head..len` is inside the mapping, which `&mut
+                // self` keeps to us, and `ptr + head` is page-aligned (the
+                // mapping is, and `head` is a multiple of the page size).
+                let tail = unsafe { self.ptr.as_ptr().add(head) };
+                // SAFETY: as above.
+                if !unsafe { release_pages(tail, self.len - head) } {
                     // SAFETY: as above; the fallback zeroes the rest by hand.
-                    unsafe {
-                        std::ptr::write_bytes(self.ptr.as_ptr().add(head), 0, self.len - head)
-                    };
+                    unsafe { std::ptr::write_bytes(tail, 0, self.len - head) };
                 }
             }
         }
