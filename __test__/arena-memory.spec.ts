@@ -187,3 +187,25 @@ test.serial('PHOTON_WB_ARENA_CACHE_MIB sets the bound at load (0 turns the cache
   )
   t.is(JSON.parse(stdout).maxBytes, 0)
 })
+
+test.serial("'js' arena mode: the SharedArrayBuffer and the bitmap are reported, and given back", async (t) => {
+  const root = path.join(import.meta.dirname, '..')
+  const code = `
+    const m = require(${JSON.stringify(path.join(root, 'index.js'))})
+    const native = require(${JSON.stringify(path.join(root, 'load-binding.js'))})
+    const cap = 16 << 20
+    const e0 = native.v8ExternalMemory()
+    const wb = new m.WriteBuffer(1, cap)
+    const e1 = native.v8ExternalMemory()
+    wb.dispose()
+    const e2 = native.v8ExternalMemory()
+    console.log(JSON.stringify({ mode: m.arenaMode, cap, charged: e1 - e0, after: e2 - e0, live: m.liveArenas() }))
+  `
+  const { stdout } = await execFileP(process.execPath, ['-e', code], { env: { ...process.env, PHOTON_WB_ARENA: 'js' } })
+  const r = JSON.parse(stdout)
+  t.is(r.mode, 'js')
+  // V8 charges a SharedArrayBuffer to no isolate: the addon reports it, with the bitmap.
+  t.true(r.charged >= r.cap + r.cap / 64, `the arena and its bitmap are reported: ${r.charged}`)
+  t.true(r.after <= r.charged - r.cap - r.cap / 64, `and given back on dispose(): ${r.after}`)
+  t.is(r.live, 0, 'a borrowed arena is not a Rust-owned arena')
+})

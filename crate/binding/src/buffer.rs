@@ -50,9 +50,13 @@ impl NativeBuffer {
     fn register(env: &Env, inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
         let slot = registry::insert(inner.clone());
         // The record-start bitmap: capacity / 64 bytes of Rust memory that
-        // no ArrayBuffer covers (the arena itself is counted by V8 through
-        // its ArrayBuffer: `ExternalCharge` docs).
-        let charge = external::ExternalCharge::new(env, inner.capacity() as usize / 64);
+        // no ArrayBuffer covers; and a borrowed ('js') arena, a
+        // SharedArrayBuffer that V8 does not charge to any one isolate. An
+        // external arena is charged by Node through its ArrayBuffer
+        // (`ExternalCharge` docs).
+        let capacity = inner.capacity() as usize;
+        let arena = if keep.is_some() { capacity } else { 0 };
+        let charge = external::ExternalCharge::new(env, capacity / 64 + arena);
         NativeBuffer {
             charge: Some(charge),
             group_id: inner.group_id(),
