@@ -26,7 +26,8 @@ pub enum Error {
     /// A page file (or an arena poked through a view's `.buffer`) fails a
     /// structure or checksum check.
     Corrupt(String),
-    /// The allocator could not provide the arena.
+    /// The allocator could not provide the arena (or the memory of a page
+    /// file being opened).
     OutOfMemory(u64),
     /// A file operation failed. `code` is the OS error's name as Node spells
     /// it (`"ENOSPC"`, `"EACCES"`, `"EEXIST"`, `"EIO"`, ...) and is what
@@ -121,7 +122,7 @@ impl fmt::Display for Error {
                 "the buffer is flushable (sealed, no writer): its records are read-only",
             ),
             Error::Corrupt(what) => write!(f, "corrupt: {what}"),
-            Error::OutOfMemory(n) => write!(f, "could not allocate {n} bytes for the arena"),
+            Error::OutOfMemory(n) => write!(f, "could not allocate {n} bytes"),
             Error::Io { code, message } => write!(f, "{code}: {message}"),
         }
     }
