@@ -668,16 +668,71 @@ mod tests {
         });
     }
 
+    /// A small file system to fill: `PHOTON_WB_TMPFS_DIR` if set, else a
+    /// 64 KiB tmpfs this test mounts (Linux, as root: CI), unmounted on drop.
+    struct SmallFs {
+        dir: PathBuf,
+        mounted: bool,
+    }
+
+    impl SmallFs {
+        fn get() -> Option<SmallFs> {
+            if let Some(dir) = std::env::var_os("PHOTON_WB_TMPFS_DIR") {
+                return Some(SmallFs {
+                    dir: dir.into(),
+                    mounted: false,
+                });
+            }
+            if !cfg!(target_os = "linux") {
+                return None;
+            }
+            // Ordering: Relaxed: only uniqueness matters.
+            let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("pwb-tmpfs-{}-{n}", std::process::id()));
+            fs::create_dir_all(&dir).ok()?;
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+                .arg(&dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !mounted {
+                let _ = fs::remove_dir(&dir);
+                return None;
+            }
+            Some(SmallFs { dir, mounted })
+        }
+    }
+
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            if self.mounted {
+                let _ = std::process::Command::new("umount").arg(&self.dir).status();
+                let _ = fs::remove_dir(&self.dir);
+            }
+        }
+    }
+
     #[test]
     fn write_page_file_real_enospc_on_tmpfs() {
-        // Needs a small file system to fill, e.g. as root:
-        // mount -t tmpfs -o size=64k tmpfs /tmp/pwb-tmpfs
-        // PHOTON_WB_TMPFS_DIR=/tmp/pwb-tmpfs cargo test -p photon-write-buffer-core tmpfs
-        let Some(dir) = std::env::var_os("PHOTON_WB_TMPFS_DIR") else {
-            eprintln!("PHOTON_WB_TMPFS_DIR not set: skipped");
-            return;
+        // A real ENOSPC, not the fault switch. Needs a small file system: as
+        // root on Linux the test mounts one; elsewhere set
+        // PHOTON_WB_TMPFS_DIR to a directory of one (e.g. after
+        // `mount -t tmpfs -o size=64k tmpfs /tmp/pwb-tmpfs`), or skip it
+        // knowingly with PHOTON_WB_NO_TMPFS=1. Never a silent pass.
+        let Some(small_fs) = SmallFs::get() else {
+            if std::env::var_os("PHOTON_WB_NO_TMPFS").is_some() {
+                eprintln!(
+                    "SKIPPED write_page_file_real_enospc_on_tmpfs: PHOTON_WB_NO_TMPFS is set"
+                );
+                return;
+            }
+            panic!(
+                "no small file system: run as root on Linux, set PHOTON_WB_TMPFS_DIR, \
+                 or PHOTON_WB_NO_TMPFS=1 to skip this test"
+            );
         };
-        let dir = PathBuf::from(dir);
+        let dir = small_fs.dir.clone();
         let big = sample(&mut XorShift::new(5), 12, 1 << 20, 64 * 1024);
         let path = dir.join("big.page");
         let err = write_page_file_with(&big.buffer, &path, false, &FaultPlan::none()).unwrap_err();
