@@ -401,6 +401,23 @@ fn check_layout(h: &FileHeader, t: &Trailer, len: u64) -> Result<()> {
             t.index_offset, h.record_count
         ));
     }
+    // Records take their buffer bytes plus 8 (a file head is 24 bytes, a
+    // buffer header 16), and kept records are disjoint within `allocated`;
+    // no record, no bytes.
+    let records_most = match h.record_count {
+        0 => 0,
+        n => h.allocated as u64 + 8 * n as u64,
+    };
+    if t.index_offset - HEADER_LEN as u64 > records_most {
+        return corrupt(format!(
+            "trailer: {} bytes of records before the index at {}, more than {} records of \
+             {} allocated buffer bytes can take ({records_most})",
+            t.index_offset - HEADER_LEN as u64,
+            t.index_offset,
+            h.record_count,
+            h.allocated
+        ));
+    }
     let most = max_len_for(h.allocated);
     if len > most || h.record_count as u64 > h.allocated as u64 / HEADER_SIZE as u64 {
         return corrupt(format!(
@@ -818,6 +835,84 @@ mod tests {
         assert!(grew < 256 << 20, "peak RSS grew by {grew} bytes");
     }
 
+    /// Writes a sparse file of `len` bytes with a valid header and trailer
+    /// for `record_count` records of a 2 GiB buffer, nothing in between.
+    #[cfg(unix)]
+    fn forged_big_file(path: &Path, len: u64, record_count: u32) {
+        use std::os::unix::fs::FileExt;
+        let header = FileHeader {
+            group_id: 9,
+            capacity: 1 << 31,
+            allocated: 1 << 31,
+            record_count,
+        }
+        .encode();
+        let header_crc = crate::page_file::format::le_u32(&header, 36).unwrap();
+        let trailer = Trailer {
+            index_offset: len - TRAILER_LEN as u64 - INDEX_ENTRY_LEN as u64 * record_count as u64,
+            file_len: len,
+            record_count,
+            index_crc: 0,
+        }
+        .encode(header_crc);
+        let f = std::fs::File::create(path).unwrap();
+        f.set_len(len).unwrap();
+        f.write_all_at(&header, 0).unwrap();
+        f.write_all_at(&trailer, len - TRAILER_LEN as u64).unwrap();
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn page_file_no_records_before_an_index_far_away() {
+        // 0 records, yet the index starts 1 GiB in: refused from the ends.
+        let dir = TempDir::new("far");
+        let path = dir.0.join("9.page");
+        forged_big_file(&path, 1 << 30, 0);
+        let m = corrupt_message(&path);
+        assert!(m.contains("bytes of records before the index"), "{m}");
+    }
+
+    /// The child of `page_file_too_big_for_memory_is_out_of_memory`.
+    const OOM_CHILD: &str = "PHOTON_WB_TEST_OOM_CHILD";
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn page_file_too_big_for_memory_is_out_of_memory() {
+        // A file whose two ends describe a valid 3 GiB file (2^26 records,
+        // 1 GiB of index), opened by a process limited to 2 GiB of address
+        // space: an error, not an abort. In a child process (this test
+        // binary again), since the limit is process-wide.
+        const NAME: &str =
+            "page_file::reader::tests::page_file_too_big_for_memory_is_out_of_memory";
+        if let Some(path) = std::env::var_os(OOM_CHILD) {
+            let limit = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            // SAFETY: a plain struct passed by pointer for the call only.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+            let err = PageFile::open(Path::new(&path)).unwrap_err();
+            assert_eq!(err, Error::OutOfMemory(3 << 30));
+            assert_eq!(err.code(), "ERR_OUT_OF_MEMORY");
+            return;
+        }
+        let dir = TempDir::new("oom");
+        let path = dir.0.join("9.page");
+        forged_big_file(&path, 3 << 30, 1 << 26);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--test-threads=1"])
+            .env(OOM_CHILD, &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child: {:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     #[test]
     fn page_file_more_than_allocated_can_give_is_corrupt() {
         // Checksums all valid, the file walks cleanly, but the header says
@@ -831,7 +926,7 @@ mod tests {
         b[n - 8..n - 4].copy_from_slice(&t.to_le_bytes());
         let err = PageFile::from_bytes(b).unwrap_err();
         assert!(
-            matches!(&err, Error::Corrupt(m) if m.contains("allocated buffer bytes can give")),
+            matches!(&err, Error::Corrupt(m) if m.contains("allocated buffer bytes can")),
             "{err}"
         );
     }
