@@ -62,7 +62,7 @@ impl PageFile {
             other => other,
         };
         let (mut file, len) = open_regular(path)?;
-        let cap = check_ends(&file, len).map_err(named)?;
+        let cap = check_ends(&file, path, len).map_err(named)?;
         let mut bytes = Vec::new();
         bytes
             .try_reserve_exact(cap)
@@ -323,7 +323,7 @@ fn type_name(t: &std::fs::FileType) -> &'static str {
 
 /// Reads `buf.len()` bytes at `at`; a file shorter than that (it shrank)
 /// is [`Error::Corrupt`].
-fn read_at(file: &File, buf: &mut [u8], at: u64) -> Result<()> {
+fn read_at(file: &File, path: &Path, buf: &mut [u8], at: u64) -> Result<()> {
     #[cfg(unix)]
     let r = std::os::unix::fs::FileExt::read_exact_at(file, buf, at);
     #[cfg(not(unix))]
@@ -337,7 +337,7 @@ fn read_at(file: &File, buf: &mut [u8], at: u64) -> Result<()> {
             "no {} bytes at offset {at}: the file shrank while read",
             buf.len()
         )),
-        _ => Error::io(format!("read at {at}"), &e),
+        _ => Error::io(format!("read '{}' at {at}", path.display()), &e),
     })
 }
 
@@ -350,7 +350,7 @@ fn rewind(file: &mut File) -> io::Result<()> {
 /// Checks the header and trailer of an open file of `len` bytes, read on
 /// their own, against each other and the length; returns the length as a
 /// `usize` to allocate. Nothing else of the file is read.
-fn check_ends(file: &File, len: u64) -> Result<usize> {
+fn check_ends(file: &File, path: &Path, len: u64) -> Result<usize> {
     if len < (HEADER_LEN + TRAILER_LEN) as u64 {
         return corrupt(format!(
             "{len} bytes, shorter than a header and a trailer ({})",
@@ -363,11 +363,11 @@ fn check_ends(file: &File, len: u64) -> Result<usize> {
         ));
     }
     let mut head = [0u8; HEADER_LEN];
-    read_at(file, &mut head, 0)?;
+    read_at(file, path, &mut head, 0)?;
     let (header, header_crc) = FileHeader::decode(&head)?;
     let at = len - TRAILER_LEN as u64;
     let mut tail = [0u8; TRAILER_LEN];
-    read_at(file, &mut tail, at)?;
+    read_at(file, path, &mut tail, at)?;
     let trailer = Trailer::decode_at(&tail, at, header_crc)?;
     check_layout(&header, &trailer, len)?;
     usize::try_from(len)
