@@ -193,9 +193,16 @@ impl Out for ChunkOut<'_> {
         mut body: &[u8],
         pad: &[u8],
     ) -> Result<()> {
-        // The head goes in whole, so it is either still staged or written
-        // whole when its checksum is known.
-        if self.room()? < RECORD_HEAD_LEN {
+        // A record that fits a chunk is staged whole, so its checksum is
+        // stored in the staging buffer before anything of it is written.
+        // (Writing the checksum back into the file instead stalls: the page
+        // holding the head may be under writeback by then, and on devices
+        // with stable pages a write to it waits for that I/O.) A longer one
+        // at least starts with its whole head staged, so the head is either
+        // still staged or written whole when its checksum is known.
+        let len = RECORD_HEAD_LEN + body.len() + pad.len();
+        let need = if len <= CHUNK { len } else { RECORD_HEAD_LEN };
+        if self.room()? < need {
             self.flush()?;
         }
         let at = self.pos();
@@ -219,8 +226,8 @@ impl Out for ChunkOut<'_> {
                 self.staged[i..i + 4].copy_from_slice(&crc);
                 Ok(())
             }
-            // A record longer than what was left of the chunk: its head is
-            // already in the file.
+            // A record longer than a chunk: its head is already in the
+            // file.
             None => self.write_back(&crc, field, "record checksum"),
         }
     }
