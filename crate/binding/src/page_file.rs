@@ -227,7 +227,18 @@ impl NativePageFile {
     pub fn entries(&self) -> Result<Uint32Array> {
         let file = self.file()?;
         let base = file.as_bytes().as_ptr() as usize;
-        let mut out = Vec::with_capacity(file.len() * FILE_ENTRY_WORDS as usize);
+        let words = file.len() * FILE_ENTRY_WORDS as usize;
+        let mut out = Vec::new();
+        // Up to 2^27 records (4 GiB of words): an error, never an abort.
+        out.try_reserve_exact(words).map_err(|_| {
+            Error::new(
+                Status::GenericFailure,
+                format!(
+                    "ERR_OUT_OF_MEMORY: could not allocate {} bytes for the record table",
+                    words * 4
+                ),
+            )
+        })?;
         for r in file.records() {
             let pos = (r.body().as_ptr() as usize - base) as u64;
             out.extend_from_slice(&[
