@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::*;
 use napi::JsDeferred;
 use napi_derive::napi;
-use photon_wb_core::{Subscription, WriteBuffer};
+use photon_wb_core::{Code, Subscription, WriteBuffer};
 
 use crate::arena_mode::{self, Borrow};
+use crate::error::{coded, ErrorCode};
 use crate::registry;
 
 type Resolver = fn(Env) -> Result<bool>;
@@ -62,20 +63,19 @@ pub fn wait_flushed<'env>(
     env: &'env Env,
     slot: u32,
     arena: Option<Unknown>,
-) -> Result<Object<'env>> {
-    let buffer =
-        registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
-    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "waitFlushed")
-        .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
-    let (deferred, promise) = env.create_deferred::<bool, Resolver>()?;
+) -> Result<Object<'env>, ErrorCode> {
+    let buffer = registry::get(slot).ok_or_else(|| coded(Code::Closed, Code::Closed.message()))?;
+    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "waitFlushed")?;
+    let napi = |e: Error| coded(Code::Napi, e.reason.clone());
+    let (deferred, promise) = env.create_deferred::<bool, Resolver>().map_err(napi)?;
     let pending: Pending = Arc::new(Mutex::new(Some(deferred)));
     let waiter = pending.clone();
     let id = match buffer.subscribe_flushed(move || settle(&waiter, true)) {
         Subscription::Done => None,
         Subscription::Waiting(id) => Some(id),
     };
-    let mut out = Object::new(env)?;
-    out.set_named_property("promise", promise)?;
+    let mut out = Object::new(env).map_err(napi)?;
+    out.set_named_property("promise", promise).map_err(napi)?;
     out.set_named_property(
         "wait",
         FlushWait {
@@ -84,6 +84,7 @@ pub fn wait_flushed<'env>(
             id,
             _keep: keep,
         },
-    )?;
+    )
+    .map_err(napi)?;
     Ok(out)
 }

@@ -73,7 +73,7 @@ pub struct WriteBuffer {
 }
 
 impl WriteBuffer {
-    /// The smallest capacity: a power of two greater than 8.
+    /// The smallest capacity (the rule: [`CAPACITY_RULE`](crate::CAPACITY_RULE)).
     pub const MIN_CAPACITY: u32 = 16;
     /// The largest capacity (the allocated field is 32 bits wide).
     pub const MAX_CAPACITY: u32 = 1 << 31;
