@@ -25,6 +25,8 @@ const S_STATUS: number = native.S_STATUS
 const S_OUT: number = native.S_OUT
 /** The high word of the `u64` argument (little-endian: low word first). */
 const S_U64_HI: number = native.S_U64 + 1
+/** First of the two words of a `u64` result. */
+const S_OUT_U64: number = native.S_OUT_U64
 /** `S_U64` as an index of a `BigUint64Array` over the block. */
 const S_U64_BIG: number = native.S_U64 / 2
 
@@ -101,6 +103,7 @@ export {
   S_U64_HI,
   S_STATUS,
   S_OUT,
+  S_OUT_U64,
   S_U64_BIG,
   A_SIZE,
   A_RECORD,
