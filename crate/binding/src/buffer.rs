@@ -12,12 +12,12 @@ use photon_wb_core::{
 use crate::arena_mode::{self, Borrow, Exposed};
 use crate::error::{to_napi_error, ErrorCode};
 use crate::external;
-use crate::registry;
 use crate::layout::{
     record_entry, A_ACQUIRE, A_CURSOR, A_END, A_RECORD, A_SIZE, FILL_COUNT, FILL_NEXT, O_ALLOCATED,
-    O_CURSOR, O_END, O_FLAGS, O_RECORD, O_RELEASE, O_SIZE, O_STATE, O_U64, O_WRITERS,
-    RELEASE_FLUSH, REC_WORDS, STATE_FLUSHED, STATE_SEALED, S_SLOT, S_STATUS, S_U64,
+    O_CURSOR, O_END, O_FLAGS, O_RECORD, O_RELEASE, O_SIZE, O_STATE, O_U64, O_WRITERS, REC_WORDS,
+    RELEASE_FLUSH, STATE_FLUSHED, STATE_SEALED, S_SLOT, S_STATUS, S_U64,
 };
+use crate::registry;
 use crate::scratch::{self, set_u64, u64_at};
 use crate::shared;
 
@@ -316,7 +316,10 @@ fn store_status(status: std::result::Result<Option<u32>, i32>) {
 
 /// Runs `f` on the buffer in `slot`: its result, or its status.
 #[inline]
-fn on_buffer<R>(slot: u32, f: impl FnOnce(&WriteBuffer) -> CoreResult<R>) -> std::result::Result<R, i32> {
+fn on_buffer<R>(
+    slot: u32,
+    f: impl FnOnce(&WriteBuffer) -> CoreResult<R>,
+) -> std::result::Result<R, i32> {
     registry::with(slot, |wb| f(wb).map_err(|e| e.status())).unwrap_or(Err(STATUS_CLOSED))
 }
 

@@ -118,6 +118,10 @@ layout! {
     FILL_COUNT = 1;
 }
 
+// Compile-time: the u64 words of an entry and the preamble fit an entry.
+const _: () = assert!(REC_POS + 1 < REC_WORDS && REC_ID + 1 < REC_WORDS);
+const _: () = assert!(FILL_NEXT < REC_WORDS && FILL_COUNT < REC_WORDS);
+
 /// One record entry in the word order of `REC_*`.
 pub fn record_entry(offset: u32, flags: u32, size: u32, id: u64, pos: u64) -> [u32; 8] {
     let mut e = [0; REC_WORDS as usize];
@@ -144,7 +148,10 @@ mod tests {
 
     fn distinct(words: &[u32]) {
         for (i, a) in words.iter().enumerate() {
-            assert!(!words[i + 1..].contains(a), "word {a} used twice in {words:?}");
+            assert!(
+                !words[i + 1..].contains(a),
+                "word {a} used twice in {words:?}"
+            );
         }
     }
 
@@ -166,7 +173,11 @@ mod tests {
             }
         }
         assert_eq!(S_U64 % 2, 0, "S_U64 must be a BigUint64Array element");
-        assert_eq!(S_OUT_U64 % 2, 0, "S_OUT_U64 must be a BigUint64Array element");
+        assert_eq!(
+            S_OUT_U64 % 2,
+            0,
+            "S_OUT_U64 must be a BigUint64Array element"
+        );
         for w in [A_SIZE, A_RECORD, A_ACQUIRE, A_CURSOR, A_END] {
             assert!((S_ARG..S_ARG + 3).contains(&w));
         }
@@ -190,12 +201,22 @@ mod tests {
 
     #[test]
     fn a_record_entry_has_one_word_order() {
-        distinct(&[REC_OFFSET, REC_FLAGS, REC_SIZE, REC_ID, REC_ID + 1, REC_POS, REC_POS + 1]);
-        assert!(REC_POS + 1 < REC_WORDS && REC_ID + 1 < REC_WORDS);
-        assert_eq!(REC_ID % 2, 0, "the page id must be a BigUint64Array element");
+        distinct(&[
+            REC_OFFSET,
+            REC_FLAGS,
+            REC_SIZE,
+            REC_ID,
+            REC_ID + 1,
+            REC_POS,
+            REC_POS + 1,
+        ]);
+        assert_eq!(
+            REC_ID % 2,
+            0,
+            "the page id must be a BigUint64Array element"
+        );
         assert_eq!(REC_WORDS % 2, 0, "entries must keep u64 words aligned");
         distinct(&[FILL_NEXT, FILL_COUNT]);
-        assert!(FILL_COUNT < REC_WORDS);
         let e = record_entry(1, 2, 3, 0x5_0000_0004, 0x7_0000_0006);
         assert_eq!(e[REC_OFFSET as usize], 1);
         assert_eq!(e[REC_FLAGS as usize], 2);
