@@ -7,7 +7,7 @@ import test from 'ava'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
 import { CAPACITY_RANGE } from '../src/constants.ts'
-import { WRITE_BUFFER_ERROR_CODES, statusError } from '../src/errors.ts'
+import { WRITE_BUFFER_ERROR_CODES, outcomeError, statusError } from '../src/errors.ts'
 import * as native from '../load-binding.js'
 
 // The JS↔Rust contract has one definition on the Rust side (the core's error
@@ -66,6 +66,29 @@ test('every status word of the table becomes its code, with the table message', 
     }
   })
   t.regex(statusError(-1 - table.length, 'op').message, /internal error/)
+})
+
+test('every ERR_ code that src/ names is a code of the error table', (t) => {
+  const codes = new Set(native.errorTable().map((r) => r.code))
+  for (const [file, text] of sources()) {
+    for (const [, code] of text.matchAll(/['"`](ERR_[A-Z_]+)['"`]/g)) t.true(codes.has(code), `${file}: ${code}`)
+  }
+})
+
+test('a coded native error becomes the class its table row names', (t) => {
+  const cases: [string, (e: Error) => boolean][] = [
+    ['ERR_CORRUPT', (e) => e instanceof WriteBufferError],
+    ['ERR_INVALID_ARG_VALUE', (e) => e instanceof TypeError],
+    ['ERR_OUT_OF_RANGE', (e) => e instanceof RangeError],
+    ['ENOSPC', (e) => !(e instanceof WriteBufferError) && (e as Error & { path?: string }).path === '/p'],
+  ]
+  for (const [code, ok] of cases) {
+    const err = outcomeError(code, 'm', 'op', '/p')
+    t.true(ok(err), code)
+    t.is((err as Error & { code?: string }).code, code)
+    t.is(err.message, 'op: m')
+  }
+  t.regex(outcomeError('ERR_NAPI', 'm', 'op', '/p').message, /^op: internal error \(ERR_NAPI: m\)/)
 })
 
 test("the README's error table is the one generated from the binding error table", (t) => {

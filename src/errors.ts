@@ -69,14 +69,28 @@ export function statusError(status: number, what: string): Error {
   return new WriteBufferError(row.code as WriteBufferErrorCode, `${what}: ${row.message}`)
 }
 
+/** The table's rows by code. */
+const ROWS = new Map(TABLE.map((row) => [row.code, row]))
+
 /**
- * The error of a failed native outcome: `WriteBufferError` for the
- * package's codes, else a Node-style `Error` whose `code` is the errno name
- * (`ENOSPC`, `EACCES`, `EEXIST`, …) and whose `path` is the file.
+ * The error of a failed native outcome: by the table's class of `code`
+ * (`WriteBufferError`, Node's `TypeError`/`RangeError`, or an internal
+ * error), else — an errno name (`ENOSPC`, `EACCES`, `EEXIST`, …) — a
+ * Node-style `Error` with that `code` and `path`, the file.
  */
 export function outcomeError(code: string, message: string, what: string, path: string): Error {
-  if (code.startsWith('ERR_')) {
-    return new WriteBufferError(code as WriteBufferErrorCode, `${what}: ${message}`)
+  const row = ROWS.get(code)
+  if (row !== undefined) {
+    switch (row.class) {
+      case 'WriteBufferError':
+        return new WriteBufferError(code as WriteBufferErrorCode, `${what}: ${message}`)
+      case 'TypeError':
+        return withCode(new TypeError(`${what}: ${message}`), code)
+      case 'RangeError':
+        return withCode(new RangeError(`${what}: ${message}`), code)
+      default:
+        return internalError(what, `${code}: ${message}`)
+    }
   }
   const err = new Error(`${what}: ${message}`) as Error & { code: string; path: string }
   err.code = code
