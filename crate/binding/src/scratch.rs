@@ -4,7 +4,7 @@
 //! by JS as one external `ArrayBuffer`; in the `'js'` arena mode, a
 //! `SharedArrayBuffer` that JS allocates and Rust borrows for the rest of
 //! the thread's life (a strong reference, dropped by an environment cleanup
-//! hook that also forgets the pointer).
+//! hook that also forgets the pointer). Its words are named in `layout`.
 
 use std::cell::{Cell, RefCell};
 use std::ptr;

@@ -216,7 +216,7 @@ impl Code {
                 "ERR_IO",
                 WriteBufferError,
                 "an I/O operation failed",
-                "an I/O failure that carries no errno name (a `PageLogWriter` relaying a failed flush of the owner thread); the others carry Node's errno code, below",
+                "a `PageLogWriter` relays a flush of the owner thread that failed with no code (as an `Error` with this code); I/O failures otherwise carry Node's errno code, below",
             ),
             Code::Closed => (
                 "ERR_CLOSED",
