@@ -12,8 +12,8 @@
 //! touches a borrowed arena only through an `Arc<WriteBuffer>`, and every
 //! such `Arc` is paired with a [`Borrow`], a strong napi reference to a
 //! `Uint8Array` over that memory: the `NativeBuffer` of each thread (whose
-//! registry slot lives exactly as long as it), each `FlushTask`, each
-//! `FlushWait`. A `Borrow` keeps its typed array, hence the
+//! registry slot lives exactly as long as it), each `FlushTask` (a
+//! `FlushWait` holds only a `Weak`). A `Borrow` keeps its typed array, hence the
 //! `SharedArrayBuffer`'s backing store, alive, and it is deleted on the
 //! thread that made it, only after the `Arc` it guards can no longer be used
 //! by its owner.

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::{
-    ArenaPool, Lane, ReleaseState, Result as CoreResult, WriteBuffer, ARENA_ALIGN,
+    record_size, ArenaPool, Lane, ReleaseState, Result as CoreResult, WriteBuffer, ARENA_ALIGN,
 };
 
 use crate::arena_mode::{self, Borrow, Exposed};
 use crate::error::{to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
 use crate::external;
-use crate::registry;
+use crate::registry::{self, Hold};
 use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
 use crate::shared;
 
@@ -43,16 +43,21 @@ fn disposed() -> Error<ErrorCode> {
 }
 
 impl NativeBuffer {
-    fn register(inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
-        let slot = registry::insert(inner.clone());
-        NativeBuffer {
+    fn register(
+        env: &Env,
+        inner: Arc<WriteBuffer>,
+        keep: Option<Borrow>,
+    ) -> Result<Self, ErrorCode> {
+        let slot = registry::insert(env, inner.clone())
+            .map_err(|e| Error::new(ErrorCode("ERR_NAPI"), e.reason.clone()))?;
+        Ok(NativeBuffer {
             group_id: inner.group_id(),
             capacity: inner.capacity(),
             inner: Some(inner),
             slot,
             arena: None,
             keep,
-        }
+        })
     }
 
     fn inner(&self) -> Result<&Arc<WriteBuffer>, ErrorCode> {
@@ -92,7 +97,7 @@ impl NativeBuffer {
             // access the buffer makes.
             let wb = unsafe { WriteBuffer::with_borrowed_arena(group_id, capacity, keep.ptr()) }
                 .map_err(to_napi_error)?;
-            return Ok(Self::register(Arc::new(wb), Some(keep)));
+            return Self::register(env, Arc::new(wb), Some(keep));
         }
         let core = match pool {
             None => WriteBuffer::with_capacity(group_id, capacity),
@@ -107,7 +112,7 @@ impl NativeBuffer {
             }
             Some(p) => WriteBuffer::with_pool(group_id, &p.inner),
         };
-        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?), None))
+        Self::register(env, Arc::new(core.map_err(to_napi_error)?), None)
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
@@ -123,7 +128,7 @@ impl NativeBuffer {
             )
         })?;
         let keep = arena_mode::keep_for(env, &inner, arena.as_ref(), "attach")?;
-        Ok(Self::register(inner, keep))
+        Self::register(env, inner, keep)
     }
 
     /// Registers the buffer for other threads; returns the handle id.
@@ -196,7 +201,8 @@ impl NativeBuffer {
     /// Lets go of the buffer on this thread: detaches `arena` if it is the
     /// external `ArrayBuffer` this object handed out (every view made from
     /// it becomes empty, and its reference is dropped at once), frees the
-    /// slot and drops this object's reference (and, for a borrowed arena,
+    /// slot (giving up the writer counts acquired through it: their records
+    /// become tombstones) and drops this object's reference (and, for a borrowed arena,
     /// its reference to the JS memory: JS views keep that memory alive on
     /// their own). The arena is freed, or given back to its pool, once no
     /// thread holds the buffer. A second call does nothing. Returns whether
@@ -206,9 +212,10 @@ impl NativeBuffer {
         let Some(inner) = self.inner.take() else {
             return Ok(false);
         };
-        // The slot first, then this object's `Arc`, then the borrow: once
-        // the slot is empty no call on this thread reaches the arena
-        // through this object.
+        // The slot first (its writer counts are given up while the borrow
+        // still keeps a 'js' arena alive), then this object's `Arc`, then
+        // the borrow: once the slot is empty no call on this thread reaches
+        // the arena through this object.
         registry::remove(self.slot);
         drop(inner);
         drop(self.keep.take());
@@ -223,8 +230,9 @@ impl NativeBuffer {
 
 impl Drop for NativeBuffer {
     fn drop(&mut self) {
-        // The slot first: once it is empty no call on this thread can reach
-        // the arena through this object; then the fields drop in order
+        // The slot first (its writer counts are given up while `keep` still
+        // keeps a 'js' arena alive): once it is empty no call on this thread
+        // can reach the arena through this object; then the fields drop in order
         // (`inner` before `keep`, on this thread: napi-rs finalizes an
         // object on its own thread).
         if self.inner.is_some() {
@@ -281,6 +289,45 @@ fn on_slot(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<()>) {
     });
 }
 
+/// As [`on_slot`], with this thread's writer counts on the buffer through
+/// the slot (to record an acquired one).
+#[inline]
+fn on_slot_holds(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer, &mut Vec<Hold>) -> CoreResult<()>) {
+    scratch::with(|s| {
+        let status = registry::with_holds(s[S_SLOT as usize], |wb, holds| match f(s, wb, holds) {
+            Ok(()) => 0,
+            Err(e) => e.status(),
+        });
+        s[S_STATUS as usize] = status.unwrap_or(STATUS_NO_SLOT) as u32;
+    });
+}
+
+/// Stores the outcome of releasing a count this thread holds (`release`
+/// picks it and runs `then` on the buffer): out0 = 1 for 'flush'.
+#[inline]
+fn on_release(
+    pick: impl Fn(&Hold) -> bool,
+    then: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<ReleaseState>,
+) {
+    scratch::with(|s| {
+        let slot = s[S_SLOT as usize];
+        let status = match registry::release(slot, pick, |wb| then(s, wb)) {
+            None => STATUS_NO_SLOT,
+            Some(Ok(r)) => {
+                s[S_OUT as usize] = release_status(r);
+                0
+            }
+            Some(Err(e)) => e.status(),
+        };
+        s[S_STATUS as usize] = status as u32;
+    });
+}
+
+/// The end of a record of `body` bytes at `record` (it fits the arena).
+fn record_end(record: u32, body: u32) -> u32 {
+    (record as u64 + record_size(body)) as u32
+}
+
 fn release_status(r: ReleaseState) -> u32 {
     match r {
         ReleaseState::None => 0,
@@ -292,21 +339,25 @@ fn release_status(r: ReleaseState) -> u32 {
 /// u64 page id. Out: out0 record offset.
 #[napi]
 pub fn fast_alloc() {
-    on_slot(|s, wb| {
+    on_slot_holds(|s, wb, holds| {
         let a = S_ARG as usize;
-        let p = wb.alloc_page(u64_at(s, S_U64), s[a], s[a + 1] != 0)?;
+        let acquire = s[a + 1] != 0;
+        let p = wb.alloc_page(u64_at(s, S_U64), s[a], acquire)?;
+        if acquire {
+            holds.push(Hold::new(p.record, record_end(p.record, p.page_size)));
+        } else {
+            registry::note_uncounted(holds, p.record);
+        }
         s[S_OUT as usize] = p.record;
         Ok(())
     })
 }
 
-/// Scratch call: `releaseWriter`. Out: out0 = 1 for 'flush', 0 for 'none'.
+/// Scratch call: `releaseWriter` (the most recent count this thread
+/// holds). Out: out0 = 1 for 'flush', 0 for 'none'.
 #[napi]
 pub fn fast_release() {
-    on_slot(|s, wb| {
-        s[S_OUT as usize] = release_status(wb.release_writer()?);
-        Ok(())
-    })
+    on_release(|_| true, |_, wb| wb.release_writer())
 }
 
 /// Scratch call: `seal`. Out: out0 = 1 for 'flush', 0 for 'none'.
@@ -379,8 +430,9 @@ pub fn fast_on_flushed() {
 /// Scratch call: reserve a lane. In: arg0 bytes. Out: cursor, end.
 #[napi]
 pub fn fast_lane_reserve() {
-    on_slot(|s, wb| {
+    on_slot_holds(|s, wb, holds| {
         let lane = wb.reserve_lane(s[S_ARG as usize])?;
+        holds.push(Hold::new(lane.cursor, lane.end));
         s[S_OUT as usize] = lane.cursor;
         s[S_OUT as usize + 1] = lane.end;
         Ok(())
@@ -404,18 +456,18 @@ pub fn fast_lane_alloc() {
     })
 }
 
-/// Scratch call: close a lane. In: arg0 cursor, arg1 end. Out: out0 = 1
-/// for 'flush'.
+/// Scratch call: close a lane (this thread's, held through the slot or
+/// another slot of this thread over the buffer). In: arg0 cursor, arg1 end.
+/// Out: out0 = 1 for 'flush'.
 #[napi]
 pub fn fast_lane_close() {
-    on_slot(|s, wb| {
-        let a = S_ARG as usize;
-        s[S_OUT as usize] = release_status(wb.close_lane(Lane {
-            cursor: s[a],
-            end: s[a + 1],
-        })?);
-        Ok(())
-    })
+    let Some((cursor, end)) = scratch::with(|s| (s[S_ARG as usize], s[S_ARG as usize + 1])) else {
+        return;
+    };
+    on_release(
+        |h| h.covers(cursor, end),
+        |_, wb| wb.close_lane(Lane { cursor, end }),
+    )
 }
 
 fn slot_result(slot: u32, f: impl FnOnce(&WriteBuffer) -> CoreResult<i64>) -> i64 {
@@ -423,11 +475,32 @@ fn slot_result(slot: u32, f: impl FnOnce(&WriteBuffer) -> CoreResult<i64>) -> i6
         .unwrap_or(STATUS_NO_SLOT as i64)
 }
 
+/// As [`slot_result`], with this thread's writer counts through the slot.
+fn slot_result_holds(
+    slot: u32,
+    f: impl FnOnce(&WriteBuffer, &mut Vec<Hold>) -> CoreResult<i64>,
+) -> i64 {
+    registry::with_holds(slot, |wb, holds| {
+        f(wb, holds).unwrap_or_else(|e| e.status() as i64)
+    })
+    .unwrap_or(STATUS_NO_SLOT as i64)
+}
+
 /// `deallocPages`: returns the record offset, or a negative status.
 #[napi]
 pub fn dealloc(slot: u32, addrs: &[u64], acquire_writer: bool) -> i64 {
-    slot_result(slot, |wb| {
-        Ok(wb.dealloc_pages(addrs, acquire_writer)? as i64)
+    slot_result_holds(slot, |wb, holds| {
+        let record = wb.dealloc_pages(addrs, acquire_writer)?;
+        if acquire_writer {
+            // The body is `addrs`, 8 bytes each (it fit, so no overflow).
+            holds.push(Hold::new(
+                record,
+                record_end(record, addrs.len() as u32 * 8),
+            ));
+        } else {
+            registry::note_uncounted(holds, record);
+        }
+        Ok(record as i64)
     })
 }
 
@@ -442,17 +515,30 @@ pub fn batch(slot: u32, ids: &[u64], sizes: &[u32], dealloc: &[u64], mut out: Ui
     if ids.len() != sizes.len() || out.len() <= ids.len() {
         return STATUS_BAD_ARGS as i64;
     }
-    slot_result(slot, |wb| {
+    slot_result_holds(slot, |wb, holds| {
         let mut i = 0;
+        // The one reserved range: from the first record to the end of the
+        // last (empty for `acquire()`).
+        let mut range: Option<(u32, u32)> = None;
+        let mut extend = |record: u32, body: u32| {
+            let end = record_end(record, body);
+            range = Some(range.map_or((record, end), |(start, _)| (start, end)));
+        };
         let d = wb.batch_with(
             ids.len(),
             |k| (ids[k], sizes[k]),
             dealloc,
             |p| {
                 out[i] = p.record;
+                extend(p.record, p.page_size);
                 i += 1;
             },
         )?;
+        if let Some(d) = d {
+            extend(d, dealloc.len() as u32 * 8);
+        }
+        let (start, end) = range.unwrap_or((0, 0));
+        holds.push(Hold::new(start, end));
         out[ids.len()] = d.unwrap_or(u32::MAX);
         Ok(0)
     })
