@@ -294,7 +294,7 @@ const MESSAGES: Record<string, string> = {
   ERR_AGAIN: 'the buffer is sealed or has not enough room left: seal it and use the next buffer',
   ERR_TOO_LARGE_SIZE: 'the record can never fit a buffer of this capacity: use a larger buffer',
   ERR_NOT_FLUSHABLE: 'the buffer is not flushable: seal it and release every writer first',
-  ERR_NO_WRITER: 'no writer is in progress: releaseWriter() must pair with an acquiring reservation',
+  ERR_NO_WRITER: 'no writer acquired on this thread is in progress: releaseWriter() must pair with an acquiring reservation made on the same thread',
   ERR_INVALID_ADDR: 'the address is not a live page record of this buffer',
   ERR_TOO_MANY_WRITERS: '2^31 - 1 writers are already in progress',
   ERR_READ_ONLY: 'the buffer is flushable (sealed, no writer): its record headers are read-only',

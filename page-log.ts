@@ -273,6 +273,14 @@ export class PageLog {
   #stallSeq = 0
   #settledSeq = 0
   readonly #waiters: Waiter[] = []
+  /**
+   * Shared logs: a timer that looks again at the oldest sealed buffer while
+   * it waits for worker writers. A worker terminated in the middle of an
+   * append posts no message: its environment's teardown gives its writer
+   * up, and only this look notices that the buffer became flushable. It
+   * holds the event loop only while a flush()/close() waits.
+   */
+  #recheck: NodeJS.Timeout | null = null
   #flushing = false
   /** The last background flush error, kept until `flush()`/`close()` retries. */
   #error: unknown = null
@@ -555,9 +563,21 @@ export class PageLog {
   #pump(): void {
     if (this.#flushing || this.#error !== null) return
     const wb = this.#sealed[0]
-    if (wb === undefined || !this.#ready.has(wb.groupId)) return
+    if (wb === undefined) return
+    if (!this.#ready.has(wb.groupId)) return this.#watch(wb.groupId)
     this.#flushing = true
     void this.#flushOne(wb)
+  }
+
+  /** Looks at sealed group `g` again soon (see `#recheck`). */
+  #watch(g: number): void {
+    if (this.#shared === null || this.#recheck !== null) return
+    this.#recheck = setTimeout(() => {
+      this.#recheck = null
+      this.#look(g)
+      this.#pump()
+    }, 20)
+    if (this.#waiters.length === 0) this.#recheck.unref()
   }
 
   async #flushOne(wb: WriteBuffer): Promise<void> {
@@ -643,6 +663,7 @@ export class PageLog {
     this.#error = null
     const done = new Promise<void>((resolve, reject) => {
       this.#waiters.push({ target, resolve, reject })
+      this.#recheck?.ref()
     })
     this.#pump()
     return done
