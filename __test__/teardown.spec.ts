@@ -199,3 +199,27 @@ test.serial(`a worker terminated at random points of PageLog writer callbacks ne
   t.log(`${landed} of ${RUNS} terminations landed inside a writer callback`)
   t.true(landed >= RUNS / 4, `terminations landed inside a callback in ${landed} of ${RUNS} runs`)
 })
+
+// The writer disposes the buffer it leaves full (PageLogWriter #leaveFull)
+// even while an outer writer callback still holds a view of it and a writer
+// count on it: the outer append then fails (its view is detached, the
+// tombstoning of its record throws ERR_CLOSED in place of the real outcome).
+// The dispose must wait until the writer holds no count on that buffer.
+test.failing('a re-entrant append inside a worker\'s writer callback that fills the buffer keeps the outer append (the writer disposes a buffer it still writes into)', async (t) => {
+  const dir = tmpDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 4096, maxBuffers: 4 })
+  const worker = new Worker(path.join(import.meta.dirname, 'fixtures', 'reentrant-writer.js'), {
+    workerData: { handle: log.share() },
+    execArgv: [],
+  })
+  t.teardown(() => worker.terminate())
+  const m = await within(new Promise<any>((resolve) => worker.once('message', resolve)), 'the worker')
+  // The owner is never wedged (the disposed buffer's writer count is given up).
+  await within(log.flush(), 'log.flush()')
+  await within(log.close(), 'log.close()')
+  t.is(m.error, null, `the outer append failed: ${JSON.stringify(m.error)}`)
+  const back = await PageLog.open(dir)
+  t.deepEqual(await back.read(BigInt(m.outer)), Buffer.alloc(500, 0xaa))
+  for (const [i, a] of m.nested.entries()) t.deepEqual(await back.read(BigInt(a)), Buffer.alloc(1000, i + 1))
+  await back.close()
+})
