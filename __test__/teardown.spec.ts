@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava'
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -222,4 +223,63 @@ test.failing('a re-entrant append inside a worker\'s writer callback that fills 
   t.deepEqual(await back.read(BigInt(m.outer)), Buffer.alloc(500, 0xaa))
   for (const [i, a] of m.nested.entries()) t.deepEqual(await back.read(BigInt(a)), Buffer.alloc(1000, i + 1))
   await back.close()
+})
+
+test('dispose() of the object a writer count was acquired through gives the count up and tombstones its records', (t) => {
+  const wb = new WriteBuffer(11, 4096)
+  const twin = WriteBuffer.attach(wb.share())
+  wb.allocPage(1n, 8, false)
+  const half = twin.allocPage(2n, 64, true)
+  half.page.fill(1) // half written: its writer never releases
+  const lane = twin.lane(256)
+  lane.allocPage(3n, 16)
+  t.is(wb.writers, 2)
+  twin.dispose()
+  t.is(wb.writers, 0)
+  t.is(wb.seal(), 'flush')
+  t.deepEqual(
+    [...wb.records()].map((r) => (r.kind === 'page' ? r.pageId : -1n)),
+    [1n],
+    'only the page reserved without a writer survives',
+  )
+})
+
+test('a writer count is released on the thread that acquired it, through any of its objects for the buffer; never by another thread', async (t) => {
+  const wb = new WriteBuffer(12, 4096)
+  const handle = wb.share()
+  // Through a second object of this thread: fine.
+  const twin = WriteBuffer.attach(handle)
+  wb.allocPage(1n, 8, true)
+  t.is(twin.releaseWriter(), 'none')
+  t.throws(() => wb.releaseWriter(), { code: 'ERR_NO_WRITER' })
+
+  // A worker's count: this thread cannot release it (it would make the
+  // buffer flushable under the worker's unfinished record).
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     const { WriteBuffer } = require(workerData.index)
+     const wb = WriteBuffer.attach(workerData.handle)
+     wb.allocPage(2n, 8, true)
+     parentPort.postMessage('held')
+     parentPort.once('message', () => parentPort.postMessage(wb.releaseWriter()))`,
+    { eval: true, workerData: { handle, index: path.join(import.meta.dirname, '..', 'index.js') } },
+  )
+  t.teardown(() => worker.terminate())
+  await new Promise((r) => worker.once('message', r))
+  t.is(wb.writers, 1)
+  t.throws(() => wb.releaseWriter(), { code: 'ERR_NO_WRITER', message: /this thread/ })
+  t.is(wb.writers, 1, 'state unchanged')
+  worker.postMessage('release')
+  t.is(await new Promise((r) => worker.once('message', r)), 'none')
+  t.is(wb.writers, 0)
+})
+
+test("a worker terminated in the middle of an append in the 'js' arena mode gives its count up too", async (t) => {
+  const r = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures', 'teardown-js-child.js')], {
+    env: { ...process.env, PHOTON_WB_ARENA: 'js' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { mode: 'js', writers: 0, sealed: 'flush', torn: 0, lost: 0, midAppend: true })
 })
