@@ -363,7 +363,11 @@ fn loom_abandoned_writer_races_a_release_and_a_seal() {
 
         sh.check_flush(0..2);
         assert!(wb.state().is_flushable());
-        let ids: Vec<u64> = wb.records().unwrap().map(|r| r.unwrap().page_id()).collect();
+        let ids: Vec<u64> = wb
+            .records()
+            .unwrap()
+            .map(|r| r.unwrap().page_id())
+            .collect();
         assert_eq!(ids, vec![page_id(0)]);
     });
 }
