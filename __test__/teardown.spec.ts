@@ -283,3 +283,20 @@ test("a worker terminated in the middle of an append in the 'js' arena mode give
   t.is(r.status, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { mode: 'js', writers: 0, sealed: 'flush', torn: 0, lost: 0, midAppend: true })
 })
+
+test('an object collected while it holds a writer count gives the count up', async (t) => {
+  const wb = new WriteBuffer(13, 4096)
+  const handle = wb.share()
+  ;(() => {
+    const twin = WriteBuffer.attach(handle)
+    twin.allocPage(1n, 8, true)
+  })()
+  t.is(wb.writers, 1)
+  for (let i = 0; i < 200 && wb.writers !== 0; i++) {
+    ;(globalThis as { gc?: () => void }).gc?.()
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  t.is(wb.writers, 0)
+  t.is(wb.seal(), 'flush')
+  t.is([...wb.records()].length, 0, 'its page was tombstoned')
+})
