@@ -202,21 +202,24 @@ pub fn release(
     then: impl FnOnce(&WriteBuffer) -> CoreResult<ReleaseState>,
 ) -> Option<CoreResult<ReleaseState>> {
     SLOTS.with_borrow_mut(|s| {
-        let own = s.list.get(slot as usize)?.as_ref()?;
-        // The usual case: held through this slot. Else (rare) another slot
-        // of this thread over the same buffer.
-        let at = match own.holds.iter().rposition(&pick) {
-            Some(k) => Some((slot as usize, k)),
-            None => {
-                let buffer = Arc::as_ptr(&own.buffer);
-                s.list.iter().enumerate().find_map(|(i, e)| {
-                    let e = e
-                        .as_ref()
-                        .filter(|e| ptr::eq(Arc::as_ptr(&e.buffer), buffer))?;
-                    Some((i, e.holds.iter().rposition(&pick)?))
-                })
+        let own = s.list.get_mut(slot as usize)?.as_mut()?;
+        // The usual case: the most recent count held through this slot.
+        if own.holds.last().is_some_and(&pick) {
+            let r = then(&own.buffer);
+            if r.is_ok() {
+                own.holds.pop();
             }
-        };
+            return Some(r);
+        }
+        // Else an older one through this slot, or (rare) one held through
+        // another slot of this thread over the same buffer.
+        let buffer = Arc::as_ptr(&own.buffer);
+        let at = s.list.iter().enumerate().find_map(|(i, e)| {
+            let e = e
+                .as_ref()
+                .filter(|e| ptr::eq(Arc::as_ptr(&e.buffer), buffer))?;
+            Some((i, e.holds.iter().rposition(&pick)?))
+        });
         let Some((i, k)) = at else {
             return Some(Err(CoreError::NoWriter));
         };
