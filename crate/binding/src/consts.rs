@@ -30,10 +30,3 @@ pub const MAX_CAPACITY: u32 = core::WriteBuffer::MAX_CAPACITY;
 pub fn error_codes() -> Vec<&'static str> {
     core::Error::CODES.to_vec()
 }
-
-/// Bytes a record with a body of `body` bytes covers:
-/// `16 + roundUp(body, 8)` (a number: it can exceed 2^32).
-#[napi]
-pub fn record_size(body: u32) -> f64 {
-    core::record_size(body) as f64
-}
