@@ -62,21 +62,6 @@ pub enum Call {
     FsyncDir,
 }
 
-impl Call {
-    /// The call's name in the trace.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Call::Open => "open",
-            Call::Write => "write",
-            Call::Fdatasync => "fdatasync",
-            Call::Link => "link",
-            Call::Rename => "rename",
-            Call::Unlink => "unlink",
-            Call::FsyncDir => "fsync",
-        }
-    }
-}
-
 pub use imp::*;
 
 /// Release build: every hook does nothing and costs nothing.
@@ -140,6 +125,21 @@ mod imp {
                 Step::Sync => "sync",
                 Step::Rename => "rename",
                 Step::DirSync => "dirsync",
+            }
+        }
+    }
+
+    impl Call {
+        /// The call's name in the trace.
+        pub const fn name(self) -> &'static str {
+            match self {
+                Call::Open => "open",
+                Call::Write => "write",
+                Call::Fdatasync => "fdatasync",
+                Call::Link => "link",
+                Call::Rename => "rename",
+                Call::Unlink => "unlink",
+                Call::FsyncDir => "fsync",
             }
         }
     }
