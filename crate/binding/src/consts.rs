@@ -25,15 +25,16 @@ pub const MIN_CAPACITY: u32 = core::WriteBuffer::MIN_CAPACITY;
 #[napi]
 pub const MAX_CAPACITY: u32 = core::WriteBuffer::MAX_CAPACITY;
 
+/// Alignment of an arena's start (a `'js'` arena is placed on it).
+#[napi]
+pub const ARENA_ALIGN: u32 = core::ARENA_ALIGN as u32;
+
+/// The lock file of a page log's directory (`NativeDirLock`).
+#[napi]
+pub const LOCK_FILE: &str = core::dir_lock::LOCK_FILE;
+
 /// Stable error codes; status `s < 0` means `errorCodes()[-1 - s]`.
 #[napi]
 pub fn error_codes() -> Vec<&'static str> {
     core::Error::CODES.to_vec()
-}
-
-/// Bytes a record with a body of `body` bytes covers:
-/// `16 + roundUp(body, 8)` (a number: it can exceed 2^32).
-#[napi]
-pub fn record_size(body: u32) -> f64 {
-    core::record_size(body) as f64
 }
