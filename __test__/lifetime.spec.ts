@@ -13,7 +13,7 @@ import { WriteBuffer } from '../index.ts'
 // process (fixtures/lifetime-child.js, --expose-gc) that must also exit on
 // its own.
 
-const CHILD = path.join(import.meta.dirname, 'fixtures', 'lifetime-child.js')
+const CHILD = path.resolve('__test__', 'fixtures', 'lifetime-child.js')
 const BOUND_MS = 30_000
 
 interface ChildResult {

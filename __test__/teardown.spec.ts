@@ -21,7 +21,7 @@ const { pageIdOf, payload } = payloadModule as {
   payload: (w: number, i: number) => Buffer
 }
 
-const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'teardown-writer.js')
+const FIXTURE = path.resolve('__test__', 'fixtures', 'teardown-writer.js')
 const RUNS = Number(process.env.PHOTON_WB_TEARDOWN_RUNS ?? 30)
 const SEED = Number(process.env.PHOTON_WB_TEARDOWN_SEED ?? 12)
 /** Bound on any settle this file waits for. */
@@ -209,7 +209,7 @@ test.serial(`a worker terminated at random points of PageLog writer callbacks ne
 test.failing('a re-entrant append inside a worker\'s writer callback that fills the buffer keeps the outer append (the writer disposes a buffer it still writes into)', async (t) => {
   const dir = tmpDir(t)
   const log = await PageLog.open(dir, { bufferSize: 4096, maxBuffers: 4 })
-  const worker = new Worker(path.join(import.meta.dirname, 'fixtures', 'reentrant-writer.js'), {
+  const worker = new Worker(path.resolve('__test__', 'fixtures', 'reentrant-writer.js'), {
     workerData: { handle: log.share() },
     execArgv: [],
   })
@@ -262,7 +262,7 @@ test('a writer count is released on the thread that acquired it, through any of 
      wb.allocPage(2n, 8, true)
      parentPort.postMessage('held')
      parentPort.once('message', () => parentPort.postMessage(wb.releaseWriter()))`,
-    { eval: true, workerData: { handle, index: path.join(import.meta.dirname, '..', 'index.js') } },
+    { eval: true, workerData: { handle, index: path.resolve('index.js') } },
   )
   t.teardown(() => worker.terminate())
   await new Promise((r) => worker.once('message', r))
@@ -275,7 +275,7 @@ test('a writer count is released on the thread that acquired it, through any of 
 })
 
 test("a worker terminated in the middle of an append in the 'js' arena mode gives its count up too", async (t) => {
-  const r = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures', 'teardown-js-child.js')], {
+  const r = spawnSync(process.execPath, [path.resolve('__test__', 'fixtures', 'teardown-js-child.js')], {
     env: { ...process.env, PHOTON_WB_ARENA: 'js' },
     encoding: 'utf8',
     timeout: 60_000,
