@@ -72,6 +72,16 @@ export interface WriteBufferOptions {
   pool?: ArenaPool
 }
 
+/** A native wait's outcome: `WAIT_DROPPED` rejects (a cancelled wait's promise is no longer watched). */
+function waitOutcome(outcome: number): void {
+  if (outcome === native.WAIT_DROPPED) {
+    throw new WriteBufferError(
+      'ERR_CLOSED',
+      'waitFlushed: the buffer was dropped on every thread before it was flushed: nothing can flush it any more',
+    )
+  }
+}
+
 /**
  * A fixed-capacity write buffer: writers reserve page records with one
  * atomic compare-and-swap on a packed state word; once sealed and released,
@@ -336,8 +346,11 @@ export class WriteBuffer implements Iterable<BufferRecord> {
 
   /**
    * Resolves once `onFlushed()` has been called (before or after this call).
-   * A pending wait keeps the event loop alive, like pending I/O; pass a
-   * `signal` to give up (the promise then rejects with `signal.reason`).
+   * A pending wait keeps the event loop alive, like pending I/O, while the
+   * buffer can still be flushed; pass a `signal` to give up (the promise then
+   * rejects with `signal.reason`). It rejects with `ERR_CLOSED` once the
+   * buffer is dropped unflushed on every thread (collected or disposed, no
+   * view or flush left): a wait never keeps the buffer alive.
    */
   waitFlushed(opts?: { signal?: AbortSignal }): Promise<void> {
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
@@ -353,18 +366,20 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     } catch (e) {
       return Promise.reject(e)
     }
-    const { promise, wait } = native.waitFlushed(this.#h.slot, this.#h.jsBytes)
-    if (signal === undefined) return promise.then(() => undefined)
+    const { promise, wait } = native.waitFlushed(this.#h.slot)
+    const flushed = promise.then(waitOutcome)
+    if (signal === undefined) return flushed
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         wait.cancel()
         reject(signal.reason)
       }
       signal.addEventListener('abort', onAbort, { once: true })
-      promise.then(() => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      })
+      const done = () => signal.removeEventListener('abort', onAbort)
+      flushed.then(
+        () => (done(), resolve()),
+        (e) => (done(), reject(e)),
+      )
     })
   }
 

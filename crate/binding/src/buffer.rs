@@ -6,7 +6,8 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::{
-    ArenaPool, Code, Lane, ReleaseState, Result as CoreResult, WriteBuffer, ARENA_ALIGN,
+    record_size, ArenaPool, Code, Lane, ReleaseState, Result as CoreResult, WriteBuffer,
+    ARENA_ALIGN,
 };
 
 use crate::arena_mode::{self, Borrow, Exposed};
@@ -17,7 +18,7 @@ use crate::layout::{
     O_CURSOR, O_END, O_FLAGS, O_RECORD, O_RELEASE, O_SIZE, O_STATE, O_U64, O_WRITERS, REC_WORDS,
     RELEASE_FLUSH, STATE_FLUSHED, STATE_SEALED, S_SLOT, S_STATUS, S_U64,
 };
-use crate::registry;
+use crate::registry::{self, Hold};
 use crate::scratch::{self, set_u64, u64_at};
 use crate::shared;
 
@@ -45,16 +46,21 @@ fn disposed() -> Error<ErrorCode> {
 }
 
 impl NativeBuffer {
-    fn register(inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
-        let slot = registry::insert(inner.clone());
-        NativeBuffer {
+    fn register(
+        env: &Env,
+        inner: Arc<WriteBuffer>,
+        keep: Option<Borrow>,
+    ) -> Result<Self, ErrorCode> {
+        let slot = registry::insert(env, inner.clone())
+            .map_err(|e| Error::new(ErrorCode("ERR_NAPI"), e.reason.clone()))?;
+        Ok(NativeBuffer {
             group_id: inner.group_id(),
             capacity: inner.capacity(),
             inner: Some(inner),
             slot,
             arena: None,
             keep,
-        }
+        })
     }
 
     fn inner(&self) -> Result<&Arc<WriteBuffer>, ErrorCode> {
@@ -94,7 +100,7 @@ impl NativeBuffer {
             // access the buffer makes.
             let wb = unsafe { WriteBuffer::with_borrowed_arena(group_id, capacity, keep.ptr()) }
                 .map_err(to_napi_error)?;
-            return Ok(Self::register(Arc::new(wb), Some(keep)));
+            return Self::register(env, Arc::new(wb), Some(keep));
         }
         let core = match pool {
             None => WriteBuffer::with_capacity(group_id, capacity),
@@ -109,7 +115,7 @@ impl NativeBuffer {
             }
             Some(p) => WriteBuffer::with_pool(group_id, &p.inner),
         };
-        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?), None))
+        Self::register(env, Arc::new(core.map_err(to_napi_error)?), None)
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
@@ -125,7 +131,7 @@ impl NativeBuffer {
             )
         })?;
         let keep = arena_mode::keep_for(env, &inner, arena.as_ref(), "attach")?;
-        Ok(Self::register(inner, keep))
+        Self::register(env, inner, keep)
     }
 
     /// Registers the buffer for other threads; returns the handle id.
@@ -198,7 +204,8 @@ impl NativeBuffer {
     /// Lets go of the buffer on this thread: detaches `arena` if it is the
     /// external `ArrayBuffer` this object handed out (every view made from
     /// it becomes empty, and its reference is dropped at once), frees the
-    /// slot and drops this object's reference (and, for a borrowed arena,
+    /// slot (giving up the writer counts acquired through it: their records
+    /// become tombstones) and drops this object's reference (and, for a borrowed arena,
     /// its reference to the JS memory: JS views keep that memory alive on
     /// their own). The arena is freed, or given back to its pool, once no
     /// thread holds the buffer. A second call does nothing. Returns whether
@@ -208,9 +215,10 @@ impl NativeBuffer {
         let Some(inner) = self.inner.take() else {
             return Ok(false);
         };
-        // The slot first, then this object's `Arc`, then the borrow: once
-        // the slot is empty no call on this thread reaches the arena
-        // through this object.
+        // The slot first (its writer counts are given up while the borrow
+        // still keeps a 'js' arena alive), then this object's `Arc`, then
+        // the borrow: once the slot is empty no call on this thread reaches
+        // the arena through this object.
         registry::remove(self.slot);
         drop(inner);
         drop(self.keep.take());
@@ -225,8 +233,9 @@ impl NativeBuffer {
 
 impl Drop for NativeBuffer {
     fn drop(&mut self) {
-        // The slot first: once it is empty no call on this thread can reach
-        // the arena through this object; then the fields drop in order
+        // The slot first (its writer counts are given up while `keep` still
+        // keeps a 'js' arena alive): once it is empty no call on this thread
+        // can reach the arena through this object; then the fields drop in order
         // (`inner` before `keep`, on this thread: napi-rs finalizes an
         // object on its own thread).
         if self.inner.is_some() {
@@ -323,6 +332,56 @@ fn on_buffer<R>(
     registry::with(slot, |wb| f(wb).map_err(|e| e.status())).unwrap_or(Err(STATUS_CLOSED))
 }
 
+/// As [`on_buffer`], with this thread's writer counts on the buffer through
+/// the slot (to record an acquired one).
+#[inline]
+fn on_buffer_holds<R>(
+    slot: u32,
+    f: impl FnOnce(&WriteBuffer, &mut Vec<Hold>) -> CoreResult<R>,
+) -> std::result::Result<R, i32> {
+    registry::with_holds(slot, |wb, holds| f(wb, holds).map_err(|e| e.status()))
+        .unwrap_or(Err(STATUS_CLOSED))
+}
+
+/// As [`on_slot`], with this thread's writer counts on the buffer through
+/// the slot (to record an acquired one).
+#[inline]
+fn on_slot_holds(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer, &mut Vec<Hold>) -> CoreResult<()>) {
+    scratch::with(|s| {
+        let status = registry::with_holds(s[w(S_SLOT)], |wb, holds| match f(s, wb, holds) {
+            Ok(()) => 0,
+            Err(e) => e.status(),
+        });
+        s[w(S_STATUS)] = status.unwrap_or(STATUS_CLOSED) as u32;
+    });
+}
+
+/// Stores the outcome of releasing a count this thread holds (`pick`
+/// chooses it and `then` runs on the buffer) in `O_RELEASE`.
+#[inline]
+fn on_release(
+    pick: impl Fn(&Hold) -> bool,
+    then: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<ReleaseState>,
+) {
+    scratch::with(|s| {
+        let slot = s[w(S_SLOT)];
+        let status = match registry::release(slot, pick, |wb| then(s, wb)) {
+            None => STATUS_CLOSED,
+            Some(Ok(r)) => {
+                s[w(O_RELEASE)] = release_status(r);
+                0
+            }
+            Some(Err(e)) => e.status(),
+        };
+        s[w(S_STATUS)] = status as u32;
+    });
+}
+
+/// The end of a record of `body` bytes at `record` (it fits the arena).
+fn record_end(record: u32, body: u32) -> u32 {
+    (record as u64 + record_size(body)) as u32
+}
+
 fn release_status(r: ReleaseState) -> u32 {
     match r {
         ReleaseState::None => 0,
@@ -334,20 +393,24 @@ fn release_status(r: ReleaseState) -> u32 {
 /// id. Out: `O_RECORD`.
 #[napi]
 pub fn fast_alloc() {
-    on_slot(|s, wb| {
-        let p = wb.alloc_page(u64_at(s, S_U64), s[w(A_SIZE)], s[w(A_ACQUIRE)] != 0)?;
+    on_slot_holds(|s, wb, holds| {
+        let acquire = s[w(A_ACQUIRE)] != 0;
+        let p = wb.alloc_page(u64_at(s, S_U64), s[w(A_SIZE)], acquire)?;
+        if acquire {
+            holds.push(Hold::new(p.record, record_end(p.record, p.page_size)));
+        } else {
+            registry::note_uncounted(holds, p.record);
+        }
         s[w(O_RECORD)] = p.record;
         Ok(())
     })
 }
 
-/// Scratch call: `releaseWriter`. Out: `O_RELEASE`.
+/// Scratch call: `releaseWriter` (the most recent count this thread
+/// holds). Out: `O_RELEASE`.
 #[napi]
 pub fn fast_release() {
-    on_slot(|s, wb| {
-        s[w(O_RELEASE)] = release_status(wb.release_writer()?);
-        Ok(())
-    })
+    on_release(|_| true, |_, wb| wb.release_writer())
 }
 
 /// Scratch call: `seal`. Out: `O_RELEASE`.
@@ -422,8 +485,9 @@ pub fn fast_on_flushed() {
 /// `O_END`.
 #[napi]
 pub fn fast_lane_reserve() {
-    on_slot(|s, wb| {
+    on_slot_holds(|s, wb, holds| {
         let lane = wb.reserve_lane(s[w(A_SIZE)])?;
+        holds.push(Hold::new(lane.cursor, lane.end));
         s[w(O_CURSOR)] = lane.cursor;
         s[w(O_END)] = lane.end;
         Ok(())
@@ -446,22 +510,36 @@ pub fn fast_lane_alloc() {
     })
 }
 
-/// Scratch call: close a lane. In: `A_CURSOR`, `A_END`. Out: `O_RELEASE`.
+/// Scratch call: close a lane (this thread's, held through the slot or
+/// another slot of this thread over the buffer). In: `A_CURSOR`, `A_END`.
+/// Out: `O_RELEASE`.
 #[napi]
 pub fn fast_lane_close() {
-    on_slot(|s, wb| {
-        s[w(O_RELEASE)] = release_status(wb.close_lane(Lane {
-            cursor: s[w(A_CURSOR)],
-            end: s[w(A_END)],
-        })?);
-        Ok(())
-    })
+    let Some((cursor, end)) = scratch::with(|s| (s[w(A_CURSOR)], s[w(A_END)])) else {
+        return;
+    };
+    on_release(
+        |h| h.covers(cursor, end),
+        |_, wb| wb.close_lane(Lane { cursor, end }),
+    )
 }
 
 /// `deallocPages`. Status in `S_STATUS`; out: `O_RECORD`.
 #[napi]
 pub fn dealloc(slot: u32, addrs: &[u64], acquire_writer: bool) {
-    let r = on_buffer(slot, |wb| wb.dealloc_pages(addrs, acquire_writer));
+    let r = on_buffer_holds(slot, |wb, holds| {
+        let record = wb.dealloc_pages(addrs, acquire_writer)?;
+        if acquire_writer {
+            // The body is `addrs`, 8 bytes each (it fit, so no overflow).
+            holds.push(Hold::new(
+                record,
+                record_end(record, addrs.len() as u32 * 8),
+            ));
+        } else {
+            registry::note_uncounted(holds, record);
+        }
+        Ok(record)
+    });
     store_status(r.map(Some));
 }
 
@@ -478,17 +556,30 @@ pub fn batch(slot: u32, ids: &[u64], sizes: &[u32], dealloc: &[u64], mut out: Ui
         if ids.len() != sizes.len() || out.len() <= ids.len() {
             Err(STATUS_BAD_ARGS)
         } else {
-            on_buffer(slot, |wb| {
+            on_buffer_holds(slot, |wb, holds| {
                 let mut i = 0;
+                // The one reserved range: from the first record to the end
+                // of the last (empty for `acquire()`).
+                let mut range: Option<(u32, u32)> = None;
+                let mut extend = |record: u32, body: u32| {
+                    let end = record_end(record, body);
+                    range = Some(range.map_or((record, end), |(start, _)| (start, end)));
+                };
                 let d = wb.batch_with(
                     ids.len(),
                     |k| (ids[k], sizes[k]),
                     dealloc,
                     |p| {
                         out[i] = p.record;
+                        extend(p.record, p.page_size);
                         i += 1;
                     },
                 )?;
+                if let Some(d) = d {
+                    extend(d, dealloc.len() as u32 * 8);
+                }
+                let (start, end) = range.unwrap_or((0, 0));
+                holds.push(Hold::new(start, end));
                 out[ids.len()] = d.unwrap_or(u32::MAX);
                 Ok(None)
             })

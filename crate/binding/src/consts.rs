@@ -69,10 +69,3 @@ pub fn error_table() -> Vec<ErrorInfo> {
         })
         .collect()
 }
-
-/// Bytes a record with a body of `body` bytes covers:
-/// `16 + roundUp(body, 8)` (a number: it can exceed 2^32).
-#[napi]
-pub fn record_size(body: u32) -> f64 {
-    core::record_size(body) as f64
-}

@@ -23,3 +23,4 @@ mod page_file;
 mod registry;
 mod scratch;
 mod shared;
+mod test_hooks;

@@ -16,6 +16,7 @@ use crate::external;
 use crate::layout::{record_entry, O_SIZE, O_U64, REC_WORDS, S_STATUS, S_U64};
 use crate::registry;
 use crate::scratch::{self, set_u64, u64_at};
+use crate::test_hooks;
 
 /// What a flush wrote. (A failed flush or open rejects with a coded error:
 /// `err.code` is a code of the error table or an errno name, `ENOSPC`, ….)
@@ -46,18 +47,8 @@ pub struct FlushTask {
     /// During a worker's teardown Node waits for queued pool work before it
     /// finalizes the environment's references.
     keep: Option<Borrow>,
-    /// Test-only: `PHOTON_WB_FLUSH_DELAY_MS`, a pause before the arena is
-    /// read, so a test can collect everything JS holds meanwhile.
+    /// Test build only: a pause before the arena is read (`test_hooks`).
     delay: Option<std::time::Duration>,
-}
-
-/// The test-only pause of `PHOTON_WB_FLUSH_DELAY_MS` (unset: none).
-fn flush_delay() -> Option<std::time::Duration> {
-    let ms: u64 = std::env::var("PHOTON_WB_FLUSH_DELAY_MS")
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(std::time::Duration::from_millis(ms.min(10_000)))
 }
 
 impl Task for FlushTask {
@@ -77,6 +68,7 @@ impl Task for FlushTask {
     }
 
     fn resolve(&mut self, env: Env, out: Self::Output) -> Result<FlushOutcome> {
+        test_hooks::note_resolved(&self.path);
         match out {
             Ok(s) => Ok(FlushOutcome {
                 bytes: s.bytes as f64,
@@ -112,7 +104,7 @@ pub fn flush_to(
         path: PathBuf::from(path),
         overwrite,
         keep,
-        delay: flush_delay(),
+        delay: test_hooks::flush_delay(),
     }))
 }
 

@@ -173,8 +173,8 @@ impl Code {
             Code::NoWriter => (
                 "ERR_NO_WRITER",
                 WriteBufferError,
-                "no writer is in progress: releaseWriter() must pair with an acquiring reservation",
-                "`releaseWriter()` with no writer in progress",
+                "no writer acquired on this thread is in progress: releaseWriter() must pair with an acquiring reservation made on the same thread",
+                "`releaseWriter()` (or `lane.close()`) with no writer in progress that this thread acquired",
             ),
             Code::InvalidAddr => (
                 "ERR_INVALID_ADDR",
@@ -222,7 +222,7 @@ impl Code {
                 "ERR_CLOSED",
                 WriteBufferError,
                 "the WriteBuffer was disposed on this thread",
-                "a closed lane or released writer guard used again; any call on a disposed `WriteBuffer`; a closed `PageFile`/`PageLog`/`PageLogWriter`",
+                "a closed lane or released writer guard used again; any call on a disposed `WriteBuffer`; a closed `PageFile`/`PageLog`/`PageLogWriter`; `waitFlushed()` on a buffer dropped on every thread before it was flushed",
             ),
             Code::Locked => (
                 "ERR_LOCKED",
