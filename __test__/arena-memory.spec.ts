@@ -1,3 +1,6 @@
+// v8ExternalMemory() is a diagnostic of the test build of the addon.
+import './use-test-addon.ts'
+
 import test from 'ava'
 import { execFile } from 'node:child_process'
 import path from 'node:path'
@@ -5,7 +8,7 @@ import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 
 import { WriteBuffer, arenaCacheStats, configureArenaCache, liveArenas, trimArenaCache } from '../index.ts'
-import * as native from '../load-binding.js'
+import { hooks } from './use-test-addon.ts'
 
 // Arena memory (docs/ARCHITECTURE.md, "Arena memory"): arenas of buffers
 // that are gone go to a background thread, which frees them or scrubs a
@@ -14,7 +17,7 @@ import * as native from '../load-binding.js'
 // are serial.
 
 const execFileP = promisify(execFile)
-const FIXTURES = path.join(import.meta.dirname, 'fixtures')
+const FIXTURES = path.join(path.resolve('__test__'), 'fixtures')
 const MiB = 1 << 20
 const src = Buffer.alloc(4096, 0x5a)
 
@@ -75,7 +78,7 @@ for (const capacity of [64 * 1024, 2 * MiB]) {
 test.serial('V8 is told what a buffer costs, and given it back', (t) => {
   const capacity = 16 * MiB
   // V8's own counter (`process.memoryUsage().external` is not it on Node 20).
-  const ext = () => native.v8ExternalMemory()
+  const ext = () => hooks.v8ExternalMemory()
   const before = ext()
   const wb = new WriteBuffer(1, capacity)
   const charged = ext() - before
@@ -88,7 +91,7 @@ test.serial('V8 is told what a buffer costs, and given it back', (t) => {
 
 test.serial('a worker that ends without disposing its buffers gives no trouble', async (t) => {
   const code = `
-    const { WriteBuffer } = require(${JSON.stringify(path.join(import.meta.dirname, '..', 'index.js'))})
+    const { WriteBuffer } = require(${JSON.stringify(path.join(path.resolve('__test__'), '..', 'index.js'))})
     const keep = []
     for (let i = 0; i < 8; i++) keep.push(new WriteBuffer(i, 1 << 20))
     for (let i = 0; i < 8; i++) new WriteBuffer(i, 1 << 20)
@@ -179,7 +182,7 @@ test.serial('configureArenaCache: bounds, the escape hatch and argument checks',
 })
 
 test.serial('PHOTON_WB_ARENA_CACHE_MIB sets the bound at load (0 turns the cache off)', async (t) => {
-  const index = JSON.stringify(path.join(import.meta.dirname, '..', 'index.js'))
+  const index = JSON.stringify(path.join(path.resolve('__test__'), '..', 'index.js'))
   const { stdout } = await execFileP(
     process.execPath,
     ['-e', `const m = require(${index}); console.log(JSON.stringify(m.configureArenaCache()))`],
@@ -189,7 +192,7 @@ test.serial('PHOTON_WB_ARENA_CACHE_MIB sets the bound at load (0 turns the cache
 })
 
 test.serial("'js' arena mode: the SharedArrayBuffer and the bitmap are reported, and given back", async (t) => {
-  const root = path.join(import.meta.dirname, '..')
+  const root = path.join(path.resolve('__test__'), '..')
   const code = `
     const m = require(${JSON.stringify(path.join(root, 'index.js'))})
     const native = require(${JSON.stringify(path.join(root, 'load-binding.js'))})

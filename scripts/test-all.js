@@ -4,7 +4,8 @@
 // (its path is printed at the end). The last line is `N passed, N failed`,
 // summing all runners: the AVA specs (counted from the TAP lines), the
 // fresh-install test (its own summary line), `cargo test` and the loom models
-// (their `test result:` lines). A new runner goes into projectRunners() with
+// (their `test result:` lines), `cargo fmt --check` and clippy (one each), after
+// the build of the addon, its test build and the TypeScript (one check). A new runner goes into projectRunners() with
 // the parser of its output; a linter or formatter check is `parse: 'check'`
 // (one test: its exit code).
 //
@@ -155,10 +156,16 @@ function parseCargo(out) {
   for (const line of out.split('\n')) {
     let m
     if ((m = /^\s+Running (?:unittests )?(\S+)(?: \((.+)\))?/.exec(line)) || (m = /^\s+Doc-tests (\S+)/.exec(line))) {
-      close()
       // `Running unittests src/lib.rs (target/…/deps/photon_wb_core-<hash>)`: name it by its crate.
       const crate = m[2] ? path.basename(m[2]).replace(/-[0-9a-f]{16}$/, '') : null
+      const previous = binary
       binary = crate && crate !== path.basename(m[1], '.rs') ? `${crate} ${m[1]}` : m[1]
+      // cargo prints this line on stderr and the binary its results on
+      // stdout: the two interleave, so this line may come after the binary's
+      // `running N tests`. It never ends a binary (its result line or the next
+      // `running N tests` does); it names the open one if nothing of it has
+      // been seen yet.
+      if (open && open.passed + open.failed + open.skipped === 0 && open.name === (previous || '(cargo)')) open.name = binary
     } else if ((m = /^running (\d+) tests?$/.exec(line))) {
       close()
       open = { name: binary || '(cargo)', expected: Number(m[1]), passed: 0, failed: 0, skipped: 0 }
@@ -229,6 +236,9 @@ function projectRunners() {
   // changes every crate's build, so they get their own target dir.
   const loomFlags = [process.env.RUSTFLAGS, '--cfg loom'].filter(Boolean).join(' ')
   return [
+    // The release addon and TS if stale, plus the test build of the addon
+    // (cargo feature test-hooks) that the fault specs load: one check.
+    { name: 'build', cmd: process.execPath, args: [path.join(root, 'scripts', 'ensure-built.js'), '--test'], parse: 'check' },
     { name: 'ava', cmd: process.execPath, args: [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parse: 'tap' },
     { name: 'fresh install', cmd: process.execPath, args: [path.join(root, 'scripts', 'fresh-install.js')], parse: 'summary' },
     { name: 'cargo test', cmd: 'cargo', args: ['test', '--workspace', '--release', ...target, '--no-fail-fast', ...ignored], parse: 'cargo' },
@@ -239,6 +249,9 @@ function projectRunners() {
       parse: 'cargo',
       env: { RUSTFLAGS: loomFlags },
     },
+    // Declared lints are enforced (clippy denies undocumented unsafe blocks).
+    { name: 'cargo fmt', cmd: 'cargo', args: ['fmt', '--all', '--check'], parse: 'check' },
+    { name: 'clippy', cmd: 'cargo', args: ['clippy', '--workspace', '--all-targets', ...target, '--', '-D', 'warnings'], parse: 'check' },
   ]
 }
 

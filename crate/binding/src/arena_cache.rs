@@ -3,9 +3,9 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::{reclaim, CacheConfig};
+use photon_wb_core::{reclaim, CacheConfig, Code};
 
-use crate::error::ErrorCode;
+use crate::error::{coded, ErrorCode};
 
 /// `[cachedArenas, cachedBytes, pendingArenas, pendingBytes, hits, misses,
 /// freed]`.
@@ -36,8 +36,8 @@ pub fn arena_cache_config() -> Vec<f64> {
 
 fn bytes(v: f64, what: &str) -> Result<usize, ErrorCode> {
     if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(53)) {
-        return Err(Error::new(
-            ErrorCode("ERR_OUT_OF_RANGE"),
+        return Err(coded(
+            Code::OutOfRange,
             format!("{what} must be an integer in 0..2^53, got {v}"),
         ));
     }
