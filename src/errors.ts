@@ -54,6 +54,12 @@ function statusOf(code: string): number {
 export const AGAIN_STATUS = statusOf('ERR_AGAIN')
 /** The status of a call on a slot that names no buffer: a disposed one (`ERR_CLOSED`). */
 export const CLOSED_STATUS = statusOf('ERR_CLOSED')
+/** The status word of `ERR_INVALID_ADDR` (a lane page not yet marked is retried). */
+export const INVALID_ADDR_STATUS = statusOf('ERR_INVALID_ADDR')
+/** The status word of `ERR_CORRUPT` (a lane whose header chain broke). */
+export const CORRUPT_STATUS = statusOf('ERR_CORRUPT')
+/** The status word of `ERR_TOO_LARGE_SIZE` (a lane page larger than the buffer). */
+export const TOO_LARGE_STATUS = statusOf('ERR_TOO_LARGE_SIZE')
 
 /** The table's message of `code` (what a status word of it says). */
 export function messageOf(code: WriteBufferErrorCode): string {

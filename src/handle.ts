@@ -6,12 +6,13 @@ import * as address from './address.ts'
 import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE } from './constants.ts'
+import { INVALID_ADDR_STATUS, statusError } from './errors.ts'
 import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, call, fastHeader } = scratch
-const { S_SLOT, A_RECORD } = layout
+const { S32, SI32, fastHeader } = scratch
+const { S_SLOT, S_STATUS, A_RECORD } = layout
 const { addrOf, groupHigh } = address
 const HEADER = HEADER_SIZE
 
@@ -24,6 +25,12 @@ const HEADER = HEADER_SIZE
 export class PageView extends Uint8Array {}
 Object.setPrototypeOf(PageView.prototype, Buffer.prototype)
 Object.defineProperty(PageView.prototype, 'constructor', { value: Buffer, writable: true, configurable: true })
+
+/** An open lane of this thread whose pages JS wrote (`Lane`): it can have Rust mark them. */
+export interface MarkableLane {
+  /** Has Rust validate and mark the pages written since the last call; whether there were any. */
+  mark(): boolean
+}
 
 /** The slot a disposed buffer's handle names: never a registered slot. */
 export const NO_SLOT = 0xffff_ffff
@@ -45,6 +52,10 @@ export class Handle {
   readonly view: DataView
   /** The whole arena, for copies that need no view object (`writePage`). */
   readonly bytes: Uint8Array
+  /** The arena as `u32` words (record headers: lanes write them, iteration reads them). */
+  readonly words: Uint32Array
+  /** This thread's open lanes through this handle (`markLanes`). */
+  readonly lanes = new Set<MarkableLane>()
   readonly groupHigh: bigint
   constructor(
     readonly owner: native.NativeBuffer,
@@ -63,7 +74,21 @@ export class Handle {
     this.body = this.base + HEADER
     this.view = new DataView(this.arena, this.base, capacity)
     this.bytes = new Uint8Array(this.arena, this.base, capacity)
+    this.words = new Uint32Array(this.arena, this.base, capacity >>> 2)
     this.groupHigh = groupHigh(groupId)
+  }
+
+  /**
+   * Has Rust mark the record starts of the pages this thread's open lanes
+   * wrote in JS (they are marked at `close()` otherwise), for a lookup of
+   * one of them (`page(addr)`, a header call) that failed with
+   * `ERR_INVALID_ADDR`; whether there were any (then retry the lookup).
+   */
+  markLanes(): boolean {
+    if (this.lanes.size === 0) return false
+    let any = false
+    for (const lane of this.lanes) if (lane.mark()) any = true
+    return any
   }
 
   addr(record: number): bigint {
@@ -77,9 +102,29 @@ export class Handle {
 
   /** Reads the header at `record` into the scratch block. */
   readHeader(record: number): void {
+    this.recordCall(fastHeader, record, 'RecordHeader')
+  }
+
+  /**
+   * A scratch call on the record at `record` (slot and `A_RECORD` set here,
+   * other arguments by the caller); a record of an open lane not yet marked
+   * is marked and the call retried.
+   */
+  recordCall(fn: () => void, record: number, what: string): void {
     S32[S_SLOT] = this.slot
     S32[A_RECORD] = record
-    call(fastHeader, 'RecordHeader')
+    fn()
+    const status = SI32[S_STATUS]
+    if (status === 0) return
+    if (status === INVALID_ADDR_STATUS && this.markLanes()) {
+      S32[S_SLOT] = this.slot
+      S32[A_RECORD] = record
+      fn()
+      const again = SI32[S_STATUS]
+      if (again !== 0) throw statusError(again, what)
+      return
+    }
+    throw statusError(status, what)
   }
 
   deallocAddrs(record: number, size: number): bigint[] {

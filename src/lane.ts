@@ -1,30 +1,61 @@
 /**
  * A writer's private chunk of a buffer (`Lane`) and one counted writer
  * (`WriterGuard`).
+ *
+ * A lane's pages are allocated in JS: `wb.lane(bytes)` reserves the chunk
+ * with one native call (one CAS, one writer counted, in Rust); each
+ * `allocPage` then writes the record header into the arena through typed
+ * arrays and bump-allocates inside the chunk, with no native call.
+ * `close()` returns to Rust once: it validates the header chain, marks the
+ * record starts (`page(addr)` needs them), covers the tail with a tombstone
+ * filler and releases the writer.
  */
 import { checkU32 } from './args.ts'
 import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
-import { AGAIN_STATUS, WriteBufferError, statusError } from './errors.ts'
-import type { Handle } from './handle.ts'
+import { HEADER_SIZE, NORMAL_PAGE } from './constants.ts'
+import {
+  AGAIN_STATUS,
+  CORRUPT_STATUS,
+  TOO_LARGE_STATUS,
+  WriteBufferError,
+  statusError,
+} from './errors.ts'
+import { NO_SLOT } from './handle.ts'
+import type { Handle, MarkableLane } from './handle.ts'
 import * as records from './records.ts'
 import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard } from './types.ts'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, putU64, releaseState, fastLaneAlloc, fastLaneClose } = scratch
-const { S_SLOT, S_STATUS, A_SIZE, A_CURSOR, A_END, O_RECORD, O_CURSOR } = layout
+const { S32, SI32, putU64, fastLaneMark, fastLaneClose } = scratch
+const { S_SLOT, S_STATUS, S_U64, S_U64_HI, A_RECORD, A_CURSOR, A_END, O_CURSOR, O_RELEASE, RELEASE_FLUSH } = layout
 const { Alloc } = records
+const HEADER = HEADER_SIZE
+const PAGE_FLAGS = NORMAL_PAGE
 
-export class LaneImpl implements Lane {
+/** A `Lane.close` whose chain broke: `ERR_CORRUPT`, with the release state of the close. */
+export interface LaneCorruptError extends WriteBufferError {
+  /** The writer was released all the same: `'flush'` when the buffer is now flushable. */
+  readonly releaseState: ReleaseState
+}
+
+export class LaneImpl implements Lane, MarkableLane {
   readonly #h: Handle
   #cursor: number
+  /** Where the pages not yet marked by Rust start (`mark`). */
+  #marked: number
   readonly #end: number
+  /** The buffer's capacity: a page that cannot fit it is `ERR_TOO_LARGE_SIZE`. */
+  readonly #capacity: number
   #closed = false
   constructor(h: Handle, cursor: number, end: number) {
     this.#h = h
     this.#cursor = cursor
+    this.#marked = cursor
     this.#end = end
+    this.#capacity = h.capacity
+    h.lanes.add(this)
   }
 
   get remaining(): number {
@@ -42,33 +73,88 @@ export class LaneImpl implements Lane {
   }
 
   tryAllocPage(pageId: U64Like, pageSize: number): PageAlloc | null {
-    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.allocPage: the lane is closed: take another lane')
-    if (typeof pageSize !== 'number' || pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
-    putU64('pageId', pageId)
     const h = this.#h
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.allocPage: the lane is closed: take another lane')
+    if (h.slot === NO_SLOT) throw new WriteBufferError('ERR_CLOSED', 'Lane.allocPage: the buffer was disposed')
+    if (typeof pageSize !== 'number' || pageSize >>> 0 !== pageSize) checkU32('pageSize', pageSize)
+    // The page id's two words: a u32 number directly, anything else checked
+    // (and split) by `putU64`, before anything is written.
+    let lo: number
+    let hi = 0
+    if (typeof pageId === 'number' && pageId >>> 0 === pageId) lo = pageId
+    else {
+      putU64('pageId', pageId)
+      lo = S32[S_U64]
+      hi = S32[S_U64_HI]
+    }
+    const cursor = this.#cursor
+    // The record: header plus the body rounded up to 8 (`-size & 7` is the
+    // padding, exact for every u32 size).
+    const need = HEADER + pageSize + (-pageSize & 7)
+    const left = this.#end - cursor
+    // Exactly filling the lane is fine; otherwise leave room for the
+    // filler's header (a tail of 8 bytes could hold no record).
+    if (need !== left && need + HEADER > left) {
+      if (need > this.#capacity) throw statusError(TOO_LARGE_STATUS, `Lane.allocPage(${pageSize} bytes)`)
+      return null
+    }
+    // The header, little-endian (`data`, `flags`, `page_size`), at an
+    // 8-aligned offset inside this lane, which only this thread writes.
+    const w = h.words
+    const i = cursor >>> 2
+    w[i] = lo
+    w[i + 1] = hi
+    w[i + 2] = PAGE_FLAGS
+    w[i + 3] = pageSize
+    this.#cursor = cursor + need
+    return new Alloc(h, cursor, pageSize)
+  }
+
+  mark(): boolean {
+    const h = this.#h
+    if (this.#closed || this.#marked === this.#cursor || h.slot === NO_SLOT) return false
     S32[S_SLOT] = h.slot
-    S32[A_SIZE] = pageSize
+    S32[A_RECORD] = this.#marked
     S32[A_CURSOR] = this.#cursor
     S32[A_END] = this.#end
-    fastLaneAlloc()
-    const status = SI32[S_STATUS]
-    if (status !== 0) {
-      if (status === AGAIN_STATUS) return null
-      throw statusError(status, `Lane.allocPage(${pageSize} bytes)`)
-    }
-    this.#cursor = S32[O_CURSOR]
-    return new Alloc(h, S32[O_RECORD], pageSize)
+    fastLaneMark()
+    // A failure (this thread no longer holds the lane) or a broken chain
+    // marks nothing more; `close()` reports a broken chain.
+    if (SI32[S_STATUS] !== 0) return false
+    const at = S32[O_CURSOR]
+    const any = at !== this.#marked
+    this.#marked = at
+    return any
   }
 
   close(): ReleaseState {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.close: the lane is already closed')
-    S32[S_SLOT] = this.#h.slot
+    const h = this.#h
+    S32[S_SLOT] = h.slot
     S32[A_CURSOR] = this.#cursor
     S32[A_END] = this.#end
     fastLaneClose()
-    const state = releaseState('Lane.close')
+    const status = SI32[S_STATUS]
+    if (status === 0) {
+      this.#closed = true
+      h.lanes.delete(this)
+      return S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none'
+    }
+    if (status !== CORRUPT_STATUS) throw statusError(status, 'Lane.close')
+    // The writer was released; the lane's remainder from the broken header
+    // on is a tombstone.
     this.#closed = true
-    return state
+    h.lanes.delete(this)
+    const err = new WriteBufferError(
+      'ERR_CORRUPT',
+      `Lane.close: the page header at offset ${S32[O_CURSOR]} of the lane was overwritten: ` +
+        'the lane from there on is now a tombstone (the writer is released)',
+    ) as LaneCorruptError
+    Object.defineProperty(err, 'releaseState', {
+      value: S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none',
+      enumerable: true,
+    })
+    throw err
   }
 
   [Symbol.dispose](): void {
@@ -82,7 +168,6 @@ export interface GuardedBuffer {
   deallocPages(addrs: readonly U64Like[] | BigUint64Array, acquireWriter: boolean): RecordHeader
   releaseWriter(): ReleaseState
 }
-
 export class Guard implements WriterGuard {
   readonly #wb: GuardedBuffer
   #released = false

@@ -69,9 +69,7 @@ export class Header implements RecordHeader {
   }
 
   setTombstone(): void {
-    S32[S_SLOT] = this.#h.slot
-    S32[A_RECORD] = this.#record
-    call(fastSetTombstone, 'setTombstone')
+    this.#h.recordCall(fastSetTombstone, this.#record, 'setTombstone')
   }
 
   setPageId(pageId: U64Like): void {
@@ -79,9 +77,7 @@ export class Header implements RecordHeader {
       throw new WriteBufferError('ERR_INVALID_ADDR', 'setPageId: only page records have a page id')
     }
     putU64('pageId', pageId)
-    S32[S_SLOT] = this.#h.slot
-    S32[A_RECORD] = this.#record
-    call(fastSetPageId, 'setPageId')
+    this.#h.recordCall(fastSetPageId, this.#record, 'setPageId')
   }
 
   [inspect.custom](): string {

@@ -50,7 +50,7 @@ export { S32, SI32, S64 }
 const {
   fastAlloc,
   fastHeader,
-  fastLaneAlloc,
+  fastLaneMark,
   fastLaneClose,
   fastLaneReserve,
   fastLocate,
@@ -64,7 +64,7 @@ const {
 export {
   fastAlloc,
   fastHeader,
-  fastLaneAlloc,
+  fastLaneMark,
   fastLaneClose,
   fastLaneReserve,
   fastLocate,

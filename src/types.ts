@@ -72,8 +72,11 @@ export interface FlushResult {
 /**
  * A writer's private chunk of a buffer (`WriteBuffer#lane`): reserved with
  * one CAS that counts one writer; `allocPage` then bump-allocates inside it
- * without touching the shared state word. `close()` (or `using`) covers the
- * unused tail with a tombstone filler record and releases the writer.
+ * in JS (it writes the record header into the arena: no native call, no
+ * shared atomic). `close()` (or `using`) has the native side validate the
+ * lane's headers and mark its records, covers the unused tail with a
+ * tombstone filler record and releases the writer. Until then its pages are
+ * known to `page(addr)` and the header calls on this thread only.
  */
 export interface Lane extends Disposable {
   /** Free bytes left in the lane. */
@@ -87,7 +90,13 @@ export interface Lane extends Disposable {
    * microseconds).
    */
   tryAllocPage(pageId: U64Like, pageSize: number): PageAlloc | null
-  /** Writes the filler, releases the writer. `ERR_CLOSED` the second time. */
+  /**
+   * Writes the filler, releases the writer. `ERR_CLOSED` the second time.
+   * A record header of the lane overwritten (through a view's `.buffer`) is
+   * `ERR_CORRUPT`: the lane from that header on became a tombstone, the
+   * writer was released all the same (the error's `releaseState` says
+   * whether the buffer is now flushable).
+   */
   close(): ReleaseState
 }
 

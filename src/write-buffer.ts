@@ -10,7 +10,7 @@ import { checkBoolean, checkU32, invalidType, outOfRange, toU64, toU64Array } fr
 import { isNoExternal, jsArena, syncArenaMode } from './arena-mode.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
-import { CLOSED_STATUS, WriteBufferError, messageOf, nativeError, statusError } from './errors.ts'
+import { CLOSED_STATUS, INVALID_ADDR_STATUS, WriteBufferError, messageOf, nativeError, statusError } from './errors.ts'
 import * as layout from './layout.ts'
 import { Handle, NO_SLOT } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
@@ -327,7 +327,14 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     const h = this.#h
     S32[S_SLOT] = h.slot
     fastLocate()
-    const status = SI32[S_STATUS]
+    let status = SI32[S_STATUS]
+    if (status === INVALID_ADDR_STATUS && h.markLanes()) {
+      // A page of an open lane of this thread, written in JS and not yet
+      // marked: marked now, so look again.
+      S32[S_SLOT] = h.slot
+      fastLocate()
+      status = SI32[S_STATUS]
+    }
     if (status !== 0) throw statusError(status, `page(${addr})`)
     return h.pageView(S32[O_RECORD], S32[O_SIZE])
   }

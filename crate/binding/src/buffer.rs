@@ -6,8 +6,8 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::{
-    record_size, ArenaPool, Code, Lane, ReleaseState, Result as CoreResult, WriteBuffer,
-    ARENA_ALIGN,
+    record_size, ArenaPool, Code, Error as CoreError, Lane, ReleaseState, Result as CoreResult,
+    WriteBuffer, ARENA_ALIGN,
 };
 
 use crate::arena_mode::{self, Borrow, Exposed};
@@ -379,7 +379,7 @@ fn on_release(
 ) {
     scratch::with(|s| {
         let slot = s[w(S_SLOT)];
-        let status = match registry::release(slot, pick, |wb| then(s, wb)) {
+        let status = match registry::release(slot, pick, |wb, _| then(s, wb)) {
             None => STATUS_CLOSED,
             Some(Ok(r)) => {
                 s[w(O_RELEASE)] = release_status(r);
@@ -508,34 +508,64 @@ pub fn fast_lane_reserve() {
     })
 }
 
-/// Scratch call: a page in a lane. In: `A_SIZE` page size, `A_CURSOR`,
-/// `A_END`, u64 page id. Out: `O_RECORD`, `O_CURSOR` (the new cursor).
+/// Scratch call: mark the record starts of pages JS wrote into a lane of
+/// this thread (so `page(addr)` and the header calls find them before the
+/// lane closes). In: `A_RECORD` first unmarked record, `A_CURSOR` the lane's
+/// cursor, `A_END` its end. Out: `O_CURSOR`, where the valid chain stopped
+/// (the cursor, unless a header is corrupt).
 #[napi]
-pub fn fast_lane_alloc() {
-    on_slot(|s, wb| {
-        let mut lane = Lane {
-            cursor: s[w(A_CURSOR)],
-            end: s[w(A_END)],
-        };
-        let p = wb.lane_alloc_page(&mut lane, u64_at(s, S_U64), s[w(A_SIZE)])?;
-        s[w(O_RECORD)] = p.record;
-        s[w(O_CURSOR)] = lane.cursor;
+pub fn fast_lane_mark() {
+    on_slot_holds(|s, wb, holds| {
+        let (from, to, end) = (s[w(A_RECORD)], s[w(A_CURSOR)], s[w(A_END)]);
+        // Only inside a lane this thread holds through the slot: another
+        // thread's pages may be half written.
+        if !holds.iter().any(|h| h.covers(to, end) && h.start() <= from) {
+            return Err(CoreError::NoWriter);
+        }
+        s[w(O_CURSOR)] = wb.lane_mark(from, to)?;
         Ok(())
     })
 }
 
 /// Scratch call: close a lane (this thread's, held through the slot or
-/// another slot of this thread over the buffer). In: `A_CURSOR`, `A_END`.
-/// Out: `O_RELEASE`.
+/// another slot of this thread over the buffer) whose pages JS wrote:
+/// validates their header chain from the lane's start (`close_lane_written`).
+/// In: `A_CURSOR`, `A_END`. Out: `O_RELEASE`; a chain that broke is the
+/// status `ERR_CORRUPT` (the writer released all the same, `O_RELEASE`
+/// set, `O_CURSOR` the offset where it broke).
 #[napi]
 pub fn fast_lane_close() {
     let Some((cursor, end)) = scratch::with(|s| (s[w(A_CURSOR)], s[w(A_END)])) else {
         return;
     };
-    on_release(
-        |h| h.covers(cursor, end),
-        |_, wb| wb.close_lane(Lane { cursor, end }),
-    )
+    scratch::with(|s| {
+        let slot = s[w(S_SLOT)];
+        let mut broken = None;
+        let r = registry::release(
+            slot,
+            |h| h.covers(cursor, end),
+            |wb, h| {
+                let (state, at) = wb.close_lane_written(h.start(), Lane { cursor, end })?;
+                broken = at;
+                Ok(state)
+            },
+        );
+        let status = match r {
+            None => STATUS_CLOSED,
+            Some(Ok(r)) => {
+                s[w(O_RELEASE)] = release_status(r);
+                match broken {
+                    None => 0,
+                    Some(at) => {
+                        s[w(O_CURSOR)] = at;
+                        Code::Corrupt.status()
+                    }
+                }
+            }
+            Some(Err(e)) => e.status(),
+        };
+        s[w(S_STATUS)] = status as u32;
+    });
 }
 
 /// `deallocPages`. Status in `S_STATUS`; out: `O_RECORD`.

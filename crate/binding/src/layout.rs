@@ -46,29 +46,31 @@ layout! {
 
     // --- Arguments of the scratch calls --------------------------------------
 
-    /// In: page size (`fastAlloc`, `fastLaneAlloc`), lane bytes
+    /// In: page size (`fastAlloc`), lane bytes
     /// (`fastLaneReserve`).
     A_SIZE = S_ARG;
-    /// In: record offset (`fastHeader`, `fastSetTombstone`, `fastSetPageId`).
+    /// In: record offset (`fastHeader`, `fastSetTombstone`, `fastSetPageId`;
+    /// `fastLaneMark`: the first record not yet marked).
     A_RECORD = S_ARG;
     /// In: 1 to count a writer with the reservation (`fastAlloc`).
     A_ACQUIRE = S_ARG + 1;
-    /// In: the lane's cursor (`fastLaneAlloc`, `fastLaneClose`).
+    /// In: the lane's cursor (`fastLaneMark`, `fastLaneClose`).
     A_CURSOR = S_ARG + 1;
-    /// In: the lane's end (`fastLaneAlloc`, `fastLaneClose`).
+    /// In: the lane's end (`fastLaneMark`, `fastLaneClose`).
     A_END = S_ARG + 2;
 
     // --- Results of the scratch calls ----------------------------------------
 
-    /// Out: a record offset (`fastAlloc`, `fastLaneAlloc`, `fastLocate`,
+    /// Out: a record offset (`fastAlloc`, `fastLocate`,
     /// `dealloc`).
     O_RECORD = S_OUT;
     /// Out: `RELEASE_FLUSH` when the buffer became flushable (`fastRelease`,
     /// `fastSeal`, `fastLaneClose`), or 1 when this call marked it flushed
     /// (`fastOnFlushed`).
     O_RELEASE = S_OUT;
-    /// Out: the lane's cursor (`fastLaneReserve`: its start, `fastLaneAlloc`:
-    /// after the page).
+    /// Out: the lane's cursor (`fastLaneReserve`: its start; `fastLaneMark`:
+    /// where the valid chain stopped; `fastLaneClose` with `ERR_CORRUPT`:
+    /// where it broke).
     O_CURSOR = S_OUT + 1;
     /// Out: the lane's end (`fastLaneReserve`).
     O_END = S_OUT + 2;
@@ -190,8 +192,8 @@ mod tests {
     #[test]
     fn each_call_reads_and_writes_distinct_words() {
         distinct(&[A_SIZE, A_ACQUIRE]); // fastAlloc
-        distinct(&[A_SIZE, A_CURSOR, A_END]); // fastLaneAlloc
-        distinct(&[O_RECORD, O_CURSOR]); // fastLaneAlloc
+        distinct(&[A_RECORD, A_CURSOR, A_END]); // fastLaneMark
+        distinct(&[O_RELEASE, O_CURSOR]); // fastLaneClose
         distinct(&[O_CURSOR, O_END]); // fastLaneReserve
         distinct(&[O_RECORD, O_SIZE]); // fastLocate
         distinct(&[O_FLAGS, O_SIZE]); // fastHeader

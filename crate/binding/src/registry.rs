@@ -41,6 +41,11 @@ impl Hold {
         }
     }
 
+    /// Where the reserved range starts (a lane's first record).
+    pub fn start(&self) -> u32 {
+        self.start
+    }
+
     /// Whether this is the count of the lane `[.., end)` whose cursor is
     /// `cursor` (a lane's range starts where it was reserved).
     pub fn covers(&self, cursor: u32, end: u32) -> bool {
@@ -194,18 +199,19 @@ pub fn note_uncounted(holds: &mut [Hold], record: u32) {
 
 /// Releases a count this thread holds on the buffer in `slot`: the first
 /// one (most recent first) that `pick` accepts, through `slot` or else
-/// through another slot of this thread over the same buffer; `NoWriter`
+/// through another slot of this thread over the same buffer (`then` gets
+/// the count it releases); `NoWriter`
 /// when it holds none. `None` if the slot is empty.
 pub fn release(
     slot: u32,
     pick: impl Fn(&Hold) -> bool,
-    then: impl FnOnce(&WriteBuffer) -> CoreResult<ReleaseState>,
+    then: impl FnOnce(&WriteBuffer, &Hold) -> CoreResult<ReleaseState>,
 ) -> Option<CoreResult<ReleaseState>> {
     SLOTS.with_borrow_mut(|s| {
         let own = s.list.get_mut(slot as usize)?.as_mut()?;
         // The usual case: the most recent count held through this slot.
-        if own.holds.last().is_some_and(&pick) {
-            let r = then(&own.buffer);
+        if let Some(h) = own.holds.last().filter(|h| pick(h)) {
+            let r = then(&own.buffer, h);
             if r.is_ok() {
                 own.holds.pop();
             }
@@ -226,7 +232,7 @@ pub fn release(
         let entry = s.list[i].as_mut().expect("found above");
         // Release first: if it fails (it cannot while the table is right)
         // the count is still recorded.
-        let r = then(&entry.buffer);
+        let r = then(&entry.buffer, &entry.holds[k]);
         if r.is_ok() {
             entry.holds.remove(k);
         }

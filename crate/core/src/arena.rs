@@ -379,6 +379,16 @@ impl StartBits {
         word.fetch_or(bit, Ordering::Release);
     }
 
+    /// Clears a record start (a record overwritten by a filler that covers
+    /// it), so no address inside the filler passes for a record.
+    // Ordering: Release, as `mark`: whoever sees the bit cleared sees the
+    // filler written before it.
+    #[inline]
+    pub(crate) fn unmark(&self, offset: u32) {
+        let (word, bit) = self.word(offset);
+        word.fetch_and(!bit, Ordering::Release);
+    }
+
     /// Clears the bits of the first `bytes` arena bytes (rounded up to
     /// whole words), for an arena being reused.
     pub(crate) fn clear_prefix(&mut self, bytes: u32) {

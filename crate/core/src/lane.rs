@@ -5,7 +5,9 @@
 //! exactly those of records reserved one by one.
 
 use crate::error::{Error, Result};
-use crate::record::{record_size, Header, ALIGN, HEADER_SIZE, TOMBSTONE};
+use crate::record::{
+    record_size, Header, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,
+};
 use crate::write_buffer::{PageAlloc, ReleaseState, WriteBuffer};
 
 /// A chunk of a buffer owned by one writer: `[cursor, end)` is still free.
@@ -129,7 +131,7 @@ impl WriteBuffer {
                     at += size;
                 }
                 None if left >= HEADER_SIZE => {
-                    self.write_record(at, filler(left), &[]);
+                    self.write_filler(at, end);
                     break;
                 }
                 // An 8-byte tail: no record can cover it; never made by a
@@ -143,6 +145,96 @@ impl WriteBuffer {
             }
         }
         self.release_writer()
+    }
+
+    /// Validates the records its owner wrote in `[from, to)` of a lane
+    /// outside Rust (from JS, through the arena) and marks their starts, so
+    /// `page(addr)` and the header calls find them. Each record must have
+    /// the flags of a known kind (page, dealloc or tombstone) and end at or
+    /// before `to`; the walk stops at the first that does not. Returns where
+    /// it stopped (`to` when the whole range is a valid chain).
+    ///
+    /// The caller must own the lane (its writer still counts, so no flush
+    /// reads these headers); `InvalidAddr` for a range outside the arena.
+    pub fn lane_mark(&self, from: u32, to: u32) -> Result<u32> {
+        if from > to
+            || to > self.capacity()
+            || !from.is_multiple_of(ALIGN)
+            || !to.is_multiple_of(ALIGN)
+        {
+            return Err(Error::InvalidAddr);
+        }
+        Ok(self.walk_chain(from, to).0)
+    }
+
+    /// Closes a lane whose pages its owner wrote outside Rust: validates
+    /// the header chain from the lane's `start` to `lane.cursor` (as
+    /// [`WriteBuffer::lane_mark`]) and marks the record starts, covers the
+    /// tail with a tombstone filler, and releases the lane's writer (as
+    /// [`WriteBuffer::close_lane`]). A chain that breaks (a header
+    /// scribbled over, or a bug) is never trusted: from the first bad
+    /// header on, the lane's remainder becomes one tombstone filler (record
+    /// starts inside it cleared), the writer is still released, and the
+    /// offset where it broke is returned beside the release state.
+    pub fn close_lane_written(
+        &self,
+        start: u32,
+        lane: Lane,
+    ) -> Result<(ReleaseState, Option<u32>)> {
+        self.check_lane(&lane)?;
+        if start > lane.cursor || !start.is_multiple_of(ALIGN) {
+            return Err(Error::InvalidAddr);
+        }
+        let (at, prev) = self.walk_chain(start, lane.cursor);
+        let broken = if at == lane.cursor {
+            // Nothing past the cursor was ever marked (walks stop at it).
+            if lane.remaining() > 0 {
+                self.write_record(lane.cursor, filler(lane.remaining()), &[]);
+            }
+            None
+        } else {
+            // A filler needs 16 bytes: if the chain broke 8 bytes before the
+            // end, the filler starts at the last good record instead.
+            let from = if lane.end - at < HEADER_SIZE {
+                prev
+            } else {
+                at
+            };
+            self.write_filler(from, lane.end);
+            Some(at)
+        };
+        Ok((self.release_writer()?, broken))
+    }
+
+    /// Walks the header chain `[from, to)`, marking each valid record's
+    /// start; returns where it stopped and the start of the last record
+    /// it accepted (`from` if none).
+    fn walk_chain(&self, from: u32, to: u32) -> (u32, u32) {
+        let (mut at, mut prev) = (from, from);
+        while to - at >= HEADER_SIZE {
+            let h = self.raw_header(at);
+            let known = matches!(h.flags, NORMAL_PAGE | DEALLOC_PAGES | TOMBSTONE);
+            let next = at as u64 + h.record_size();
+            if !known || next > to as u64 {
+                break;
+            }
+            self.starts().mark(at);
+            prev = at;
+            at = next as u32;
+        }
+        (at, prev)
+    }
+
+    /// Covers `[offset, end)` (at least 16 bytes, owned by a writer that
+    /// still counts) with one tombstone filler record, first clearing every
+    /// record start inside it so no address there passes for a record.
+    fn write_filler(&self, offset: u32, end: u32) {
+        let mut at = offset + ALIGN;
+        while at < end {
+            self.starts().unmark(at);
+            at += ALIGN;
+        }
+        self.write_record(offset, filler(end - offset), &[]);
     }
 
     /// Cheap sanity checks that keep a forged lane inside the arena (the
@@ -413,6 +505,130 @@ mod tests {
         assert_eq!(buf.abandon_writer(4, 16, &[]), Err(Error::InvalidAddr));
         assert_eq!(buf.abandon_writer(0, 0, &[]), Err(Error::NoWriter));
         assert_eq!(buf.state().writers, 0);
+    }
+
+    /// Writes a page header at `at` as JS does, through the arena bytes.
+    fn js_page(buf: &WriteBuffer, at: u32, id: u64, size: u32) -> u32 {
+        let h = Header {
+            data: id,
+            flags: crate::record::NORMAL_PAGE,
+            page_size: size,
+        };
+        // SAFETY: `at + 16` lies inside the test's lane, which this thread
+        // owns (its writer counts); nothing else reads these bytes now.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                h.to_bytes().as_ptr(),
+                buf.arena_ptr().add(at as usize),
+                16,
+            )
+        };
+        at + record_size(size) as u32
+    }
+
+    #[test]
+    fn a_lane_written_outside_rust_closes_like_one_written_by_lane_alloc() {
+        let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
+        let lane = buf.reserve_lane(200).unwrap();
+        let a = js_page(&buf, lane.cursor, 7, 10);
+        // Not yet marked: page(addr) does not know it.
+        assert_eq!(buf.header(0), Err(Error::InvalidAddr));
+        assert_eq!(buf.lane_mark(0, a), Ok(a));
+        assert_eq!(buf.header(0).unwrap().data, 7);
+        let b = js_page(&buf, a, 8, 0);
+        let closed = Lane {
+            cursor: b,
+            end: lane.end,
+        };
+        assert_eq!(
+            buf.close_lane_written(lane.cursor, closed),
+            Ok((ReleaseState::None, None))
+        );
+        buf.seal().unwrap();
+        assert_eq!(live(&buf), vec![7, 8]);
+        let filler = buf.header(b).unwrap();
+        assert_eq!((filler.flags, filler.record_size()), (TOMBSTONE, 152));
+    }
+
+    #[test]
+    fn a_corrupt_chain_becomes_a_tombstone_from_the_first_bad_header() {
+        for (bad_flags, bad_size) in [(0x40u32, 0u32), (crate::record::NORMAL_PAGE, 5000)] {
+            let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
+            let lane = buf.reserve_lane(200).unwrap();
+            let a = js_page(&buf, 0, 7, 10);
+            let b = js_page(&buf, a, 8, 16);
+            let c = js_page(&buf, b, 9, 0);
+            // Marked before the scribble: its start must not survive.
+            assert_eq!(buf.lane_mark(0, c), Ok(c));
+            let h = Header {
+                data: 8,
+                flags: bad_flags,
+                page_size: bad_size,
+            };
+            // SAFETY: the header lies inside this thread's lane.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    h.to_bytes().as_ptr(),
+                    buf.arena_ptr().add(a as usize),
+                    16,
+                )
+            };
+            let closed = Lane {
+                cursor: c,
+                end: lane.end,
+            };
+            assert_eq!(
+                buf.close_lane_written(0, closed),
+                Ok((ReleaseState::None, Some(a)))
+            );
+            buf.seal().unwrap();
+            assert_eq!(live(&buf), vec![7]);
+            let filler = buf.header(a).unwrap();
+            assert_eq!(
+                (filler.flags, filler.record_size()),
+                (TOMBSTONE, 200 - a as u64)
+            );
+            assert_eq!(buf.header(b), Err(Error::InvalidAddr));
+            assert_eq!(buf.state().writers, 0);
+        }
+    }
+
+    #[test]
+    fn a_chain_broken_eight_bytes_before_the_end_fills_from_the_last_good_record() {
+        let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
+        let lane = buf.reserve_lane(64).unwrap();
+        // A 40-byte record leaves 24; a scribbled size makes it claim 56,
+        // leaving an 8-byte tail no filler fits.
+        js_page(&buf, 0, 7, 24);
+        js_page(&buf, 0, 7, 40);
+        let closed = Lane {
+            cursor: 64,
+            end: 64,
+        };
+        assert_eq!(
+            buf.close_lane_written(0, closed),
+            Ok((ReleaseState::None, Some(56)))
+        );
+        buf.seal().unwrap();
+        assert_eq!(live(&buf), Vec::<u64>::new());
+        assert_eq!(buf.header(0).unwrap().record_size(), 64);
+    }
+
+    #[test]
+    fn lane_mark_and_close_refuse_forged_ranges() {
+        let buf = WriteBuffer::with_capacity(2, 256).unwrap();
+        assert_eq!(buf.lane_mark(8, 0), Err(Error::InvalidAddr));
+        assert_eq!(buf.lane_mark(0, 512), Err(Error::InvalidAddr));
+        assert_eq!(buf.lane_mark(4, 16), Err(Error::InvalidAddr));
+        let lane = buf.reserve_lane(64).unwrap();
+        assert_eq!(
+            buf.close_lane_written(8, Lane { cursor: 0, end: 64 }),
+            Err(Error::InvalidAddr)
+        );
+        assert_eq!(
+            buf.close_lane_written(0, lane),
+            Ok((ReleaseState::None, None))
+        );
     }
 
     /// What a flush reads: each live page's id and whether its body is

@@ -306,6 +306,17 @@ impl WriteBuffer {
         self.starts.mark(offset);
     }
 
+    /// The record-start bits, for lanes written outside Rust (`lane.rs`).
+    pub(crate) fn starts(&self) -> &StartBits {
+        &self.starts
+    }
+
+    /// The header at `offset` as its bytes are, start bit or not (`lane.rs`
+    /// validates records written outside Rust with it).
+    pub(crate) fn raw_header(&self, offset: u32) -> Header {
+        self.cell(offset).load()
+    }
+
     /// Tombstones the record at `offset` (its start bit is set), for a
     /// writer that still counts (so the buffer is not flushable).
     pub(crate) fn mark_tombstone(&self, offset: u32) {
