@@ -136,12 +136,13 @@ test('src/layout.ts reads every word of the layout from the binding, and nothing
   t.deepEqual([...read].sort(), Object.keys(layout).sort())
 })
 
-test('src/ indexes the scratch block and record entries by the layout names only', (t) => {
+test('src/ indexes the scratch block, record entries and record headers by the layout names only', (t) => {
   const rules: [RegExp, string][] = [
     [/\bS(?:32|I32|64)\[[^\]]*\b\d+\b[^\]]*\]/, 'a scratch word by number'],
     [/\bS(?:32|I32|64)\[[^\]]*\]\s*&\s*\d/, 'a scratch flag by number'],
     [/\[\s*[ew]\s*(?:\/\s*2\s*)?\+\s*\d/, 'an entry word by number'],
-    [/\bnative\.(?:S_|A_|O_|REC_|FILL_|STATE_|RELEASE_)[A-Z_]*/, 'a layout constant outside src/layout.ts'],
+    [/\[\s*i\s*\+\s*\d/, 'a record header word by number'],
+    [/\bnative\.(?:S_|A_|O_|REC_|FILL_|STATE_|RELEASE_|H_)[A-Z_]*/, 'a layout constant outside src/layout.ts'],
   ]
   for (const [file, text] of sources()) {
     if (file === 'src/layout.ts') continue

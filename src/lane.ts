@@ -30,6 +30,7 @@ import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard 
 // imported module object per use).
 const { S32, SI32, putU64, fastLaneMark, fastLaneClose } = scratch
 const { S_SLOT, S_STATUS, S_U64, S_U64_HI, A_RECORD, A_CURSOR, A_END, O_CURSOR, O_RELEASE, RELEASE_FLUSH } = layout
+const { H_DATA, H_DATA_HI, H_FLAGS, H_SIZE } = layout
 const { Alloc } = records
 const HEADER = HEADER_SIZE
 const PAGE_FLAGS = NORMAL_PAGE
@@ -98,14 +99,14 @@ export class LaneImpl implements Lane, MarkableLane {
       if (need > this.#capacity) throw statusError(TOO_LARGE_STATUS, `Lane.allocPage(${pageSize} bytes)`)
       return null
     }
-    // The header, little-endian (`data`, `flags`, `page_size`), at an
-    // 8-aligned offset inside this lane, which only this thread writes.
+    // The header (the layout's `H_*` words, little-endian) at an 8-aligned
+    // offset inside this lane, which only this thread writes.
     const w = h.words
     const i = cursor >>> 2
-    w[i] = lo
-    w[i + 1] = hi
-    w[i + 2] = PAGE_FLAGS
-    w[i + 3] = pageSize
+    w[i + H_DATA] = lo
+    w[i + H_DATA_HI] = hi
+    w[i + H_FLAGS] = PAGE_FLAGS
+    w[i + H_SIZE] = pageSize
     this.#cursor = cursor + need
     return new Alloc(h, cursor, pageSize)
   }

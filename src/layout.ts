@@ -2,7 +2,8 @@
  * The JS↔Rust layout, read from the binding (`crate/binding/src/layout.rs`,
  * the one definition): the words of the per-thread scratch block, the words
  * each scratch call reads and writes, the flags in them, and the word order
- * of a record entry (`recordsFill` and a page file's `entries()` alike).
+ * of a record entry (`recordsFill` and a page file's `entries()` alike),
+ * and the words of a record header in the arena (`H_*`).
  * Every index into the block or an entry array is one of these names, never
  * a number (`__test__/contract.spec.ts` checks both).
  */
@@ -95,6 +96,15 @@ const FILL_NEXT: number = native.FILL_NEXT
 /** `recordsFill` preamble: entries that follow. */
 const FILL_COUNT: number = native.FILL_COUNT
 
+/** Record header words (low, high): the page id, from the record's first word. */
+const H_DATA: number = native.H_DATA
+/** The page id's high word. */
+const H_DATA_HI: number = native.H_DATA + 1
+/** Record header word: the flags. */
+const H_FLAGS: number = native.H_FLAGS
+/** Record header word: the body size. */
+const H_SIZE: number = native.H_SIZE
+
 export {
   SCRATCH_WORDS,
   S_SLOT,
@@ -136,4 +146,8 @@ export {
   REC_POS_HI,
   FILL_NEXT,
   FILL_COUNT,
+  H_DATA,
+  H_DATA_HI,
+  H_FLAGS,
+  H_SIZE,
 }

@@ -7,18 +7,20 @@ import { inspect } from 'node:util'
 
 import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
-import { DEALLOC_PAGES, NORMAL_PAGE, TOMBSTONE } from './constants.ts'
-import { WriteBufferError, internalError, statusError } from './errors.ts'
+import { DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE } from './constants.ts'
+import { CLOSED_STATUS, WriteBufferError, internalError, statusError } from './errors.ts'
+import { NO_SLOT } from './handle.ts'
 import type { Handle } from './handle.ts'
 import type { BufferRecord, PageAlloc, RecordHeader, U64Like } from './types.ts'
-import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, S64, SI32, call, putU64, fastSetTombstone, fastSetPageId } = scratch
-const { S_SLOT, S_STATUS, A_RECORD, O_FLAGS, O_SIZE, O_U64_BIG, REC_WORDS, REC_OFFSET, REC_FLAGS, REC_SIZE, REC_ID_BIG, FILL_NEXT, FILL_COUNT } = layout
+const { S32, S64, putU64, fastSetTombstone, fastSetPageId } = scratch
+const { O_FLAGS, O_SIZE, O_U64_BIG, H_DATA, H_DATA_HI, H_FLAGS, H_SIZE } = layout
 const PAGE_FLAGS = NORMAL_PAGE
 const DEALLOC_FLAGS = DEALLOC_PAGES
+const TOMBSTONE_FLAGS = TOMBSTONE
+const HEADER = HEADER_SIZE
 
 /** The kinds of records there are. */
 export type RecordKind = BufferRecord['kind']
@@ -118,13 +120,16 @@ class PageRecord {
   readonly #h: Handle
   readonly #record: number
   readonly #size: number
-  readonly #id: bigint
+  /** The page id's words as read from the header (the bigint is made on demand). */
+  readonly #lo: number
+  readonly #hi: number
   #page: Buffer | undefined
-  constructor(h: Handle, record: number, size: number, id: bigint) {
+  constructor(h: Handle, record: number, size: number, lo: number, hi: number) {
     this.#h = h
     this.#record = record
     this.#size = size
-    this.#id = id
+    this.#lo = lo
+    this.#hi = hi
   }
 
   get addr(): bigint {
@@ -132,7 +137,7 @@ class PageRecord {
   }
 
   get pageId(): bigint {
-    return this.#id
+    return this.#hi === 0 ? BigInt(this.#lo) : (BigInt(this.#hi) << 32n) | BigInt(this.#lo)
   }
 
   get page(): Buffer {
@@ -144,7 +149,7 @@ class PageRecord {
   }
 
   [inspect.custom](): string {
-    return `PageRecord { addr: ${this.addr}n, pageId: ${this.#id}n, pageSize: ${this.#size} }`
+    return `PageRecord { addr: ${this.addr}n, pageId: ${this.pageId}n, pageSize: ${this.#size} }`
   }
 }
 
@@ -168,17 +173,22 @@ class DeallocRecord {
   }
 }
 
-/** Records of a flushable buffer, fetched from native in batches. */
+/**
+ * Records of a flushable buffer, decoded in JS: the headers are read
+ * straight from the arena (the layout's `H_*` words), up to the bytes
+ * allocated, which the native side reports once. Every writer has finished
+ * (lanes had their header chains checked by the native side at close), so
+ * the chain holds; a header overwritten since (through a view's `.buffer`)
+ * that claims bytes past the allocated ones, or flags of no known kind, is
+ * `ERR_CORRUPT`, and the iteration ends there.
+ */
 export class RecordIterator implements IterableIterator<BufferRecord> {
   readonly #h: Handle
-  readonly #words = new Uint32Array(REC_WORDS * 257)
-  readonly #ids = new BigUint64Array(this.#words.buffer)
-  #next = 0
-  #count = 0
+  readonly #end: number
   #at = 0
-  #done = false
-  constructor(h: Handle) {
+  constructor(h: Handle, allocated: number) {
     this.#h = h
+    this.#end = Math.min(allocated, h.capacity)
   }
 
   [Symbol.iterator](): this {
@@ -186,35 +196,42 @@ export class RecordIterator implements IterableIterator<BufferRecord> {
   }
 
   next(): IteratorResult<BufferRecord> {
-    if (this.#at === this.#count) {
-      if (this.#done || !this.#fill()) return { done: true, value: undefined }
+    const h = this.#h
+    const end = this.#end
+    let at = this.#at
+    if (at < end && h.slot === NO_SLOT) {
+      this.#at = end
+      throw statusError(CLOSED_STATUS, 'records')
     }
-    const i = ++this.#at
-    const w = this.#words
-    const e = i * REC_WORDS
-    const record = w[e + REC_OFFSET]
-    const flags = w[e + REC_FLAGS]
-    let value: BufferRecord
-    if (flags === PAGE_FLAGS) value = new PageRecord(this.#h, record, w[e + REC_SIZE], this.#ids[e / 2 + REC_ID_BIG])
-    else if (flags === DEALLOC_FLAGS) value = new DeallocRecord(this.#h, record, w[e + REC_SIZE])
-    else throw unknownKind(flags, 'records', false)
-    return { done: false, value }
-  }
-
-  #fill(): boolean {
-    native.recordsFill(this.#h.slot, this.#next, this.#words)
-    const status = SI32[S_STATUS]
-    if (status !== 0) {
-      this.#done = true
-      throw statusError(status, 'records')
+    const w = h.words
+    while (at < end) {
+      const i = at >>> 2
+      const flags = w[i + H_FLAGS]
+      const size = w[i + H_SIZE]
+      const next = at + HEADER + size + (-size & 7)
+      // (Also false for NaN: a header past the arena reads `undefined`.)
+      if (!(next <= end)) {
+        this.#at = end
+        throw new WriteBufferError(
+          'ERR_CORRUPT',
+          `records: the record at offset ${at} claims ${size} bytes past the ${end} allocated`,
+        )
+      }
+      if (flags === PAGE_FLAGS) {
+        this.#at = next
+        return { done: false, value: new PageRecord(h, at, size, w[i + H_DATA], w[i + H_DATA_HI]) }
+      }
+      if (flags === DEALLOC_FLAGS) {
+        this.#at = next
+        return { done: false, value: new DeallocRecord(h, at, size) }
+      }
+      if (flags !== TOMBSTONE_FLAGS) {
+        this.#at = end
+        throw unknownKind(flags, `records: the record at offset ${at}`, true)
+      }
+      at = next
     }
-    const n = this.#words[FILL_COUNT]
-    this.#next = this.#words[FILL_NEXT]
-    this.#count = n
-    this.#at = 0
-    // An unconditional store: a store that first runs at the very end of an
-    // iteration has no type feedback and deoptimizes the caller's loop.
-    this.#done = n === 0
-    return n > 0
+    this.#at = at
+    return { done: true, value: undefined }
   }
 }

@@ -344,7 +344,8 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     if (!this.isFlushable) {
       throw new WriteBufferError('ERR_NOT_FLUSHABLE', `records: ${messageOf('ERR_NOT_FLUSHABLE')}`)
     }
-    return new RecordIterator(this.#h)
+    // Flushable: nothing is reserved any more, so the bytes allocated stay.
+    return new RecordIterator(this.#h, S32[O_ALLOCATED])
   }
 
   [Symbol.iterator](): IterableIterator<BufferRecord> {

@@ -118,7 +118,28 @@ layout! {
     FILL_NEXT = 0;
     /// `recordsFill` preamble word: entries that follow.
     FILL_COUNT = 1;
+
+    // --- A record header in the arena, as `u32` words from its start -------
+    // (JS writes lane pages' headers and reads them when iterating; the
+    // core's `record.rs` offsets, little-endian.)
+
+    /// Header words (low, high): `data`, the page id (0 for a dealloc record).
+    H_DATA = (photon_wb_core::DATA_OFFSET / 4) as u32;
+    /// Header word: `flags` (`NORMAL_PAGE`, `DEALLOC_PAGES`, `TOMBSTONE`).
+    H_FLAGS = (photon_wb_core::FLAGS_OFFSET / 4) as u32;
+    /// Header word: `page_size`, the body bytes before padding.
+    H_SIZE = (photon_wb_core::SIZE_OFFSET / 4) as u32;
 }
+
+// Compile-time: the header's fields are whole, distinct u32 words of its 16 bytes.
+const _: () = assert!(
+    photon_wb_core::DATA_OFFSET.is_multiple_of(8)
+        && photon_wb_core::FLAGS_OFFSET.is_multiple_of(4)
+        && photon_wb_core::SIZE_OFFSET.is_multiple_of(4)
+        && H_DATA + 1 < H_FLAGS
+        && H_FLAGS < H_SIZE
+        && (H_SIZE + 1) * 4 == photon_wb_core::HEADER_SIZE
+);
 
 // Compile-time: the u64 words of an entry and the preamble fit an entry.
 const _: () = assert!(REC_POS + 1 < REC_WORDS && REC_ID + 1 < REC_WORDS);

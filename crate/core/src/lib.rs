@@ -28,6 +28,7 @@ pub use page_file::{encode_page_file, write_page_file, FileRecord, FlushStats, P
 pub use pool::{ArenaPool, PoolStats};
 pub use reclaim::{CacheConfig, CacheStats};
 pub use record::{
-    record_size, Header, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,
+    record_size, Header, RecordKind, ALIGN, DATA_OFFSET, DEALLOC_PAGES, FLAGS_OFFSET, HEADER_SIZE,
+    NORMAL_PAGE, SIZE_OFFSET, TOMBSTONE,
 };
 pub use write_buffer::{BatchAlloc, PageAlloc, Record, RecordIter, ReleaseState, WriteBuffer};

@@ -21,9 +21,12 @@ pub const DEALLOC_PAGES: u32 = 0b10;
 /// Flags of a tombstoned record (replaces the kind flags).
 pub const TOMBSTONE: u32 = 0b1000_0000;
 
-const DATA_OFFSET: usize = 0;
-const FLAGS_OFFSET: usize = 8;
-const SIZE_OFFSET: usize = 12;
+/// Byte offset of `data` in a header.
+pub const DATA_OFFSET: usize = 0;
+/// Byte offset of `flags` in a header.
+pub const FLAGS_OFFSET: usize = 8;
+/// Byte offset of `page_size` in a header.
+pub const SIZE_OFFSET: usize = 12;
 
 const _: () = assert!(HEADER_SIZE as usize == FLAGS_OFFSET + 4 + 4);
 const _: () = assert!(HEADER_SIZE.is_multiple_of(ALIGN));
