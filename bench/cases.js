@@ -25,6 +25,36 @@ function copy4k(ops, target) {
   for (let i = 0, off = 0; i < ops; i++, off += 4096) target.set(src4k, off);
 }
 
+// The JS floor: a bare bump allocator over an ArrayBuffer it owns (no
+// atomics, no native call, no checks): the 16-byte header written through a
+// Uint32Array, the page a Uint8Array view whose prototype is chained to
+// Buffer.prototype (what the project's views are). One warm buffer, reused
+// every round (as the project's arena is, from its cache).
+class FloorView extends Uint8Array {}
+Object.setPrototypeOf(FloorView.prototype, Buffer.prototype);
+function jsFloor(pageSize, src) {
+  const ab = new ArrayBuffer(CAP);
+  new Uint8Array(ab).fill(1);
+  const w = new Uint32Array(ab);
+  const need = 16 + ((pageSize + 7) & ~7);
+  return {
+    setup: () => w,
+    fn(ops, w) {
+      for (let i = 0, cur = 0; i < ops; i++, cur += need) {
+        const k = cur >>> 2;
+        w[k] = i;
+        w[k + 1] = 0;
+        w[k + 2] = 1;
+        w[k + 3] = pageSize;
+        new FloorView(ab, cur + 16, pageSize).set(src);
+      }
+    },
+  };
+}
+
+/** Lane bytes of the lane case (as bench/threads.js). */
+const LANE = 64 * 1024;
+
 function fits(ops, pageSize, cap = CAP) {
   if (ops * recordSize(pageSize) > cap) throw new Error(`${ops} × ${pageSize} B does not fit ${cap}`);
   return ops;
@@ -57,6 +87,31 @@ const CASES = {
           for (let i = 0; i < ops; i++) wb.allocPage(i, 100, false).page.set(src100);
         },
       }),
+      'JS floor': () => jsFloor(100, src100),
+    },
+  },
+
+  lane100: {
+    title: 'lane.allocPage 100 B + page.set (a new 64 KiB lane when full)',
+    ops: fits(100_000, 100, CAP - CAP / 16), // a lane's unused tail: < 1/16 of its bytes
+    drivers: {
+      wb: (WB) => ({
+        setup: () => new WB(1, CAP),
+        fn(ops, wb) {
+          let lane = wb.lane(LANE);
+          for (let i = 0; i < ops; i++) {
+            let a = lane.tryAllocPage(i, 100);
+            if (a === null) {
+              lane.close();
+              lane = wb.lane(LANE);
+              a = lane.allocPage(i, 100);
+            }
+            a.page.set(src100);
+          }
+          lane.close();
+        },
+      }),
+      'JS floor': () => jsFloor(100, src100),
     },
   },
 
@@ -166,10 +221,13 @@ for (const [size, ops] of SWEEP) {
 // The table: one row per comparison. ratio = ref ÷ project (> 1: project faster).
 const ROWS = [
   { from: 'alloc0', ref: 'pure-JS', target: 1.2 },
-  { from: 'alloc100', ref: 'pure-JS', target: 1.2 },
+  { from: 'alloc100', ref: 'pure-JS', target: 2.5 },
+  { from: 'alloc100', ref: 'JS floor', target: null },
+  { from: 'lane100', ref: 'pure-JS', target: 3 },
+  { from: 'lane100', ref: 'JS floor', target: null },
   { from: 'alloc4k', ref: 'pure-JS', target: null },
   { from: 'alloc4k', ref: 'bare copy', target: 0.5, targetText: '≥ 0.50 (≤ 2× bare)' },
-  { from: 'records', ref: 'pure-JS', target: 1.2 },
+  { from: 'records', ref: 'pure-JS', target: 4 },
 ];
 
 module.exports = { CASES, ROWS, CAP, SWEEP, sizeLabel };

@@ -21,13 +21,14 @@ import {
   WriteBufferError,
   statusError,
 } from './errors.ts'
-import { NO_SLOT } from './handle.ts'
+import * as handle from './handle.ts'
 import type { Handle, MarkableLane } from './handle.ts'
 import * as records from './records.ts'
 import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard } from './types.ts'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
+const { NO_SLOT } = handle
 const { S32, SI32, putU64, fastLaneMark, fastLaneClose } = scratch
 const { S_SLOT, S_STATUS, S_U64, S_U64_HI, A_RECORD, A_CURSOR, A_END, O_CURSOR, O_RELEASE, RELEASE_FLUSH } = layout
 const { H_DATA, H_DATA_HI, H_FLAGS, H_SIZE } = layout

@@ -9,12 +9,13 @@ import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
 import { DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE } from './constants.ts'
 import { CLOSED_STATUS, WriteBufferError, internalError, statusError } from './errors.ts'
-import { NO_SLOT } from './handle.ts'
+import * as handle from './handle.ts'
 import type { Handle } from './handle.ts'
 import type { BufferRecord, PageAlloc, RecordHeader, U64Like } from './types.ts'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
+const { NO_SLOT } = handle
 const { S32, S64, putU64, fastSetTombstone, fastSetPageId } = scratch
 const { O_FLAGS, O_SIZE, O_U64_BIG, H_DATA, H_DATA_HI, H_FLAGS, H_SIZE } = layout
 const PAGE_FLAGS = NORMAL_PAGE

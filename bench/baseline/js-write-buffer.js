@@ -2,8 +2,8 @@
 /*
  * JsWriteBuffer: a pure-JavaScript WriteBuffer, the benchmark's baseline.
  *
- * It implements the SPEC §2 WriteBuffer API (without share/attach/lanes/flushTo)
- * the way a competent Node developer would write it without a native addon:
+ * It implements the SPEC §2 WriteBuffer API (without share/attach/flushTo; with
+ * lanes, for the lane case) the way a competent Node developer would write it without a native addon:
  *
  * - Arena: one zero-filled SharedArrayBuffer of `capacity` bytes, never reused,
  *   so padding and unwritten bytes always read as zero. Three typed-array views
@@ -195,6 +195,52 @@ class JsRecordIterator {
   }
 }
 
+/**
+ * A lane: one reservation (one CAS, one writer), then pages bump-allocated
+ * inside it with no atomic; close() writes a tombstone filler over the tail
+ * and releases the writer (the project's Lane, in plain JS).
+ */
+class JsLane {
+  constructor(wb, cursor, end) {
+    this._wb = wb;
+    this._cursor = cursor;
+    this._end = end;
+    this._closed = false;
+  }
+
+  get remaining() { return this._end - this._cursor; }
+  get isClosed() { return this._closed; }
+
+  tryAllocPage(pageId, pageSize) {
+    if (this._closed) throw fail('ERR_CLOSED', 'the lane is closed');
+    const id = toU64(pageId, 'pageId');
+    checkU32(pageSize, 'pageSize');
+    const need = recordSize(pageSize);
+    const left = this._end - this._cursor;
+    if (need !== left && need + HEADER_SIZE > left) {
+      if (need > this._wb._capacity) throw fail('ERR_TOO_LARGE_SIZE', `${need} bytes never fit`);
+      return null;
+    }
+    const off = this._cursor;
+    this._cursor = off + need;
+    return this._wb._writePage(off, id, pageSize);
+  }
+
+  allocPage(pageId, pageSize) {
+    const a = this.tryAllocPage(pageId, pageSize);
+    if (a === null) throw fail('ERR_AGAIN', 'the page does not fit the lane');
+    return a;
+  }
+
+  close() {
+    if (this._closed) throw fail('ERR_CLOSED', 'the lane is already closed');
+    const tail = this._end - this._cursor;
+    if (tail > 0) this._wb._writeHeader(this._cursor, 0n, TOMBSTONE, tail - HEADER_SIZE);
+    this._closed = true;
+    return this._wb.releaseWriter();
+  }
+}
+
 class JsWriteBuffer {
   constructor(groupId, capacity) {
     checkU32(groupId, 'groupId');
@@ -266,6 +312,14 @@ class JsWriteBuffer {
 
   _checkWritable() {
     if (this.isFlushable) throw fail('ERR_READ_ONLY', 'the buffer is flushable; headers are frozen');
+  }
+
+  /** A lane of `bytes` (rounded up to 8, at least 16): one CAS that counts one writer. */
+  lane(bytes) {
+    checkU32(bytes, 'bytes');
+    const need = Math.max(HEADER_SIZE, Math.ceil(bytes / 8) * 8);
+    const off = this._reserve(need, true);
+    return new JsLane(this, off, off + need);
   }
 
   allocPage(pageId, pageSize, acquireWriter) {
