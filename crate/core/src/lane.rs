@@ -209,6 +209,13 @@ impl WriteBuffer {
     /// Walks the header chain `[from, to)`, marking each valid record's
     /// start; returns where it stopped and the start of the last record
     /// it accepted (`from` if none).
+    ///
+    /// Ordering: the headers were written by JS on this same thread before
+    /// this native call (plain stores, sequenced before it), and are read
+    /// here with the header cell's Relaxed atomics; each start bit is set
+    /// with Release (`StartBits::mark`), so another thread that sees the bit
+    /// (Acquire) sees the header, as for records written by Rust. The
+    /// writer's count is still held, so no flush reads these headers yet.
     fn walk_chain(&self, from: u32, to: u32) -> (u32, u32) {
         let (mut at, mut prev) = (from, from);
         while to - at >= HEADER_SIZE {
@@ -596,7 +603,7 @@ mod tests {
     #[test]
     fn a_chain_broken_eight_bytes_before_the_end_fills_from_the_last_good_record() {
         let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
-        let lane = buf.reserve_lane(64).unwrap();
+        buf.reserve_lane(64).unwrap();
         // A 40-byte record leaves 24; a scribbled size makes it claim 56,
         // leaving an 8-byte tail no filler fits.
         js_page(&buf, 0, 7, 24);
