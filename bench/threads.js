@@ -141,17 +141,21 @@ function print(res) {
   const arena = process.env.BENCH_THREAD_FRESH === '1' ? 'fresh arena each round' : 'pooled, warm arena';
   console.log(`\nthread scaling · 100 B pages + copy into one shared 16 MiB buffer (${arena}) · ${os.cpus().length} CPUs`);
   console.log('mode                   1 worker pages/s   2 workers pages/s   2w ÷ 1w   target   status');
+  // Lanes: at least 0.9× the control's scaling (the machine's ceiling, which
+  // a loaded host lowers for both alike).
+  const laneTarget = 0.9 * res.control.ratio;
   const rows = [
     ['allocPage (shared CAS)', res.plain, null],
-    ['lanes (64 KiB chunks)', res.lane, 1.3],
+    ['lanes (64 KiB chunks)', res.lane, laneTarget],
     ['control (nothing shared)', res.control, null],
   ];
   for (const [name, r, target] of rows) {
     const status = target == null ? 'info' : r.ratio >= target ? 'PASS' : 'FAIL';
     console.log(
-      `${name.padEnd(22)} ${f(r.oneWorkerPagesPerSec).padStart(17)}   ${f(r.twoWorkersPagesPerSec).padStart(17)}   ${r.ratio.toFixed(2).padStart(7)}   ${(target ? `≥ ${target}` : '—').padStart(6)}   ${status}`,
+      `${name.padEnd(22)} ${f(r.oneWorkerPagesPerSec).padStart(17)}   ${f(r.twoWorkersPagesPerSec).padStart(17)}   ${r.ratio.toFixed(2).padStart(7)}   ${(target ? `≥ ${target.toFixed(2)}` : '—').padStart(6)}   ${status}`,
     );
   }
+  console.log('(lanes target: 0.9 × the control\'s 2w ÷ 1w)');
 }
 
 if (!isMainThread) workerLoop();
