@@ -272,6 +272,7 @@ export class PageLog {
     this.#files.add(g)
     this.#flushedUpTo = g
     this.#flushes++
+    this.#shared?.flushed()
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const w = this.#waiters[i]
       if (w.target <= g) {
