@@ -9,7 +9,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 
-import { PageLog, type PageLogHandle } from '../index.ts'
+import { ArenaPool, PageLog, WriteBuffer, WriteBufferError, type PageLogHandle } from '../index.ts'
 import logPayload from './fixtures/log-payload.js'
 
 const { payload } = logPayload
@@ -172,4 +172,59 @@ test.serial('a worker writer recovers once a failed flush is retried successfull
   await checkPages(t, log, 3, [...(first.acked ?? []), ...(after.acked ?? [])])
   await run('close')
   await bounded(log.close(), "the owner's close()")
+})
+
+// ---------------------------------------------------------------------------
+// Misuse: forged pools and handles, the last group id
+
+test('a forged ArenaPool (ArenaPool.prototype, not the constructor) is refused with a coded TypeError', (t) => {
+  const forged = Object.assign(Object.create(ArenaPool.prototype) as ArenaPool, { capacity: 4096, limit: 1 })
+  const err = t.throws(() => new WriteBuffer(1, 4096, { pool: forged }), { instanceOf: TypeError })
+  t.is((err as unknown as { code?: string }).code, 'ERR_INVALID_ARG_VALUE')
+  t.regex(err?.message ?? '', /made by new ArenaPool/)
+  const bare = Object.create(ArenaPool.prototype) as ArenaPool
+  t.is((t.throws(() => new WriteBuffer(1, 4096, { pool: bare })) as unknown as { code?: string }).code, 'ERR_INVALID_ARG_VALUE')
+})
+
+test('WriteBuffer.attach refuses a handle whose groupId or capacity is not its buffer\'s', (t) => {
+  const wb = new WriteBuffer(5, 4096)
+  t.teardown(() => wb.dispose())
+  const h = wb.share()
+  for (const bad of [{ ...h, groupId: 6 }, { ...h, capacity: 8192 }, { ...h, groupId: undefined as unknown as number }]) {
+    const err = t.throws(() => WriteBuffer.attach(bad), { instanceOf: TypeError })
+    t.is((err as unknown as { code?: string }).code, 'ERR_INVALID_ARG_VALUE', err?.message)
+  }
+  const ok = WriteBuffer.attach(h)
+  t.is(ok.groupId, 5)
+  ok.dispose()
+})
+
+test('PageLog.attach with a handle whose bufferSize is not the log\'s: appends are refused, nothing written', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 4096 })
+  t.teardown(() => log.close())
+  const forged = { ...log.share(), bufferSize: 1 << 20 }
+  const writer = PageLog.attach(forged)
+  t.teardown(() => writer.close())
+  const err = t.throws(() => writer.append(1, Buffer.alloc(8000)), { instanceOf: TypeError })
+  t.is((err as unknown as { code?: string }).code, 'ERR_INVALID_ARG_VALUE', err?.message)
+  const honest = PageLog.attach(log.share())
+  t.teardown(() => honest.close())
+  t.is(typeof honest.append(1, Buffer.alloc(8)), 'bigint')
+})
+
+test('running out of group ids is ERR_GROUPS_EXHAUSTED, saying what to do; the log still reads and closes', async (t) => {
+  const dir = tempDir(t)
+  const last = new WriteBuffer(4294967295, 4096)
+  const addr = last.writePage(1n, Buffer.from('last'), false)
+  last.seal()
+  await last.flushTo(path.join(dir, '4294967295.page'))
+  last.dispose()
+  const log = await PageLog.open(dir)
+  t.is(log.nextGroupId, 2 ** 32)
+  const err = t.throws(() => log.append(2, Buffer.from('no room')), { instanceOf: WriteBufferError })
+  t.is(err?.code, 'ERR_GROUPS_EXHAUSTED')
+  t.regex(err?.message ?? '', /new directory/)
+  t.deepEqual(Buffer.from(await log.read(addr)), Buffer.from('last'))
+  await log.close()
 })

@@ -20,6 +20,7 @@ export type WriteBufferErrorCode =
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_CLOSED'
   | 'ERR_LOCKED'
+  | 'ERR_GROUPS_EXHAUSTED'
   | 'ERR_IO'
 
 /** Every error this package throws on purpose, with a stable `code`. */

@@ -198,7 +198,7 @@ export class PageLog {
   /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
   #install(): boolean {
     if (this.#live.size >= this.maxBuffers) return false
-    if (this.#nextGroup > U32_MAX) throw new RangeError('PageLog: group ids exhausted (2^32 - 1)')
+    if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
     this.#active = wb
@@ -209,7 +209,13 @@ export class PageLog {
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
   #installEagerly(): void {
-    if (this.#shared !== null && this.#active === null && !this.#closed && this.#error === null) this.#install()
+    if (this.#shared === null || this.#active !== null || this.#closed || this.#error !== null) return
+    if (this.#nextGroup > U32_MAX) {
+      // Runs in the flush job: tell the writers instead of throwing there.
+      this.#shared.failed(groupsExhausted(this.dir))
+      return
+    }
+    this.#install()
   }
 
   /** Seals the active buffer and queues it for the flush; the next append installs a new one. */
@@ -479,4 +485,12 @@ export class PageLog {
   #checkOpen(what: string): void {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
   }
+}
+
+/** No group id is left for a next buffer: the last page file is `4294967295.page`. */
+function groupsExhausted(dir: string): WriteBufferError {
+  return new WriteBufferError(
+    'ERR_GROUPS_EXHAUSTED',
+    `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`,
+  )
 }

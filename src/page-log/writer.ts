@@ -7,7 +7,7 @@ import { BroadcastChannel } from 'node:worker_threads'
 import { invalidType } from '../args.ts'
 import { WriteBufferError, isCode, withCode } from '../errors.ts'
 import type { WriteBufferHandle } from '../types.ts'
-import { WriteBuffer } from '../write-buffer.ts'
+import { attachHandle, type WriteBuffer } from '../write-buffer.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { Key } from './page-index.ts'
 import { C_ACTIVE, C_CLOSED, C_GEN, C_WORDS, type LogMessage, type PageLogHandle } from './protocol.ts'
@@ -184,15 +184,24 @@ export class PageLogWriter {
     if (wb === null || this.#wbId !== active) {
       if (wb !== null) this.#letGo(wb)
       // The owner's broadcast has the full handle (in the 'js' arena mode
-      // attach needs its SharedArrayBuffer); the id alone does otherwise.
-      const handle = this.#handles.get(active) ?? { photonWriteBuffer: active, groupId: 0, capacity: this.bufferSize }
+      // attach needs its SharedArrayBuffer); the id alone (from the control
+      // words, so not checked against a groupId) does otherwise.
+      const known = this.#handles.get(active)
       try {
-        wb = WriteBuffer.attach(handle)
+        wb = attachHandle(known ?? { photonWriteBuffer: active, groupId: 0, capacity: 0 }, known !== undefined)
       } catch {
         // Gone (flushed: the owner has moved on), or its handle has not
         // reached this writer yet: ask for it; the reply wakes us.
         if (!this.#handles.has(active)) this.#channel.postMessage({ type: 'need' } satisfies LogMessage)
         return null
+      }
+      if (wb.capacity !== this.bufferSize) {
+        // A handle whose bufferSize is not the log's: its size checks would be wrong.
+        wb.dispose()
+        throw withCode(
+          new TypeError(`PageLogWriter.append: the handle's bufferSize (${this.bufferSize}) is not the log's (${wb.capacity}); pass the handle of PageLog#share() unchanged`),
+          'ERR_INVALID_ARG_VALUE',
+        )
       }
       this.#wb = wb
       this.#wbId = active
