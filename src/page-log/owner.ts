@@ -396,7 +396,8 @@ export class PageLog {
     if (this.#shared === null) {
       const shared = new SharedLog(this.dir, this.bufferSize, {
         look: (g) => this.#look(g),
-        flush: () => this.#closing ?? (this.#closed ? Promise.resolve() : this.flush()),
+        // After a close() whose flush failed (a retry is due): nothing is durable yet.
+        flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#error ?? notRetried()) : this.flush()),
       })
       this.#shared = shared
       if (this.#active === null) this.#install()
@@ -488,9 +489,7 @@ export class PageLog {
 }
 
 /** No group id is left for a next buffer: the last page file is `4294967295.page`. */
-function groupsExhausted(dir: string): WriteBufferError {
-  return new WriteBufferError(
-    'ERR_GROUPS_EXHAUSTED',
-    `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`,
-  )
-}
+const groupsExhausted = (dir: string): WriteBufferError =>
+  new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)
+
+const notRetried = (): WriteBufferError => new WriteBufferError('ERR_CLOSED', 'PageLog.flush: the log is closing; its flush failed and close() was not retried yet')
