@@ -57,8 +57,9 @@ for (const seed of seeds) {
     t.is(r.code, 0, `exit ${r.code} ${r.signal ?? ''}: ${r.outcome?.error ?? ''}\n${r.stderr}`)
     t.not(r.outcome, null, r.stderr)
     t.true(r.outcome?.ok, r.outcome?.error)
-    const c = r.outcome?.counts as { appendsAcked: number; pagesVerified: number; reopens: number; flushOk: number } | undefined
+    const c = r.outcome?.counts as { appendsAcked: number; pagesVerified: number; reopens: number; flushOk: number; flushErrors: number } | undefined
     t.true((c?.appendsAcked ?? 0) > 0, 'pages were acknowledged')
+    t.true((c?.flushErrors ?? 0) > 0, 'injected faults made flushes fail (is the fault switch live in this build?)')
     t.true((c?.pagesVerified ?? 0) >= (c?.appendsAcked ?? 0), 'every acknowledged page was verified after the last reopen')
     t.log(JSON.stringify(r.outcome?.counts))
   })
