@@ -83,6 +83,8 @@ impl WriteBuffer {
                 },
                 &[],
             );
+            // The filler is whole as written: complete for segment commits.
+            self.mark_filled(lane.cursor);
         }
         self.release_writer()
     }

@@ -7,6 +7,7 @@
 
 pub(crate) mod arena;
 pub mod buffer_state;
+pub(crate) mod complete;
 pub mod dir_lock;
 pub mod error;
 pub mod lane;
@@ -14,6 +15,7 @@ pub mod latch;
 pub mod page_file;
 pub mod pool;
 pub mod record;
+pub mod segment;
 pub(crate) mod sync;
 pub mod write_buffer;
 

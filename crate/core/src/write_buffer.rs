@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::buffer_state::BufferState;
+use crate::complete::CompleteBits;
 use crate::error::{Error, Result};
 use crate::latch::{Latch, LatchWait, Subscription};
 use crate::pool::{ArenaPool, Slab};
@@ -70,6 +71,8 @@ pub struct WriteBuffer {
     starts: ManuallyDrop<StartBits>,
     pool: Option<Arc<ArenaPool>>,
     flushed: Latch,
+    /// Completion marks for segment commits (`write_buffer/commit.rs`).
+    complete: CompleteBits,
 }
 
 impl WriteBuffer {
@@ -126,6 +129,7 @@ impl WriteBuffer {
             starts: ManuallyDrop::new(slab.starts),
             pool,
             flushed: Latch::new(),
+            complete: CompleteBits::new(capacity),
         }
     }
 
@@ -355,6 +359,8 @@ impl WriteBuffer {
             },
             addrs,
         );
+        // Rust wrote the whole record: complete now.
+        self.complete.mark(record);
         Ok(record)
     }
 
@@ -411,6 +417,8 @@ impl WriteBuffer {
                 },
                 dealloc,
             );
+            // Rust wrote the whole record: complete now.
+            self.complete.mark(offset);
             offset
         }))
     }
@@ -763,6 +771,9 @@ impl<'a> Iterator for RecordIter<'a> {
         None
     }
 }
+
+mod commit;
+pub use commit::CompleteRecords;
 
 #[cfg(test)]
 mod tests;
