@@ -21,4 +21,5 @@ mod flush;
 mod page_file;
 mod registry;
 mod scratch;
+mod segment;
 mod shared;
