@@ -318,12 +318,13 @@ fn loom_one_release_too_many_gets_no_writer() {
 
 /// Segment commits: the completion mark against the commit's scan. Two
 /// writers reserve, write, publish (Relaxed), mark complete and release; a
-/// third does the same without marking (the v1 protocol, complete only
-/// once no writer is in progress). Concurrently the committer scans the
-/// complete prefix once and reads the word of every record in it with
-/// Relaxed loads: only the mark's Release/Acquire (or, for the unmarked
-/// writer, the state word's) can make them visible, so loom finds any
-/// ordering too weak to let a commit write a record it cannot see whole.
+/// third does the same without marking (the v1 protocol: complete only
+/// once the buffer is flushable). Concurrently the committer seals, then
+/// scans the complete prefix once and reads the word of every record in it
+/// with Relaxed loads: only the mark's Release/Acquire (or, for the
+/// unmarked writer, the state word's) can make them visible, so loom finds
+/// any ordering too weak to let a commit write a record it cannot see
+/// whole.
 #[test]
 fn loom_complete_marks_race_a_commit_scan() {
     model(Some(3), || {
@@ -343,6 +344,7 @@ fn loom_complete_marks_race_a_commit_scan() {
                 })
             })
             .collect();
+        wb.seal().expect("sealed once");
         let end = wb.complete_prefix(0);
         // SAFETY: `end` is `complete_prefix(0)`; complete records are not
         // written again by their writers.

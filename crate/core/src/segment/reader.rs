@@ -191,6 +191,9 @@ fn recover_sealed<F: SegmentFile>(
 /// A forward window over the file for the walk.
 struct Window<'a, F> {
     file: &'a F,
+    /// The file's length: no read goes past it (so a garbage size field
+    /// cannot make the walk allocate more than the file holds).
+    len: u64,
     pos: u64,
     buf: Vec<u8>,
     read: u64,
@@ -202,7 +205,7 @@ impl<F: SegmentFile> Window<'_, F> {
     fn get(&mut self, at: u64, len: usize) -> Result<&[u8]> {
         let have = at >= self.pos && at + len as u64 <= self.pos + self.buf.len() as u64;
         if !have {
-            let n = len.max(WALK_CHUNK);
+            let n = (len.max(WALK_CHUNK) as u64).min(self.len.saturating_sub(at)) as usize;
             self.buf = read_counted(self.file, at, n, &mut self.read, self.what)?;
             self.pos = at;
         }
@@ -223,6 +226,7 @@ fn walk<F: SegmentFile>(
     let seed = header.seed();
     let mut w = Window {
         file,
+        len,
         pos: 0,
         buf: Vec::new(),
         read,

@@ -161,24 +161,28 @@ fn complete_prefix_stops_at_the_first_unfinished_record() {
     wb.mark_complete(b.record).unwrap();
     assert_eq!(wb.complete_prefix(0), c.record + 24);
     assert_eq!(wb.mark_complete(a.record + 8), Err(Error::InvalidAddr));
-    // Unmarked records count as complete once no writer is in progress
-    // (the v1 protocol).
-    let d = wb.alloc_page(4, 8, true).unwrap();
-    assert_eq!(wb.complete_prefix(0), d.record);
-    for _ in 0..4 {
-        wb.release_writer().unwrap();
-    }
-    assert_eq!(wb.complete_prefix(0), d.record + 24);
     // A batch is marked with one call.
     let batch = wb.batch(&[(5, 8), (6, 100)], &[]).unwrap();
     let end = batch.pages[1].record + 16 + 104;
-    assert_eq!(wb.complete_prefix(d.record + 24), d.record + 24);
+    assert_eq!(wb.complete_prefix(c.record + 24), c.record + 24);
     assert_eq!(
         wb.mark_complete_range(batch.pages[0].record, end - 8),
         Err(Error::InvalidAddr)
     );
     wb.mark_complete_range(batch.pages[0].record, end).unwrap();
-    assert_eq!(wb.complete_prefix(d.record + 24), end);
+    assert_eq!(wb.complete_prefix(c.record + 24), end);
+    // An unmarked record is not complete while the buffer is open, even
+    // with no writer in progress: a page reserved without a writer may
+    // still be being copied in.
+    let d = wb.alloc_page(4, 8, false).unwrap();
+    for _ in 0..4 {
+        wb.release_writer().unwrap();
+    }
+    assert_eq!(wb.state().writers, 0);
+    assert_eq!(wb.complete_prefix(0), d.record);
+    // Flushable (sealed, no writer): everything is, as for a v1 flush.
+    wb.seal().unwrap();
+    assert_eq!(wb.complete_prefix(0), d.record + 24);
 }
 
 #[test]

@@ -3,9 +3,15 @@
 //!
 //! A record is complete when its completion mark is set (the appender calls
 //! [`WriteBuffer::mark_complete`] after filling it, before releasing its
-//! writer; records Rust writes whole are marked as written), or when a state
-//! snapshot with no writer in progress covers it (the v1 protocol, for
-//! appenders that do not mark).
+//! writer; records Rust writes whole are marked as written), or when the
+//! buffer is flushable (sealed, no writer in progress): the v1 rule, for
+//! appenders that do not mark.
+//!
+//! "No writer in progress" alone is not enough while the buffer is open:
+//! `writePage(…, false)` reserves without a writer and copies the body in JS
+//! right after, so a commit running on another thread at that moment would
+//! write the body before it is there. Only the owner thread seals, after its
+//! synchronous copies, so the flushable state is safe (as for a v1 flush).
 
 use super::WriteBuffer;
 use crate::error::{Error, Result};
@@ -61,11 +67,11 @@ impl WriteBuffer {
     /// when the record there is not complete (or not reserved yet).
     pub fn complete_prefix(&self, from: u32) -> u32 {
         // Ordering: Acquire (inside `state`), pairs with the Release half of
-        // every `release_writer`/`seal` AcqRel: with no writer in progress,
-        // every writer that reserved below `allocated` has released, and
-        // what it wrote is visible here.
+        // every `release_writer`/`seal` AcqRel: once flushable, every writer
+        // that reserved below `allocated` has released, and what it wrote
+        // (and what the sealing thread wrote) is visible here.
         let s = self.state();
-        let quiet_end = if s.writers == 0 {
+        let quiet_end = if s.is_flushable() {
             s.allocated.min(self.capacity)
         } else {
             0
@@ -73,9 +79,9 @@ impl WriteBuffer {
         let mut off = from;
         while off as u64 + HEADER_SIZE as u64 <= self.capacity as u64 {
             // The mark's Acquire (in `is_marked`) makes the header and body
-            // visible; for the quiet case the start bit's Acquire makes the
-            // header visible (a record reserved without a writer writes its
-            // header after the reservation).
+            // visible; for the flushable case the start bit's Acquire makes
+            // the header visible (a record reserved without a writer writes
+            // its header after the reservation).
             let done =
                 self.complete.is_marked(off) || (off < quiet_end && self.starts.is_start(off));
             if !done {
