@@ -130,6 +130,20 @@ export class Segment {
     return run
   }
 
+  /**
+   * `commit`, synchronously (for an `'exit'` handler): blocks the thread
+   * until every record reserved before the call is durable.
+   */
+  commitSync(): void {
+    const out = this.#native.commitSync(this.#owner.slot)
+    if (out.code != null) throw outcomeError(out.code, out.message ?? '', 'Segment.commitSync')
+  }
+
+  /** @internal The native segment (for `Recovery.adopt`). */
+  get native(): native.NativeSegment {
+    return this.#native
+  }
+
   /** Seals (the buffer must be sealed with no writer): index and trailer written. */
   async seal(): Promise<{ records: number; fileLen: number }> {
     await this.#running?.catch(() => {})
@@ -170,6 +184,10 @@ export interface Recovery {
   readonly bytesRead: number
   /** The page at `addr` (one `pread`, checked): `ERR_CORRUPT` for a damaged page only. */
   read(addr: bigint): Buffer
+  /** Serves the committed pages of `segment` too (after its seal or later commits). */
+  adopt(segment: Segment): void
+  /** Files the page reader holds open (at most `maxOpenFiles`). */
+  readonly openFiles: number
 }
 
 /**
@@ -192,6 +210,12 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
       } catch (e) {
         rethrow(e, 'read')
       }
+    },
+    adopt(segment: Segment): void {
+      r.adopt(segment.native)
+    },
+    get openFiles(): number {
+      return r.openFiles
     },
   }
 }

@@ -84,11 +84,13 @@ test('concurrent commits share fdatasyncs and all resolve after their pages are 
   seg.dispose()
 })
 
-test('a page appended without a mark is committed once no writer is in progress', async (t) => {
+test('a page appended without a mark is committed once the buffer is flushable', async (t) => {
   const dir = tempDir(t)
   const wb = new WriteBuffer(2, 4096)
   const seg = await Segment.prepare(dir, wb)
   const addr = wb.writePage(5, body(5, 10), false)
+  // Unmarked: complete only once sealed with no writer (as for a v1 flush).
+  wb.seal()
   await seg.commit()
   t.deepEqual(seg.read(addr), body(5, 10))
   t.throws(() => seg.markComplete(addr + 8n), { instanceOf: WriteBufferError })
@@ -122,4 +124,29 @@ test('a damaged segment index rejects ERR_CORRUPT naming the file; a damaged pag
   const e = await t.throwsAsync(recoverSegments(dir), { instanceOf: WriteBufferError })
   t.is(e?.code, 'ERR_CORRUPT')
   t.regex(e?.message ?? '', /seg-00000003\.pws/)
+})
+
+test('commitSync commits on the calling thread; a recovery reader adopts a sealed segment and keeps few files open', async (t) => {
+  const dir = tempDir(t)
+  const r = await recoverSegments(dir, { maxOpenFiles: 2 })
+  t.is(r.segments.length, 0)
+  const addrs: bigint[] = []
+  for (let g = 0; g < 4; g++) {
+    const wb = new WriteBuffer(g, 4096)
+    const seg = await Segment.prepare(dir, wb)
+    addrs.push(append(wb, seg, g, 50))
+    seg.commitSync()
+    t.is(seg.stats().syncs, 1)
+    wb.seal()
+    await seg.seal()
+    r.adopt(seg)
+    seg.dispose()
+  }
+  for (const [g, addr] of addrs.entries()) t.deepEqual(r.read(addr), body(g, 50))
+  t.is(r.openFiles, 2)
+  const again = await recoverSegments(dir)
+  t.deepEqual(
+    again.segments.map((s) => [s.groupId, s.sealed, s.addrs[0]]),
+    addrs.map((a, g) => [g, true, a]),
+  )
 })

@@ -304,6 +304,24 @@ impl NativeSegment {
         self.task(env, slot, arena, false)
     }
 
+    /// `commit`, synchronously on the JS thread (for an `'exit'` handler,
+    /// where no promise can settle any more). Blocks until durable; waits
+    /// for unmarked records like `commit` (it would wait forever for a
+    /// record this thread still has to fill: mark or release first).
+    #[napi]
+    pub fn commit_sync(&self, slot: u32) -> Result<SegmentOutcome> {
+        let writer = self.writer()?;
+        let buffer = registry::get(slot)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+        // The arena stays alive: `buffer` is a strong reference, and a
+        // borrowed (`'js'`) arena's owner is referenced by the JS caller for
+        // the whole (synchronous) call.
+        Ok(outcome(writer.commit(&buffer).map(|()| {
+            let s = writer.stats();
+            (s.records as f64, s.bytes as f64)
+        })))
+    }
+
     /// Seals the segment with the buffer in `slot`, which must be flushable:
     /// a last commit, then index and trailer. Resolves with the index's
     /// record count and the file's length.
@@ -451,6 +469,30 @@ impl NativeRecovery {
     #[napi(getter)]
     pub fn removed_temp(&self) -> u32 {
         self.removed_temp
+    }
+
+    /// Makes this reader serve the committed pages of `segment` too (call
+    /// it after the segment is sealed, or again after later commits).
+    #[napi]
+    pub fn adopt(&self, segment: &NativeSegment) -> Result<()> {
+        let reader = self
+            .reader
+            .as_ref()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "recovery failed"))?;
+        let w = segment.writer()?;
+        reader.add_entries(
+            w.header().group_id,
+            w.path().to_owned(),
+            w.seed(),
+            w.entries(),
+        );
+        Ok(())
+    }
+
+    /// Files the page reader holds open now (at most `maxOpenFiles`).
+    #[napi(getter)]
+    pub fn open_files(&self) -> u32 {
+        self.reader.as_ref().map_or(0, |r| r.open_files() as u32)
     }
 
     /// Bytes recovery read.

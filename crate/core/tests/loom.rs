@@ -334,7 +334,11 @@ fn loom_complete_marks_race_a_commit_scan() {
             .map(|i| {
                 let (wb, sh) = (wb.clone(), sh.clone());
                 thread::spawn(move || {
-                    let page = wb.alloc_page(page_id(i), 8, true).expect("fits");
+                    let page = match wb.alloc_page(page_id(i), 8, true) {
+                        Ok(page) => page,
+                        Err(Error::Again) => return, // sealed first
+                        Err(e) => panic!("writer {i}: unexpected {e:?}"),
+                    };
                     write_body(&wb, i, &page);
                     sh.publish(i);
                     if i < 2 {
