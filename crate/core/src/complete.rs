@@ -17,9 +17,8 @@ pub(crate) struct CompleteBits {
 impl CompleteBits {
     /// Bits for an arena of `capacity` bytes, all clear.
     pub(crate) fn new(capacity: u32) -> Self {
-        let units = (capacity / ALIGN) as usize;
-        let words = (0..units.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
-        CompleteBits { words }
+        let n = ((capacity / ALIGN) as usize).div_ceil(64);
+        CompleteBits { words: zeroed(n) }
     }
 
     #[inline]
@@ -49,6 +48,33 @@ impl CompleteBits {
         let (word, bit) = self.word(offset);
         word.load(Ordering::Acquire) & bit != 0
     }
+}
+
+/// `n` zeroed words. Through `alloc_zeroed`, so the pages of a large
+/// bitmap are only touched when marked (the allocator hands out fresh zero
+/// pages), and creating a buffer costs no memset of `capacity / 64` bytes.
+#[cfg(not(loom))]
+fn zeroed(n: usize) -> Box<[AtomicU64]> {
+    if n == 0 {
+        return Box::new([]);
+    }
+    let layout = std::alloc::Layout::array::<AtomicU64>(n).expect("bitmap size fits isize");
+    // SAFETY: `layout` has a non-zero size (n > 0).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `ptr` is a live allocation of exactly `Layout::array::<
+    // AtomicU64>(n)`, the layout `Box<[AtomicU64]>` frees with; all-zero
+    // bytes are a valid `AtomicU64` (0), so all `n` elements are
+    // initialized; nothing else owns the allocation.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }
+}
+
+/// Loom's atomics are not plain memory: build them one by one.
+#[cfg(loom)]
+fn zeroed(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
 }
 
 #[cfg(all(test, not(loom)))]

@@ -516,6 +516,11 @@ impl WriteBuffer {
         self.header(record)?;
         self.check_writable()?;
         self.cell(record).set_flags(TOMBSTONE);
+        // A tombstone is never written by a segment commit, so it is
+        // complete as it stands: a record abandoned this way (a failed
+        // fill) does not hold commits back. The mark's Release orders the
+        // flags before it, so a commit that sees the mark skips the record.
+        self.complete.mark(record);
         Ok(())
     }
 

@@ -137,6 +137,11 @@ fn tombstones_and_lane_fillers_are_not_written() {
     unsafe { wb.page_mut(&c) }.copy_from_slice(&page_bytes(3, 16));
     wb.mark_complete(c.record).unwrap();
     wb.close_lane(lane).unwrap();
+    // A fill that failed: tombstoned, never marked; commits go past it.
+    let failed = wb.alloc_page(5, 8, true).unwrap();
+    wb.set_tombstone(failed.record).unwrap();
+    wb.release_writer().unwrap();
+    assert_eq!(wb.complete_prefix(failed.record), failed.record + 24);
     let d = append(&wb, 4, 8);
     seg.commit(&wb).unwrap();
     let ids: Vec<u64> = seg.entries().iter().map(|e| e.page_id).collect();
