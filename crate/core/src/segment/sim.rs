@@ -17,6 +17,8 @@ struct State {
     hold: bool,
     /// Syncs currently blocked in `sync_data`.
     held: u64,
+    /// While set, `sync_data` fails with `EIO` (and makes nothing durable).
+    fail: bool,
 }
 
 /// An in-memory file with a durable copy.
@@ -63,6 +65,11 @@ impl SimFile {
         self.cv.notify_all();
     }
 
+    /// Makes every later `sync_data` fail with `EIO` (or work again).
+    pub fn fail_syncs(&self, on: bool) {
+        self.state.lock().unwrap().fail = on;
+    }
+
     /// Waits until `n` syncs are blocked by `hold`.
     pub fn wait_held(&self, n: u64) {
         let mut s = self.state.lock().unwrap();
@@ -100,6 +107,9 @@ impl SegmentFile for SimFile {
                 s = self.cv.wait(s).unwrap();
             }
             s.held -= 1;
+        }
+        if s.fail {
+            return Err(io::Error::from_raw_os_error(5));
         }
         s.durable = s.live.clone();
         s.syncs += 1;

@@ -601,3 +601,25 @@ fn stale_bytes_of_another_segment_never_check() {
     assert!(r.entries.is_empty());
     assert_eq!(r.torn, 1);
 }
+
+#[test]
+fn a_failed_sync_poisons_the_segment() {
+    let wb = WriteBuffer::with_capacity(1, 4096).unwrap();
+    let seg = sim_writer(&wb, 8192);
+    let a = append(&wb, 1, 8);
+    seg.commit(&wb).unwrap();
+    append(&wb, 2, 8);
+    seg.file().fail_syncs(true);
+    let e = seg.commit(&wb).unwrap_err();
+    assert_eq!(e.code(), "EIO");
+    // A later sync would work, but what the failed one covered is not
+    // known to be durable: the segment stays failed.
+    seg.file().fail_syncs(false);
+    append(&wb, 3, 8);
+    assert_eq!(seg.commit(&wb).unwrap_err().code(), "EIO");
+    wb.seal().unwrap();
+    assert_eq!(seg.seal(&wb).unwrap_err().code(), "EIO");
+    // What was acknowledged stays readable.
+    assert_eq!(seg.read_page(a).unwrap(), page_bytes(1, 8));
+    assert_eq!(seg.entries().len(), 1);
+}

@@ -366,11 +366,13 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let me = g.requested;
         g.target = g.target.max(target);
         loop {
-            if let Some(e) = &g.failed {
-                return Err(e.clone());
-            }
+            // Durable first: a request covered by an earlier commit stays
+            // acknowledged even if a later one failed.
             if g.done >= me || g.sealed {
                 return Ok(());
+            }
+            if let Some(e) = &g.failed {
+                return Err(e.clone());
             }
             if !g.leader {
                 break;
