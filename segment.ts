@@ -188,6 +188,8 @@ export interface Recovery {
   adopt(segment: Segment): void
   /** Files the page reader holds open (at most `maxOpenFiles`). */
   readonly openFiles: number
+  /** Seals segment `i` if it was recovered unsealed (index and trailer after its last intact record). */
+  seal(i: number): Promise<{ records: number; fileLen: number }>
 }
 
 /**
@@ -216,6 +218,11 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
     },
     get openFiles(): number {
       return r.openFiles
+    },
+    async seal(i: number): Promise<{ records: number; fileLen: number }> {
+      const out = await r.seal(i)
+      if (out.code != null) throw outcomeError(out.code, out.message ?? '', 'seal')
+      return { records: out.records, fileLen: out.bytes }
     },
   }
 }

@@ -150,3 +150,27 @@ test('commitSync commits on the calling thread; a recovery reader adopts a seale
     addrs.map((a, g) => [g, true, a]),
   )
 })
+
+test('an unsealed segment recovered after a crash seals over its torn tail', async (t) => {
+  const dir = tempDir(t)
+  const wb = new WriteBuffer(9, 1 << 14)
+  const seg = await Segment.prepare(dir, wb)
+  const addrs = [0, 1, 2].map((id) => append(wb, seg, id, 200))
+  await seg.commit()
+  const recs = seg.records()
+  seg.dispose()
+  // A torn write after the last commit: garbage where the next record would go.
+  const end = recs.filePos[2] + 24 + 200
+  const fd = fs.openSync(seg.path, 'r+')
+  fs.writeSync(fd, Buffer.alloc(40, 0xee), 0, 40, end)
+  fs.closeSync(fd)
+  let r = await recoverSegments(dir)
+  t.deepEqual([r.segments[0].sealed, r.segments[0].torn], [false, 1])
+  t.deepEqual([...r.segments[0].addrs], addrs)
+  const sealed = await r.seal(0)
+  t.is(sealed.records, 3)
+  t.is(fs.statSync(seg.path).size, sealed.fileLen)
+  r = await recoverSegments(dir)
+  t.deepEqual([r.segments[0].sealed, r.segments[0].torn], [true, 0])
+  for (const [i, addr] of addrs.entries()) t.deepEqual(r.read(addr), body(i, 200))
+})

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::segment::{
-    recover_dir, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
+    recover_dir, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
 };
 use photon_wb_core::{Error as CoreError, WriteBuffer};
 
@@ -412,6 +412,7 @@ impl Task for RecoverTask {
                 }
                 NativeRecovery {
                     segments: r.segments.iter().map(recovered_entries).collect(),
+                    recovered: r.segments.into_iter().map(Arc::new).collect(),
                     removed_temp: r.removed_temp,
                     bytes_read: r.bytes_read as f64,
                     reader: Some(Arc::new(reader)),
@@ -420,6 +421,7 @@ impl Task for RecoverTask {
             }
             Err(e) => NativeRecovery {
                 segments: Vec::new(),
+                recovered: Vec::new(),
                 removed_temp: 0,
                 bytes_read: 0.0,
                 reader: None,
@@ -445,6 +447,7 @@ pub fn recover_segments(dir: String, max_open_files: u32) -> AsyncTask<RecoverTa
 #[napi]
 pub struct NativeRecovery {
     segments: Vec<SegmentEntries>,
+    recovered: Vec<Arc<RecoveredSegment>>,
     removed_temp: u32,
     bytes_read: f64,
     reader: Option<Arc<SegmentReader>>,
@@ -487,6 +490,19 @@ impl NativeRecovery {
             w.entries(),
         );
         Ok(())
+    }
+
+    /// Seals segment `i` if it was recovered unsealed (index and trailer
+    /// after its last intact record, over a torn tail): off the JS thread.
+    /// Resolves with the index's record count and the file's length.
+    #[napi(ts_return_type = "Promise<SegmentOutcome>")]
+    pub fn seal(&self, i: u32) -> Result<AsyncTask<SealRecoveredTask>> {
+        let seg = self
+            .recovered
+            .get(i as usize)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "segment index out of range"))?
+            .clone();
+        Ok(AsyncTask::new(SealRecoveredTask { seg }))
     }
 
     /// Files the page reader holds open now (at most `maxOpenFiles`).
@@ -560,4 +576,22 @@ pub fn mark_complete(slot: u32, record: u32) -> i32 {
         Err(e) => e.status(),
     })
     .unwrap_or(crate::error::STATUS_NO_SLOT)
+}
+
+/// Seals a recovered segment off the JS thread.
+pub struct SealRecoveredTask {
+    seg: Arc<RecoveredSegment>,
+}
+
+impl Task for SealRecoveredTask {
+    type Output = std::result::Result<(f64, f64), CoreError>;
+    type JsValue = SegmentOutcome;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(seal_recovered(&self.seg).map(|s| (s.records as f64, s.file_len as f64)))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<SegmentOutcome> {
+        Ok(outcome(out))
+    }
 }

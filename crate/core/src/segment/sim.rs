@@ -15,6 +15,8 @@ struct State {
     syncs: u64,
     /// While set, `sync_data` blocks (tests hold a sync in flight).
     hold: bool,
+    /// Syncs to let through before `hold` applies.
+    skip: u64,
     /// Syncs currently blocked in `sync_data`.
     held: u64,
     /// While set, `sync_data` fails with `EIO` (and makes nothing durable).
@@ -61,7 +63,15 @@ impl SimFile {
 
     /// Makes every later `sync_data` block until `hold(false)`.
     pub fn hold(&self, on: bool) {
-        self.state.lock().unwrap().hold = on;
+        self.hold_after(0, on);
+    }
+
+    /// As `hold`, letting the next `skip` syncs through first.
+    pub fn hold_after(&self, skip: u64, on: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.hold = on;
+        s.skip = skip;
+        drop(s);
         self.cv.notify_all();
     }
 
@@ -100,7 +110,9 @@ impl SegmentFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut s = self.state.lock().unwrap();
-        if s.hold {
+        if s.hold && s.skip > 0 {
+            s.skip -= 1;
+        } else if s.hold {
             s.held += 1;
             self.cv.notify_all();
             while s.hold {

@@ -623,3 +623,53 @@ fn a_failed_sync_poisons_the_segment() {
     assert_eq!(seg.read_page(a).unwrap(), page_bytes(1, 8));
     assert_eq!(seg.entries().len(), 1);
 }
+
+#[test]
+fn a_recovered_unsealed_segment_seals_over_its_torn_tail() {
+    let (bytes, entries, end) = committed_segment();
+    // Torn: garbage over the last record's second half and beyond.
+    let mut torn = bytes.clone();
+    let last = entries.last().unwrap();
+    for b in &mut torn[(last.file_pos + 30) as usize..end as usize + 64] {
+        *b = 0xa5;
+    }
+    let file = SimFile::with_bytes(torn);
+    let r = recover(&file, Path::new("sim.pws")).unwrap();
+    assert_eq!((r.sealed, r.torn), (false, 1));
+    assert_eq!(r.entries, entries[..entries.len() - 1]);
+    let info = super::seal_recovered_on(&file, &r).unwrap();
+    assert_eq!(info.records as usize, entries.len() - 1);
+    let again = recover(&file, Path::new("sim.pws")).unwrap();
+    assert_eq!((again.sealed, again.torn), (true, 0));
+    assert_eq!(again.entries, r.entries);
+    assert_eq!(file.durable().len() as u64, info.file_len);
+    for e in &again.entries {
+        let body = read_record(&file, again.seed(), e, "sim").unwrap();
+        assert_eq!(body, page_bytes(e.page_id, e.page_size));
+    }
+}
+
+#[test]
+fn a_seal_cut_after_its_index_recovers_by_the_walk() {
+    let wb = WriteBuffer::with_capacity(1, 4096).unwrap();
+    let seg = sim_writer(&wb, 8192);
+    for i in 0..5 {
+        append(&wb, i, 40);
+    }
+    seg.commit(&wb).unwrap();
+    let before = seg.file().syncs();
+    wb.seal().unwrap();
+    // Hold the seal's second sync (the trailer's): power lost there.
+    seg.file().hold_after(1, true);
+    std::thread::scope(|s| {
+        let t = s.spawn(|| seg.seal(&wb));
+        seg.file().wait_held(1);
+        assert_eq!(seg.file().syncs(), before + 1, "the index was synced first");
+        let r = recover_bytes(seg.file().durable());
+        assert_eq!((r.sealed, r.entries.len()), (false, 5));
+        seg.file().hold(false);
+        t.join().unwrap().unwrap();
+    });
+    let r = recover_bytes(seg.file().durable());
+    assert_eq!((r.sealed, r.entries.len()), (true, 5));
+}

@@ -12,6 +12,7 @@ use super::format::{
     segment_name, temp_name, IndexEntry, RecordHead, SegmentHeader, Trailer, ENTRY_LEN, HEADER_LEN,
     HEAD_LEN, TRAILER_ALIGN, TRAILER_LEN,
 };
+use super::reader::RecoveredSegment;
 use crate::error::{Error, Result};
 use crate::record::{RecordKind, DEALLOC_PAGES};
 use crate::write_buffer::WriteBuffer;
@@ -563,49 +564,105 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let io = lock(&self.io);
         let entries = lock(&self.entries).clone();
         let deallocs = lock(&self.deallocs).clone();
-        let mut b = Vec::with_capacity(
-            entries.len() * ENTRY_LEN as usize + deallocs.len() * 8 + TRAILER_LEN as usize,
-        );
-        for e in &entries {
-            b.extend_from_slice(&e.encode());
-        }
-        for a in &deallocs {
-            b.extend_from_slice(&a.to_le_bytes());
-        }
-        let index_crc = crc32c::crc32c_append(self.seed, &b);
-        // Zero padding so the trailer starts at a multiple of 64: it then
-        // never straddles a 512-byte sector, so a torn seal cannot leave an
-        // end magic over a trailer that does not check (that combination is
-        // damage, reported as corrupt).
-        let trailer_pos = (io.write_pos + b.len() as u64).next_multiple_of(TRAILER_ALIGN);
-        b.resize((trailer_pos - io.write_pos) as usize, 0);
-        let file_len = trailer_pos + TRAILER_LEN;
-        let trailer = Trailer {
-            index_offset: io.write_pos,
-            file_len,
-            record_count: entries.len() as u32,
-            dealloc_count: deallocs.len() as u32,
+        let info = write_seal(
+            &self.file,
+            self.seed,
+            &self.path.display().to_string(),
+            io.write_pos,
+            &entries,
+            &deallocs,
             allocated,
-            index_crc,
-        };
-        b.extend_from_slice(&trailer.encode(self.seed));
-        let what = self.path.display();
-        self.file
-            .write_all_at(&b, io.write_pos)
-            .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
-        self.file
-            .set_len(file_len)
-            .map_err(|e| Error::io(format!("truncate '{what}'"), &e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
+        )?;
         // Ordering: Relaxed: a statistic.
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        Ok(SealInfo {
-            records: entries.len() as u32,
-            file_len,
-        })
+        self.syncs.fetch_add(2, Ordering::Relaxed);
+        Ok(info)
     }
+}
+
+/// Seals a segment whose records end at `write_pos`: index and dealloc
+/// addresses there, then the trailer, in two synced steps so that a trailer
+/// is never durable without its index (a crash in between leaves an
+/// unsealed segment, recovered by its walk). Returns the sealed length.
+fn write_seal<F: SegmentFile>(
+    file: &F,
+    seed: u32,
+    what: &str,
+    write_pos: u64,
+    entries: &[IndexEntry],
+    deallocs: &[u64],
+    allocated: u32,
+) -> Result<SealInfo> {
+    let mut b = Vec::with_capacity(entries.len() * ENTRY_LEN as usize + deallocs.len() * 8 + 64);
+    for e in entries {
+        b.extend_from_slice(&e.encode());
+    }
+    for a in deallocs {
+        b.extend_from_slice(&a.to_le_bytes());
+    }
+    let index_crc = crc32c::crc32c_append(seed, &b);
+    // Zero padding so the trailer starts at a multiple of 64: it then never
+    // straddles a 512-byte sector, so a torn seal cannot leave an end magic
+    // over a trailer that does not check (that combination is damage,
+    // reported as corrupt).
+    let trailer_pos = (write_pos + b.len() as u64).next_multiple_of(TRAILER_ALIGN);
+    b.resize((trailer_pos - write_pos) as usize, 0);
+    let file_len = trailer_pos + TRAILER_LEN;
+    let trailer = Trailer {
+        index_offset: write_pos,
+        file_len,
+        record_count: entries.len() as u32,
+        dealloc_count: deallocs.len() as u32,
+        allocated,
+        index_crc,
+    };
+    let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
+    file.write_all_at(&b, write_pos)
+        .map_err(|e| io("write", e))?;
+    file.sync_data().map_err(|e| io("fdatasync", e))?;
+    file.write_all_at(&trailer.encode(seed), trailer_pos)
+        .map_err(|e| io("write", e))?;
+    file.set_len(file_len).map_err(|e| io("truncate", e))?;
+    file.sync_data().map_err(|e| io("fdatasync", e))?;
+    Ok(SealInfo {
+        records: entries.len() as u32,
+        file_len,
+    })
+}
+
+/// Seals a segment recovered unsealed (a crash before its seal): its index
+/// and trailer go right after its last intact record (over a torn tail, if
+/// any). A sealed segment is left as it is.
+pub fn seal_recovered(seg: &RecoveredSegment) -> Result<SealInfo> {
+    let what = seg.path.display().to_string();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&seg.path)
+        .map_err(|e| Error::io(format!("open '{what}'"), &e))?;
+    if seg.sealed {
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("stat '{what}'"), &e))?
+            .len();
+        return Ok(SealInfo {
+            records: seg.entries.len() as u32,
+            file_len,
+        });
+    }
+    seal_recovered_on(&file, seg)
+}
+
+/// [`seal_recovered`] on an open file.
+pub fn seal_recovered_on<F: SegmentFile>(file: &F, seg: &RecoveredSegment) -> Result<SealInfo> {
+    write_seal(
+        file,
+        seg.seed(),
+        &seg.path.display().to_string(),
+        seg.end,
+        &seg.entries,
+        &seg.deallocs,
+        seg.allocated,
+    )
 }
 
 /// Binary search of `entries` (ascending offsets) for the record whose
