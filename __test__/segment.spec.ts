@@ -1,10 +1,12 @@
 import test, { type ExecutionContext } from 'ava'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
 import { Segment, recoverSegments } from '../segment.ts'
+import payload from './fixtures/thread-payload.js'
 
 /** A fresh temp directory, removed when the test ends. */
 function tempDir(t: ExecutionContext): string {
@@ -173,4 +175,21 @@ test('an unsealed segment recovered after a crash seals over its torn tail', asy
   r = await recoverSegments(dir)
   t.deepEqual([r.segments[0].sealed, r.segments[0].torn], [true, 0])
   for (const [i, addr] of addrs.entries()) t.deepEqual(r.read(addr), body(i, 200))
+})
+
+test("segments over a buffer in the 'js' arena mode (SharedArrayBuffer) commit, seal and recover", (t) => {
+  const dir = tempDir(t)
+  const child = path.join(payload.DIR, 'segment-js-arena-child.ts')
+  const out = execFileSync(process.execPath, ['--import', '@oxc-node/core/register', child, dir], {
+    cwd: path.join(payload.DIR, '..', '..'),
+    env: { ...process.env, PHOTON_WB_SIMULATE_NO_EXTERNAL: '1' },
+    encoding: 'utf8',
+  })
+  t.deepEqual(JSON.parse(out.trim().split('\n').pop() ?? ''), {
+    borrowed: true,
+    live: [true, true, true],
+    records: 3,
+    sealed: true,
+    recovered: [true, true, true],
+  })
 })
