@@ -407,12 +407,14 @@ impl Task for RecoverTask {
         Ok(match out {
             Ok(r) => {
                 let reader = SegmentReader::new(self.max_open as usize);
-                for s in &r.segments {
-                    reader.add(s);
+                // One copy of the records, shared by the reader and
+                // `segment(i)` (which builds its typed arrays on demand).
+                let recovered: Vec<_> = r.segments.into_iter().map(Arc::new).collect();
+                for s in &recovered {
+                    reader.add_shared(s.clone());
                 }
                 NativeRecovery {
-                    segments: r.segments.iter().map(recovered_entries).collect(),
-                    recovered: r.segments.into_iter().map(Arc::new).collect(),
+                    recovered,
                     removed_temp: r.removed_temp,
                     bytes_read: r.bytes_read as f64,
                     reader: Some(Arc::new(reader)),
@@ -420,7 +422,6 @@ impl Task for RecoverTask {
                 }
             }
             Err(e) => NativeRecovery {
-                segments: Vec::new(),
                 recovered: Vec::new(),
                 removed_temp: 0,
                 bytes_read: 0.0,
@@ -446,7 +447,6 @@ pub fn recover_segments(dir: String, max_open_files: u32) -> AsyncTask<RecoverTa
 /// What `recoverSegments` found, and a reader of its pages.
 #[napi]
 pub struct NativeRecovery {
-    segments: Vec<SegmentEntries>,
     recovered: Vec<Arc<RecoveredSegment>>,
     removed_temp: u32,
     bytes_read: f64,
@@ -520,31 +520,19 @@ impl NativeRecovery {
     /// Segments found.
     #[napi(getter)]
     pub fn count(&self) -> u32 {
-        self.segments.len() as u32
+        self.recovered.len() as u32
     }
 
-    /// The records of segment `i` (by ascending group id). Each call builds
-    /// fresh arrays (the arrays are moved to JS).
+    /// The records of segment `i` (by ascending group id), as fresh typed
+    /// arrays (built on each call; the native side keeps one copy of the
+    /// records, for reads).
     #[napi]
     pub fn segment(&self, i: u32) -> Result<SegmentEntries> {
         let s = self
-            .segments
+            .recovered
             .get(i as usize)
             .ok_or_else(|| Error::new(Status::InvalidArg, "segment index out of range"))?;
-        Ok(SegmentEntries {
-            group_id: s.group_id,
-            path: s.path.clone(),
-            sealed: s.sealed,
-            torn: s.torn,
-            allocated: s.allocated,
-            page_ids: s.page_ids.to_vec().into(),
-            addrs: s.addrs.to_vec().into(),
-            sizes: Uint32Array::new(s.sizes.to_vec()),
-            flags: Uint32Array::new(s.flags.to_vec()),
-            file_pos: Float64Array::new(s.file_pos.to_vec()),
-            crcs: Uint32Array::new(s.crcs.to_vec()),
-            deallocs: s.deallocs.to_vec().into(),
-        })
+        Ok(recovered_entries(s))
     }
 
     /// The page at `addr` (one `pread`, checked). Throws `ERR_INVALID_ADDR`

@@ -43,6 +43,12 @@ pub struct RecoveredSegment {
     pub bytes_read: u64,
 }
 
+impl AsRef<[IndexEntry]> for RecoveredSegment {
+    fn as_ref(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+}
+
 impl RecoveredSegment {
     /// The checksum seed of the segment.
     pub fn seed(&self) -> u32 {
@@ -368,11 +374,14 @@ pub fn recover_dir(dir: &Path) -> Result<DirRecovery> {
     Ok(out)
 }
 
+/// The records of one segment, shared with whoever else holds them.
+type Entries = Arc<dyn AsRef<[IndexEntry]> + Send + Sync>;
+
 /// Where the pages of one segment are, for reads.
 struct Known {
     path: PathBuf,
     seed: u32,
-    entries: Arc<Vec<IndexEntry>>,
+    entries: Entries,
 }
 
 /// Reads pages of recovered (or sealed) segments by address: one `pread`
@@ -393,7 +402,20 @@ impl SegmentReader {
         }
     }
 
-    /// Adds (or replaces) a segment's records.
+    /// Adds (or replaces) a segment's records, sharing them (no copy).
+    pub fn add_shared(&self, seg: Arc<RecoveredSegment>) {
+        let (group, path, seed) = (seg.header.group_id, seg.path.clone(), seg.seed());
+        self.insert(
+            group,
+            Known {
+                path,
+                seed,
+                entries: seg,
+            },
+        );
+    }
+
+    /// Adds (or replaces) a segment's records (a copy of them).
     pub fn add(&self, seg: &RecoveredSegment) {
         self.add_entries(
             seg.header.group_id,
@@ -406,14 +428,22 @@ impl SegmentReader {
     /// Adds (or replaces) group `group_id`'s records, in the file at
     /// `path` with checksum seed `seed`.
     pub fn add_entries(&self, group_id: u32, path: PathBuf, seed: u32, entries: Vec<IndexEntry>) {
-        self.known.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        let entries: Entries = Arc::new(entries);
+        self.insert(
             group_id,
             Known {
                 path,
                 seed,
-                entries: Arc::new(entries),
+                entries,
             },
         );
+    }
+
+    fn insert(&self, group_id: u32, known: Known) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group_id, known);
         self.open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -463,7 +493,7 @@ impl SegmentReader {
         let (path, seed, entry) = {
             let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
             let k = known.get(&group).ok_or(Error::InvalidAddr)?;
-            let e = find_entry(&k.entries, group, addr).ok_or(Error::InvalidAddr)?;
+            let e = find_entry((*k.entries).as_ref(), group, addr).ok_or(Error::InvalidAddr)?;
             (k.path.clone(), k.seed, e)
         };
         if entry.flags == DEALLOC_PAGES {
