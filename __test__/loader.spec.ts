@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -41,7 +41,8 @@ test('a package copy with no addon and no platform package gives the same error,
   const dir = mkdtempSync(join(tmpdir(), 'pwb-loader-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // The shipped CommonJS entry and its loaders, without any .node beside them.
-  for (const f of ['index.js', 'args.js', 'load-binding.js', 'binding.js', 'package.json']) copyFileSync(join(root, f), join(dir, f))
+  for (const f of ['index.js', 'load-binding.js', 'binding.js', 'package.json']) copyFileSync(join(root, f), join(dir, f))
+  cpSync(join(root, 'src'), join(dir, 'src'), { recursive: true })
   const e = loadFails(dir, ['-e', `try { require('./index.js'); console.log('loaded') } catch (e) { (${report})(e) }`])
   t.is(e.code, 'ERR_PHOTON_WB_NO_BINDING')
   t.true(e.message.includes(`for ${host}`), e.message)

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 
 import { PageFile, WriteBufferError } from '../index.ts'
-import { PageLog, type PageLogHandle } from '../page-log.ts'
+import { PageLog, type PageLogHandle } from '../index.ts'
 import logPayload from './fixtures/log-payload.js'
 
 const { payload, pageIdOf } = logPayload

@@ -1,3 +1,6 @@
+// The fault switch exists only in the test build of the addon: load it first.
+import './use-test-addon.ts'
+
 import test, { type ExecutionContext } from 'ava'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -6,7 +9,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
-import { PageLog } from '../page-log.ts'
+import { PageLog } from '../index.ts'
 
 const execFileP = promisify(execFile)
 

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { WriteBuffer, WriteBufferError } from '../index.ts'
 import { Segment, recoverSegments } from '../segment.ts'
 import payload from './fixtures/thread-payload.js'
+import { testAddonEnv } from './test-addon.ts'
 
 /** A fresh temp directory, removed when the test ends. */
 function tempDir(t: ExecutionContext): string {
@@ -179,10 +180,11 @@ test('an unsealed segment recovered after a crash seals over its torn tail', asy
 
 test("segments over a buffer in the 'js' arena mode (SharedArrayBuffer) commit, seal and recover", (t) => {
   const dir = tempDir(t)
-  const child = path.join(payload.DIR, 'segment-js-arena-child.ts')
-  const out = execFileSync(process.execPath, ['--import', '@oxc-node/core/register', child, dir], {
+  const child = path.join(payload.DIR, 'segment-js-arena-child.js')
+  const out = execFileSync(process.execPath, [child, dir], {
     cwd: path.join(payload.DIR, '..', '..'),
-    env: { ...process.env, PHOTON_WB_SIMULATE_NO_EXTERNAL: '1' },
+    // The simulated refusal exists only in the test build of the addon.
+    env: { ...process.env, ...testAddonEnv(), PHOTON_WB_SIMULATE_NO_EXTERNAL: '1' },
     encoding: 'utf8',
   })
   t.deepEqual(JSON.parse(out.trim().split('\n').pop() ?? ''), {

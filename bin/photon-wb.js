@@ -39,15 +39,21 @@ async function inspectFile(PageFile, file, withRecords) {
     let pages = 0
     let deallocs = 0
     for (const r of pf) {
-      if (r.kind === 'page') pages++
-      else deallocs++
-      if (withRecords) {
-        list.push(
-          r.kind === 'page'
-            ? { addr: hex(r.addr), kind: 'page', pageId: r.pageId.toString(), size: r.page.length, checksum: 'ok' }
-            : { addr: hex(r.addr), kind: 'dealloc', frees: r.addrs.map(hex), size: r.addrs.length * 8, checksum: 'ok' },
-        )
+      let row
+      switch (r.kind) {
+        case 'page':
+          pages++
+          row = { addr: hex(r.addr), kind: 'page', pageId: r.pageId.toString(), size: r.page.length, checksum: 'ok' }
+          break
+        case 'dealloc':
+          deallocs++
+          row = { addr: hex(r.addr), kind: 'dealloc', frees: r.addrs.map(hex), size: r.addrs.length * 8, checksum: 'ok' }
+          break
+        default:
+          // A kind this tool does not know: never count it as another one.
+          throw new Error(`${file}: a record of unknown kind ${JSON.stringify(r.kind)} at ${hex(r.addr)}: is photon-wb older than the file?`)
       }
+      if (withRecords) list.push(row)
     }
     const groupId = pf.groupId
     pf.close()
@@ -60,6 +66,7 @@ async function inspectFile(PageFile, file, withRecords) {
 
 async function inspect(target, json) {
   const { PageFile } = require('..')
+  const { groupOfPageFile } = require('../src/file-names.js')
   let stat
   try {
     stat = fs.statSync(target)
@@ -67,10 +74,11 @@ async function inspect(target, json) {
     fail(`cannot read '${target}': ${e.code || e.message}`, 1)
   }
   if (stat.isDirectory()) {
+    // The page files a PageLog would recover, in group order.
     const names = fs
       .readdirSync(target)
-      .filter((n) => /^\d+\.page$/.test(n))
-      .sort((a, b) => parseInt(a, 10) - parseInt(b, 10))
+      .filter((n) => groupOfPageFile(n) !== null)
+      .sort((a, b) => groupOfPageFile(a) - groupOfPageFile(b))
     const files = []
     for (const n of names) files.push(await inspectFile(PageFile, path.join(target, n), false))
     const good = files.filter((f) => f.ok)

@@ -4,7 +4,7 @@
 //! Hot calls (`allocPage`, `releaseWriter`, getters, ...) take no napi
 //! arguments: the JS side writes them into a per-thread scratch block and
 //! reads results back from it (see `scratch`), which avoids the ~100 ns of
-//! argument conversion a napi call costs. The JS wrapper in `index.ts` is
+//! argument conversion a napi call costs. The JS wrapper (`index.ts`, `src/`) is
 //! the only intended caller; every input is still validated here.
 
 // `#[napi]` items are registered with Node at load time; a `cargo test` build of
@@ -18,8 +18,10 @@ mod dir_lock;
 mod error;
 mod external;
 mod flush;
+mod layout;
 mod page_file;
 mod registry;
 mod scratch;
 mod segment;
 mod shared;
+mod test_hooks;

@@ -12,10 +12,10 @@ use napi_derive::napi;
 use photon_wb_core::segment::{
     recover_dir, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
 };
-use photon_wb_core::{Error as CoreError, WriteBuffer};
+use photon_wb_core::{Code, Error as CoreError, WriteBuffer};
 
 use crate::arena_mode::{self, Borrow};
-use crate::error::{to_napi_error, ErrorCode};
+use crate::error::{coded, to_napi_error, ErrorCode};
 use crate::external;
 use crate::registry;
 
@@ -386,7 +386,7 @@ impl NativeSegment {
 /// A napi error (argument or runtime failure) in the shape of the calls
 /// that throw stable codes.
 fn plain(e: Error) -> napi::Error<ErrorCode> {
-    napi::Error::new(ErrorCode("ERR_INVALID_ARG_VALUE"), e.reason.clone())
+    coded(Code::InvalidArgValue, e.reason.clone())
 }
 
 /// Recovers a directory off the JS thread.
@@ -544,9 +544,10 @@ impl NativeRecovery {
         env: &'env Env,
         addr: BigInt,
     ) -> std::result::Result<Unknown<'env>, napi::Error<ErrorCode>> {
-        let reader = self.reader.as_ref().ok_or_else(|| {
-            napi::Error::new(ErrorCode("ERR_INVALID_ARG_VALUE"), "recovery failed")
-        })?;
+        let reader = self
+            .reader
+            .as_ref()
+            .ok_or_else(|| coded(Code::InvalidArgValue, "recovery failed"))?;
         let addr = u64_of(&addr).ok_or_else(|| to_napi_error(CoreError::InvalidAddr))?;
         let body = reader.read(addr).map_err(to_napi_error)?;
         external::copy(env, &body).map_err(plain)
@@ -556,14 +557,14 @@ impl NativeRecovery {
 /// Scratch-free call: marks the record at `record` of the buffer in `slot`
 /// complete (its writer filled it), so a commit may write it before the
 /// writer is released. Returns 0, or a negative status (`ERR_INVALID_ADDR`
-/// when no record starts there, -1000 for an empty slot).
+/// when no record starts there, `ERR_CLOSED` for an empty slot).
 #[napi]
 pub fn mark_complete(slot: u32, record: u32) -> i32 {
     registry::with(slot, |wb| match wb.mark_complete(record) {
         Ok(()) => 0,
         Err(e) => e.status(),
     })
-    .unwrap_or(crate::error::STATUS_NO_SLOT)
+    .unwrap_or(Code::Closed.status())
 }
 
 /// Seals a recovered segment off the JS thread.

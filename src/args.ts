@@ -1,7 +1,7 @@
 /**
  * Argument checks with Node's error classes and codes (`TypeError` with
  * `ERR_INVALID_ARG_TYPE`, `RangeError` with `ERR_OUT_OF_RANGE`, `TypeError`
- * with `ERR_INVALID_ARG_VALUE`), shared by `index.ts` and `page-log.ts`.
+ * with `ERR_INVALID_ARG_VALUE`), shared by every module of `src/`.
  * Internal: not part of the package's API.
  */
 import { inspect } from 'node:util'
@@ -51,6 +51,15 @@ export function checkInt(name: string, value: unknown, ok: (n: number) => boolea
   if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
   if (!Number.isSafeInteger(value) || !ok(value)) throw outOfRange(name, range, value)
   return value
+}
+
+/** A list of u64 values (`addrs`): a `BigUint64Array` as it is, an Array checked and copied. */
+export function toU64Array(name: string, value: unknown): BigUint64Array {
+  if (value instanceof BigUint64Array) return value
+  if (!Array.isArray(value)) throw invalidType(name, 'an Array or a BigUint64Array', value)
+  const out = new BigUint64Array(value.length)
+  for (let i = 0; i < value.length; i++) out[i] = toU64(`${name}[${i}]`, value[i])
+  return out
 }
 
 export function toU64(name: string, value: unknown): bigint {

@@ -1,0 +1,124 @@
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import test from 'ava'
+
+import { PageFile, PageLog, WriteBuffer, WriteBufferError, NORMAL_PAGE } from '../index.ts'
+import * as native from '../load-binding.js'
+
+// Every place that branches on a record's kind knows both kinds (page,
+// dealloc) and fails loudly on any other: a kind added later must never be
+// read as a dealloc record. Native validation refuses unknown kinds today,
+// so these tests hand the JS side one through a stand-in.
+
+const root = process.cwd()
+/** Flags of no kind there is. */
+const UNKNOWN_FLAGS = 0x40
+
+function tmpDir(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-kinds-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A page file of group `g` with one page (id 1000, 40 bytes) in `dir`. */
+async function onePageFile(dir: string, g: number): Promise<string> {
+  const wb = new WriteBuffer(g, 4096)
+  wb.allocPage(1000n, 40, false).page.fill(7)
+  wb.seal()
+  const { path: file } = await wb.flushTo(path.join(dir, `${g}.page`))
+  wb.dispose()
+  return file
+}
+
+test('PageFile: a record of unknown kind is ERR_CORRUPT naming the file, not a dealloc record', async (t) => {
+  const file = await onePageFile(tmpDir(t), 1)
+  const nf = await native.openPageFile(file)
+  const entries = Uint32Array.from(nf.entries())
+  // The flags word of the one entry.
+  t.is(entries[native.REC_FLAGS], NORMAL_PAGE, `entry words ${[...entries]}`)
+  entries[native.REC_FLAGS] = UNKNOWN_FLAGS
+  const standIn = { groupId: nf.groupId, bytes: () => nf.bytes(), entries: () => entries, locate: () => nf.locate() }
+  const Ctor = PageFile as unknown as new (nf: unknown, path: string) => PageFile
+  const pf = new Ctor(standIn, file)
+  const err = t.throws(() => [...pf.records()], { instanceOf: WriteBufferError })
+  t.is(err?.code, 'ERR_CORRUPT')
+  t.regex(err?.message ?? '', /unknown kind \(flags 64\)/)
+  t.true(err?.message.includes(file), err?.message)
+})
+
+test.serial('PageLog.open: a recovered record of unknown kind rejects with ERR_CORRUPT', async (t) => {
+  const dir = tmpDir(t)
+  await onePageFile(dir, 1)
+  const records = Object.getOwnPropertyDescriptor(PageFile.prototype, 'records') as PropertyDescriptor
+  Object.defineProperty(PageFile.prototype, 'records', {
+    ...records,
+    value: function* (this: PageFile) {
+      yield* (records.value as () => Iterable<unknown>).call(this)
+      yield { kind: 'delta', addr: (1n << 32n) | 64n }
+    },
+  })
+  try {
+    const err = await t.throwsAsync(PageLog.open(dir), { instanceOf: WriteBufferError })
+    t.is(err?.code, 'ERR_CORRUPT')
+    t.regex(err?.message ?? '', /unknown kind \(kind 'delta'\)/)
+  } finally {
+    Object.defineProperty(PageFile.prototype, 'records', records)
+  }
+  const log = await PageLog.open(dir)
+  t.is(log.pageCount, 1, 'the directory itself is fine')
+  await log.close()
+})
+
+test('WriteBuffer#records: a record of unknown kind from the native side is an internal error', (t) => {
+  // In a child, with the binding's recordsFill rewriting the first record's
+  // flags (the compiled entry reads the binding's functions at each call).
+  const script = `
+    const native = require('./load-binding.js')
+    const fill = native.recordsFill
+    native.recordsFill = (slot, next, words) => {
+      fill(slot, next, words)
+      if (words[native.FILL_COUNT] > 0) words[native.REC_WORDS + native.REC_FLAGS] = ${UNKNOWN_FLAGS}
+    }
+    const { WriteBuffer } = require('./index.js')
+    const wb = new WriteBuffer(1, 4096)
+    wb.allocPage(5n, 8, false)
+    wb.seal()
+    try {
+      const kinds = [...wb.records()].map((r) => r.kind)
+      console.log(JSON.stringify({ kinds }))
+    } catch (e) {
+      console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message }))
+    }`
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim()) as { kinds?: string[]; name?: string; code?: string; message?: string }
+  t.is(out.kinds, undefined, `iterated as ${JSON.stringify(out.kinds)}`)
+  t.is(out.code, undefined)
+  t.regex(out.message ?? '', /^records: internal error \(a record of unknown kind \(flags 64\)\); please report it$/)
+})
+
+test('photon-wb inspect: a record of unknown kind fails the command instead of counting as a dealloc', async (t) => {
+  const dir = tmpDir(t)
+  const pages = path.join(dir, 'log')
+  fs.mkdirSync(pages)
+  await onePageFile(pages, 1)
+  // Loaded before the CLI: every page file also yields a record of kind 'delta'.
+  const preload = path.join(dir, 'unknown-kind.js')
+  fs.writeFileSync(
+    preload,
+    `const { PageFile } = require(${JSON.stringify(path.join(root, 'index.js'))})
+     const it = PageFile.prototype[Symbol.iterator]
+     PageFile.prototype[Symbol.iterator] = function* () { yield* it.call(this); yield { kind: 'delta', addr: 0x100000040n } }`,
+  )
+  for (const target of [pages, path.join(pages, '1.page')]) {
+    const r = spawnSync(process.execPath, ['-r', preload, path.join(root, 'bin', 'photon-wb.js'), 'inspect', target], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    t.is(r.status, 1, `${target}: ${r.stdout}`)
+    t.regex(r.stderr, /a record of unknown kind "delta" at 0x0000000100000040/, target)
+  }
+})

@@ -1,0 +1,48 @@
+/**
+ * The names of the files in a page log's directory, in one place for the
+ * PageLog (recovery, flushes, the lock) and `bin/photon-wb.js`:
+ *
+ * - `<groupId>.page`: the page file of group `groupId` (decimal, no leading
+ *   zero, at most 2^32 - 1); any other name is not a page file of the log.
+ * - `.<name>.tmp-<pid>-<n>`: a temp file of a flush in progress (made by the
+ *   core's `write_page_file`, `crate/core/src/page_file/writer.rs`); one left
+ *   in the directory is a stale leftover of an interrupted flush.
+ * - `LOCK`: the directory lock (the core's `dir_lock::LOCK_FILE`, exported
+ *   by the binding).
+ * - `<name>.corrupt`: a page file that failed validation, set aside by
+ *   `onCorrupt: 'quarantine'`.
+ */
+import { U32_MAX } from './args.ts'
+import * as native from '../load-binding.js'
+
+/** A page file's name; the group id is the first capture. */
+export const PAGE_FILE = /^(\d+)\.page$/
+/** A flush's temp file name. */
+export const TEMP_FILE = /^\..*\.tmp-/
+/** The lock file's name. */
+export const LOCK_FILE: string = native.LOCK_FILE
+/** What a quarantined page file's name ends with. */
+export const CORRUPT_SUFFIX = '.corrupt'
+
+/** The name of group `groupId`'s page file. */
+export function pageFileName(groupId: number): string {
+  return `${groupId}.page`
+}
+
+/** The group whose page file `name` is, or `null` when it is none (see the module comment). */
+export function groupOfPageFile(name: string): number | null {
+  const m = PAGE_FILE.exec(name)
+  if (m === null) return null
+  const g = Number(m[1])
+  return g <= U32_MAX && String(g) === m[1] ? g : null
+}
+
+/** Whether `name` is a flush's temp file. */
+export function isTempFile(name: string): boolean {
+  return TEMP_FILE.test(name)
+}
+
+/** Where a corrupt page file at `file` is set aside. */
+export function quarantinePath(file: string): string {
+  return `${file}${CORRUPT_SUFFIX}`
+}

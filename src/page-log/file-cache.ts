@@ -1,0 +1,84 @@
+/**
+ * The page files of a PageLog: which groups have one, and those kept open
+ * for reads (least recently used closed first).
+ */
+import path from 'node:path'
+
+import { pageFileName } from '../file-names.ts'
+import { PageFile } from '../page-file.ts'
+
+export class FileCache {
+  readonly #dir: string
+  readonly #maxOpen: number
+  /** Groups with a page file. */
+  readonly #files = new Set<number>()
+  /** Open page files for reads (LRU order: oldest first), or their pending open. */
+  readonly #cache = new Map<number, PageFile | Promise<PageFile>>()
+
+  constructor(dir: string, maxOpenFiles: number) {
+    this.#dir = dir
+    this.#maxOpen = maxOpenFiles
+  }
+
+  /** The path of group `g`'s page file. */
+  pathOf(g: number): string {
+    return path.join(this.#dir, pageFileName(g))
+  }
+
+  /** Whether group `g` has a page file. */
+  has(g: number): boolean {
+    return this.#files.has(g)
+  }
+
+  /** Group `g` has a page file now (`pf`: and here it is, open). */
+  add(g: number, pf?: PageFile): void {
+    this.#files.add(g)
+    if (pf !== undefined) this.#remember(g, pf)
+  }
+
+  /** The page at `addr` of group `g`'s page file (`has(g)`): at once when the file is open. */
+  page(g: number, addr: bigint): Buffer | Promise<Buffer> {
+    const cached = this.#cache.get(g)
+    if (cached instanceof PageFile) {
+      this.#cache.delete(g)
+      this.#cache.set(g, cached)
+      return cached.page(addr)
+    }
+    return (cached ?? this.#open(g)).then((pf) => pf.page(addr))
+  }
+
+  /** Closes every open file and forgets them. */
+  close(): void {
+    for (const c of this.#cache.values()) if (c instanceof PageFile) c.close()
+    this.#cache.clear()
+  }
+
+  #open(g: number): Promise<PageFile> {
+    const opening = PageFile.open(this.pathOf(g)).then(
+      (pf) => {
+        if (this.#cache.get(g) === opening) this.#remember(g, pf)
+        return pf
+      },
+      (err) => {
+        if (this.#cache.get(g) === opening) this.#cache.delete(g)
+        throw err
+      },
+    )
+    this.#cache.set(g, opening)
+    return opening
+  }
+
+  /** Caches an open file, evicting (closing) the least recently used open ones. */
+  #remember(g: number, pf: PageFile): void {
+    this.#cache.delete(g)
+    this.#cache.set(g, pf)
+    if (this.#cache.size <= this.#maxOpen) return
+    for (const [k, v] of this.#cache) {
+      if (this.#cache.size <= this.#maxOpen) break
+      if (v instanceof PageFile && k !== g) {
+        this.#cache.delete(k)
+        v.close()
+      }
+    }
+  }
+}

@@ -1,0 +1,496 @@
+/**
+ * PageLog (SPEC §7): the loop around the write buffers, as the photondb page
+ * store drives them.
+ *
+ * - One active `WriteBuffer`. `append` reserves a page record in it (one CAS,
+ *   counting one writer), copies the data in (or hands the zero-copy view to
+ *   a writer callback), releases the writer and returns the page's address.
+ * - On `ERR_AGAIN` (buffer full) the appender seals the active buffer and
+ *   installs the next one, `groupId + 1`: group ids are consecutive.
+ * - A buffer whose `seal()`/last `releaseWriter()` says `'flush'` is queued;
+ *   one background job flushes the queue in group-id order, one buffer at a
+ *   time, to `<dir>/<groupId>.page`. Once its file is durable the buffer
+ *   leaves memory and its pages are read from the file, at the same address.
+ * - At most `maxBuffers` buffers are unflushed (the active one included):
+ *   when all are used, `append` waits for a flush (it returns a `Promise`).
+ * - `open` on an existing directory recovers the page files (`recovery.ts`):
+ *   it validates every file, builds the index page id → latest address, and
+ *   continues with the group after the last file.
+ *
+ * Sync/async shapes (documented in the README):
+ * - `append` returns the `bigint` address synchronously when the page fits
+ *   without waiting (the fast path), and a `Promise<bigint>` when it had to
+ *   wait for a flush to free a buffer. Argument errors and
+ *   `ERR_TOO_LARGE_SIZE` / `ERR_CLOSED` always throw synchronously.
+ * - `read` returns a `Buffer` synchronously when the page is in memory or its
+ *   page file is already open, and a `Promise<Buffer>` when the file must be
+ *   opened first. An address of no known group throws `ERR_INVALID_ADDR`
+ *   synchronously; one that is not a page of its file rejects with it.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import { groupOf } from '../address.ts'
+import { U32_MAX, invalidType, toU64 } from '../args.ts'
+import { WriteBufferError, internalError, isCode } from '../errors.ts'
+import { ArenaPool } from '../pool.ts'
+import { WriteBuffer } from '../write-buffer.ts'
+import type * as native from '../../load-binding.js'
+import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
+import type { FileCache } from './file-cache.ts'
+import { logConfig, type LogConfig, type PageLogOptions } from './options.ts'
+import { keyOf, type Key, type PageIndex } from './page-index.ts'
+import type { PageLogHandle } from './protocol.ts'
+import { lockDir, recoverDir, type Recovered } from './recovery.ts'
+import { SharedLog } from './sharing.ts'
+import type { PageLogStats } from './stats.ts'
+import { Stalls } from './stalls.ts'
+import { PageLogWriter } from './writer.ts'
+
+interface Waiter {
+  readonly target: number
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+/**
+ * A log of pages over consecutive write buffers and their page files: see the
+ * module comment for the loop, the README for the contract.
+ */
+export class PageLog {
+  /** The directory of the page files (absolute). */
+  readonly dir: string
+  readonly bufferSize: number
+  readonly maxBuffers: number
+  /** Arenas of flushed buffers, reused by the next ones (at most `maxBuffers`). */
+  readonly #pool: ArenaPool
+  /** The directory's lock (`<dir>/LOCK`), held from open to close. */
+  readonly #lock: native.NativeDirLock
+
+  /** The buffer appends go to; `null` until the next append installs one. */
+  #active: WriteBuffer | null = null
+  #nextGroup: number
+  /** Every unflushed buffer (active + sealed), by group id. */
+  readonly #live = new Map<number, WriteBuffer>()
+  /** Sealed, not yet flushed, in group order (= seal order). */
+  readonly #sealed: WriteBuffer[] = []
+  /** Sealed groups with no writer left: the flush job may take them. */
+  readonly #ready = new Set<number>()
+  /** Every group ≤ this one is on disk (or was never used). */
+  #flushedUpTo: number
+  /** The page files: which groups have one, those open for reads. */
+  readonly #files: FileCache
+  /** Page id → latest address. */
+  readonly #index: PageIndex
+  /** Releases a writer count of an append (`appendTo`), made once. */
+  readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
+
+  /** Appends waiting for room. */
+  readonly #stalled = new Stalls()
+  readonly #waiters: Waiter[] = []
+  /** Shared logs: looks again soon at the oldest sealed buffer that waits for writers (see `#watch`). */
+  #recheck: NodeJS.Timeout | null = null
+  #flushing = false
+  /** The last background flush error, kept until `flush()`/`close()` retries. */
+  #error: unknown = null
+  #closed = false
+  #closing: Promise<void> | null = null
+  /** Set by `share()`: the channel and control words that worker writers use. */
+  #shared: SharedLog | null = null
+
+  #appends = 0
+  #stalls = 0
+  #flushes = 0
+  #flushErrors = 0
+  #peakBuffers = 0
+  readonly #recoveredFiles: number
+  readonly #quarantined: number
+
+  private constructor(config: LogConfig, lock: native.NativeDirLock, recovered: Recovered) {
+    this.dir = config.dir
+    this.#lock = lock
+    this.bufferSize = config.bufferSize
+    this.maxBuffers = config.maxBuffers
+    this.#pool = new ArenaPool(config.bufferSize, config.maxBuffers)
+    this.#index = recovered.index
+    this.#files = recovered.files
+    this.#nextGroup = recovered.nextGroup
+    this.#flushedUpTo = recovered.nextGroup - 1
+    this.#recoveredFiles = recovered.recoveredFiles
+    this.#quarantined = recovered.quarantined
+  }
+
+  /**
+   * Opens (creating it if missing) the log in `dir` and recovers its page
+   * files: stale temp files of an interrupted flush (`.<name>.tmp-…`) are
+   * deleted; every `<groupId>.page` is validated in group order (a corrupt
+   * one rejects with `ERR_CORRUPT` naming it, or is renamed to
+   * `<name>.corrupt` with `onCorrupt: 'quarantine'`); the index
+   * page id → latest address is rebuilt; appends continue with the group
+   * after the last file.
+   */
+  static async open(dir: string, opts: PageLogOptions = {}): Promise<PageLog> {
+    if (typeof dir !== 'string') {
+      throw invalidType('dir', 'of type string', dir)
+    }
+    const config = logConfig(path.resolve(dir), opts)
+    await fs.promises.mkdir(config.dir, { recursive: true })
+    const lock = lockDir(config.dir)
+    try {
+      return new PageLog(config, lock, await recoverDir(config))
+    } catch (err) {
+      lock.release()
+      throw err
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Appends
+
+  /**
+   * Appends one page and returns its address: a `bigint` when it fits
+   * without waiting, a `Promise<bigint>` when every buffer was in use and it
+   * waited for a flush. `data` is copied in, or, as a function, is called
+   * with the zero-copy view of `size` bytes (it must fill the view before
+   * returning; if it throws, the record is tombstoned and the error thrown).
+   * A waiting append copies `data` first, and calls a writer later.
+   */
+  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
+    this.#checkOpen('append')
+    const id = checkPageId(pageId)
+    const n = checkPageData('PageLog.append', this.bufferSize, data, size)
+    if (this.#stalled.length === 0) {
+      const addr = this.#tryAppend(id, data, n)
+      if (addr !== null) return addr
+    }
+    // Every buffer is in use: wait for a flush (behind earlier waiters).
+    if (this.#error !== null) return Promise.reject(this.#error)
+    this.#stalls++
+    return this.#stalled.wait(id, typeof data === 'function' ? data : Buffer.from(data), n)
+  }
+
+  /** Appends into the active buffer, rotating when full; `null` when no buffer may be installed. */
+  #tryAppend(pageId: Key, data: Uint8Array | Writer, size: number): bigint | null {
+    for (;;) {
+      let wb = this.#active
+      if (wb === null) {
+        if (!this.#install()) return null
+        wb = this.#active as unknown as WriteBuffer
+      }
+      // Bytes: one reservation and a copy, no writer count. Only this
+      // thread flushes, and nothing between the reservation and the end of
+      // the copy yields to it.
+      const addr = appendTo(wb, pageId, data, size, false, this.#onRelease)
+      if (addr === null) {
+        // Cannot happen: the size was checked against the capacity.
+        if (wb.isEmpty) throw internalError('PageLog.append', `a ${size}-byte page does not fit an empty buffer`)
+        this.#sealActive()
+        continue
+      }
+      this.#index.setLatest(pageId, addr)
+      this.#appends++
+      return addr
+    }
+  }
+
+  #release(wb: WriteBuffer): void {
+    if (wb.releaseWriter() === 'flush') this.#markReady(wb)
+  }
+
+  /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
+  #install(): boolean {
+    if (this.#live.size >= this.maxBuffers) return false
+    if (this.#nextGroup > U32_MAX) throw new RangeError('PageLog: group ids exhausted (2^32 - 1)')
+    const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
+    this.#live.set(wb.groupId, wb)
+    this.#active = wb
+    if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
+    this.#shared?.publish(wb)
+    return true
+  }
+
+  /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
+  #installEagerly(): void {
+    if (this.#shared !== null && this.#active === null && !this.#closed && this.#error === null) this.#install()
+  }
+
+  /** Seals the active buffer and queues it for the flush; the next append installs a new one. */
+  #sealActive(): void {
+    const wb = this.#active
+    if (wb === null) return
+    this.#active = null
+    if (this.#shared !== null) {
+      this.#shared.publish(null)
+      this.#installEagerly()
+    }
+    this.#sealed.push(wb)
+    let state
+    try {
+      state = wb.seal()
+    } catch (err) {
+      // Already sealed (only through the buffer itself, never by this log):
+      // it is flushable once its writers release it.
+      if (!isCode(err, 'ERR_AGAIN')) throw err
+      state = wb.isFlushable ? 'flush' : 'none'
+    }
+    if (state === 'flush') this.#markReady(wb)
+  }
+
+  #markReady(wb: WriteBuffer): void {
+    this.#ready.add(wb.groupId)
+    this.#pump()
+  }
+
+  // -------------------------------------------------------------------------
+  // The flush job
+
+  /** Starts flushing the oldest sealed buffer if it is ready and nothing else runs. */
+  #pump(): void {
+    if (this.#flushing || this.#error !== null) return
+    const wb = this.#sealed[0]
+    if (wb === undefined) return
+    if (!this.#ready.has(wb.groupId)) return this.#watch(wb.groupId)
+    this.#flushing = true
+    void this.#flushOne(wb)
+  }
+
+  /**
+   * A worker terminated in the middle of an append posts no message: its
+   * teardown gives its writer up, and only a look notices the buffer became
+   * flushable. The timer holds the event loop only while a flush()/close() waits.
+   */
+  #watch(g: number): void {
+    if (this.#shared === null || this.#recheck !== null) return
+    this.#recheck = setTimeout(() => ((this.#recheck = null), this.#look(g), this.#pump()), 20)
+    if (this.#waiters.length === 0) this.#recheck.unref()
+  }
+
+  async #flushOne(wb: WriteBuffer): Promise<void> {
+    const g = wb.groupId
+    // Worker writers' pages are indexed here, from the records (a page's
+    // latest address is its highest one).
+    try {
+      if (this.#shared !== null) this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
+      await wb.flushTo(this.#files.pathOf(g))
+    } catch (err) {
+      this.#flushing = false
+      this.#fail(err)
+      return
+    }
+    this.#flushing = false
+    this.#sealed.shift()
+    this.#ready.delete(g)
+    this.#live.delete(g)
+    // Its pages are read from the file now: give the arena back to the pool.
+    wb.dispose()
+    this.#files.add(g)
+    this.#flushedUpTo = g
+    this.#flushes++
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const w = this.#waiters[i]
+      if (w.target <= g) {
+        this.#waiters.splice(i, 1)
+        w.resolve()
+      }
+    }
+    // Appends that waited for room, in order, while room exists.
+    this.#stalled.drain((id, data, n) => this.#tryAppend(id, data, n))
+    this.#installEagerly()
+    this.#pump()
+  }
+
+  /** A flush failed: keep the buffer queued, stop, tell every waiter. */
+  #fail(err: unknown): void {
+    this.#error = err
+    this.#flushErrors++
+    this.#shared?.failed(err)
+    for (const w of this.#waiters.splice(0)) w.reject(err)
+    this.#stalled.rejectAll(err)
+  }
+
+  /**
+   * Seals the active buffer if it holds anything and waits until every
+   * buffer up to it is durable. Clears a kept flush error, so the job retries.
+   */
+  #flushAll(): Promise<void> {
+    if (this.#active !== null && !this.#active.isEmpty) this.#sealActive()
+    const last = this.#sealed[this.#sealed.length - 1]
+    const target = last === undefined ? this.#flushedUpTo : last.groupId
+    if (target <= this.#flushedUpTo) return Promise.resolve()
+    this.#error = null
+    const done = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ target, resolve, reject })
+      this.#recheck?.ref()
+    })
+    this.#pump()
+    return done
+  }
+
+  /**
+   * Waits until every append made so far (waiting ones included: the
+   * `append` calls up to waiting append `want`) is durable.
+   */
+  async #flushThrough(want: number): Promise<void> {
+    for (;;) {
+      // Once every waiting append up to `want` has its address, one more
+      // round seals the buffer they went to and waits for it.
+      const settled = this.#stalled.settledUpTo(want)
+      await this.#flushAll()
+      if (settled) return
+    }
+  }
+
+  /**
+   * Resolves once every page appended before the call is in a durable page
+   * file (it seals the active buffer if it holds anything), appends that
+   * were waiting for room at the time of the call included. If a background
+   * flush failed, this retries it from the same buffer: it resolves if the
+   * retry succeeds, and rejects with the error (`code` errno name, `path`)
+   * if it fails again.
+   */
+  async flush(): Promise<void> {
+    this.#checkOpen('flush')
+    await this.#flushThrough(this.#stalled.lastSeq)
+  }
+
+  /**
+   * Flushes everything (appends still waiting for room included), then
+   * forgets the buffers and page files: later calls throw `ERR_CLOSED`.
+   * `close()` again returns the same promise; if the flush failed, `close()`
+   * again retries it.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing
+    this.#closed = true
+    const sh = this.#shared
+    sh?.closing()
+    const closing = this.#closeAll().then(
+      () => {
+        // Only the active buffer can be left, empty: the rest were flushed.
+        for (const wb of this.#live.values()) wb.dispose()
+        this.#pool.close()
+        this.#lock.release()
+        sh?.close()
+        this.#active = null
+        this.#live.clear()
+        this.#files.close()
+      },
+      (err) => {
+        this.#closing = null
+        throw err
+      },
+    )
+    this.#closing = closing
+    return closing
+  }
+
+  async #closeAll(): Promise<void> {
+    // No append starts once closed: every waiting one is up to `lastSeq`.
+    await this.#flushThrough(this.#stalled.lastSeq)
+  }
+
+  // -------------------------------------------------------------------------
+  // Sharing with worker threads
+
+  /**
+   * A structured-cloneable handle for `PageLog.attach(handle)` in worker
+   * threads: their appends go into this log's buffers (disjoint records,
+   * one CAS each), and this log (the owner, on this thread) rotates,
+   * flushes and indexes them. The owner's event loop must run for writers
+   * to move to a new buffer or flush; reads stay on the owner.
+   */
+  share(): PageLogHandle {
+    this.#checkOpen('share')
+    if (this.#shared === null) {
+      const shared = new SharedLog(this.dir, this.bufferSize, {
+        look: (g) => this.#look(g),
+        flush: () => this.#closing ?? (this.#closed ? Promise.resolve() : this.flush()),
+      })
+      this.#shared = shared
+      if (this.#active === null) this.#install()
+      else shared.publish(this.#active)
+    }
+    return this.#shared.handle
+  }
+
+  /** A writer for a log shared by `share()` (in any thread, usually a worker). */
+  static attach(handle: PageLogHandle): PageLogWriter {
+    return new PageLogWriter(handle)
+  }
+
+  /** A writer sealed group `g`, or released its last writer. */
+  #look(g: number): void {
+    const wb = this.#live.get(g)
+    if (wb === undefined) return
+    if (wb === this.#active) {
+      if (wb.isSealed) this.#sealActive() // sealed by a writer: rotate
+      return
+    }
+    if (!this.#ready.has(g) && wb.isFlushable) this.#markReady(wb)
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads
+
+  /**
+   * The page at `addr`: a `Buffer` at once when its buffer is in memory
+   * (a copy: the arena is reused once the buffer is flushed) or its page
+   * file is open (a zero-copy view of the file's bytes), a
+   * `Promise<Buffer>` when the file must be opened. Views are read-only by
+   * contract. `ERR_INVALID_ADDR` (thrown, or rejected after an open) for an
+   * address that is no live page.
+   */
+  read(addr: bigint | number): Buffer | Promise<Buffer> {
+    this.#checkOpen('read')
+    const a = toU64('addr', addr)
+    const g = groupOf(a)
+    const wb = this.#live.get(g)
+    if (wb !== undefined) return Buffer.from(wb.page(a))
+    if (!this.#files.has(g)) {
+      throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.read(${a}): no buffer or page file of group ${g}`)
+    }
+    return this.#files.page(g, a)
+  }
+
+  // -------------------------------------------------------------------------
+  // Introspection
+
+  /** The latest address of `pageId` (appended by this log or recovered), if any. */
+  addressOf(pageId: bigint | number): bigint | undefined {
+    return this.#index.get(keyOf(checkPageId(pageId)))
+  }
+
+  /** Page ids with an address. */
+  get pageCount(): number {
+    return this.#index.size
+  }
+
+  /** The group id the next installed buffer gets. */
+  get nextGroupId(): number {
+    return this.#nextGroup
+  }
+
+  get isClosed(): boolean {
+    return this.#closed
+  }
+
+  get stats(): PageLogStats {
+    const pool = this.#pool.stats
+    return {
+      appends: this.#appends,
+      stalls: this.#stalls,
+      flushes: this.#flushes,
+      flushErrors: this.#flushErrors,
+      buffers: this.#live.size,
+      peakBuffers: this.#peakBuffers,
+      recoveredFiles: this.#recoveredFiles,
+      quarantined: this.#quarantined,
+      arenasCreated: pool.created,
+      arenasReused: pool.reused,
+    }
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
+  }
+}

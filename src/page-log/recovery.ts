@@ -1,0 +1,93 @@
+/**
+ * What `PageLog.open` does with its directory: it locks it (`LOCK`); stale
+ * temp files of an interrupted flush are deleted; every page file is
+ * validated in group order (a corrupt one rejects with `ERR_CORRUPT` naming it, or is set aside
+ * as `<name>.corrupt` with `onCorrupt: 'quarantine'`); the index page id →
+ * latest address is rebuilt from the records.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import { WriteBufferError, isCode } from '../errors.ts'
+import { LOCK_FILE, groupOfPageFile, isTempFile, quarantinePath } from '../file-names.ts'
+import { PageFile } from '../page-file.ts'
+import { FileCache } from './file-cache.ts'
+import type { LogConfig } from './options.ts'
+import { PageIndex } from './page-index.ts'
+import * as native from '../../load-binding.js'
+
+/** Locks `dir` for this log: `ERR_LOCKED` when another PageLog (here or in another process) has it open. */
+export function lockDir(dir: string): native.NativeDirLock {
+  try {
+    return new native.NativeDirLock(dir)
+  } catch (err) {
+    if (isCode(err, 'ERR_LOCKED')) {
+      throw new WriteBufferError(
+        'ERR_LOCKED',
+        `PageLog.open: ${dir} is open in another PageLog (this process or another one holds ${path.join(dir, LOCK_FILE)}); close that one first`,
+      )
+    }
+    throw err
+  }
+}
+
+/** A directory as recovery found it: what the log starts with. */
+export interface Recovered {
+  readonly index: PageIndex
+  readonly files: FileCache
+  /** The group of the first buffer: the one after the last page file (1 in an empty directory). */
+  readonly nextGroup: number
+  readonly recoveredFiles: number
+  readonly quarantined: number
+}
+
+/** Recovers the page files of `config.dir` (see the module comment). */
+export async function recoverDir(config: LogConfig): Promise<Recovered> {
+  const { dir, onCorrupt } = config
+  const groups: number[] = []
+  for (const name of await fs.promises.readdir(dir)) {
+    if (isTempFile(name)) {
+      await fs.promises.rm(path.join(dir, name), { force: true })
+      continue
+    }
+    const g = groupOfPageFile(name)
+    if (g !== null) groups.push(g)
+  }
+  groups.sort((a, b) => a - b)
+
+  const index = new PageIndex()
+  const files = new FileCache(dir, config.maxOpenFiles)
+  let recoveredFiles = 0
+  let quarantined = 0
+  for (const g of groups) {
+    const file = files.pathOf(g)
+    let pf: PageFile
+    try {
+      pf = await PageFile.open(file)
+      if (pf.groupId !== g) {
+        pf.close()
+        throw new WriteBufferError('ERR_CORRUPT', `holds group ${pf.groupId}, not ${g}`)
+      }
+    } catch (err) {
+      if (!(err instanceof WriteBufferError) || err.code !== 'ERR_CORRUPT') throw err
+      if (onCorrupt === 'quarantine') {
+        await fs.promises.rename(file, quarantinePath(file))
+        quarantined++
+        continue
+      }
+      throw corruptFile(file, err)
+    }
+    index.addRecords(pf.records(), false, `PageLog.open: page file ${pf.path}`, true)
+    files.add(g, pf)
+    recoveredFiles++
+  }
+  const last = groups.length === 0 ? 0 : groups[groups.length - 1]
+  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined }
+}
+
+function corruptFile(file: string, cause: Error): WriteBufferError {
+  const e = new WriteBufferError('ERR_CORRUPT', `PageLog.open: corrupt page file ${file}: ${cause.message}`)
+  ;(e as WriteBufferError & { path: string }).path = file
+  ;(e as Error).cause = cause
+  return e
+}

@@ -1,0 +1,33 @@
+/** The counters a PageLog and its writers report (`stats`). */
+
+/** Counters of a {@link PageLog} (a snapshot). */
+export interface PageLogStats {
+  /** Pages appended (addresses handed out). */
+  readonly appends: number
+  /** Appends that had to wait for a flush (returned a `Promise`). */
+  readonly stalls: number
+  /** Buffers flushed to page files by this log. */
+  readonly flushes: number
+  /** Background flushes that failed (each is retried by the next `flush()`/`close()`). */
+  readonly flushErrors: number
+  /** Unflushed buffers now (active + sealed and not yet durable). */
+  readonly buffers: number
+  /** The most unflushed buffers there ever were at once (never above `maxBuffers`). */
+  readonly peakBuffers: number
+  /** Page files found by recovery (quarantined ones excluded). */
+  readonly recoveredFiles: number
+  /** Page files renamed to `.corrupt` by recovery. */
+  readonly quarantined: number
+  /** Arenas allocated fresh for buffers (at most `maxBuffers` while the garbage collector keeps up: flushed arenas are reused). */
+  readonly arenasCreated: number
+  /** Buffers that reused the arena of a flushed one (already faulted in). */
+  readonly arenasReused: number
+}
+
+/** Counters of a {@link PageLogWriter} (a snapshot). */
+export interface PageLogWriterStats {
+  /** Pages appended through this writer. */
+  readonly appends: number
+  /** Appends that had to wait (for the next buffer, or for a flush to free one). */
+  readonly stalls: number
+}

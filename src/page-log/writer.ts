@@ -1,0 +1,247 @@
+/**
+ * `PageLogWriter`: appends into a PageLog owned by another thread, through
+ * the buffers the owner installs (see `protocol.ts`).
+ */
+import { BroadcastChannel } from 'node:worker_threads'
+
+import { invalidType } from '../args.ts'
+import { WriteBufferError, isCode, withCode } from '../errors.ts'
+import type { WriteBufferHandle } from '../types.ts'
+import { WriteBuffer } from '../write-buffer.ts'
+import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
+import type { Key } from './page-index.ts'
+import { C_ACTIVE, C_CLOSED, C_GEN, C_WORDS, type LogMessage, type PageLogHandle } from './protocol.ts'
+import type { PageLogWriterStats } from './stats.ts'
+
+/**
+ * Appends into a {@link PageLog} owned by another thread (see
+ * `PageLog#share()`): `PageLog.attach(handle)`. Same `append` shapes as the
+ * log's: a `bigint` address when the active buffer has room, a
+ * `Promise<bigint>` when it had to wait for the owner to install the next
+ * buffer (or for a flush to free one); this writer's appends keep their
+ * order. `flush()` asks the owner to flush and resolves once every page
+ * appended through this writer before the call is durable.
+ */
+export class PageLogWriter {
+  readonly dir: string
+  readonly bufferSize: number
+  readonly #control: Int32Array
+  readonly #channel: BroadcastChannel
+  readonly #id = `${process.pid}:${Math.random().toString(36).slice(2)}`
+  /** The attached active buffer and its share id. */
+  #wb: WriteBuffer | null = null
+  #wbId = 0
+  /** Appends waiting in order (the tail of the chain), or null when none waits. */
+  #tail: Promise<unknown> | null = null
+  #pendingWaits = 0
+  readonly #wakers: (() => void)[] = []
+  readonly #flushes = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
+  #req = 0
+  #failed: Error | null = null
+  /** Handles of the buffers the owner installed, by share id (only the latest few are kept). */
+  readonly #handles = new Map<number, WriteBufferHandle>()
+  /** Releases a writer count of an append (`appendTo`), made once. */
+  readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
+  #closed = false
+  #appends = 0
+  #stalls = 0
+
+  constructor(handle: PageLogHandle) {
+    if (
+      handle === null ||
+      typeof handle !== 'object' ||
+      typeof handle.photonPageLog !== 'string' ||
+      !(handle.control instanceof SharedArrayBuffer) ||
+      handle.control.byteLength !== C_WORDS * 4
+    ) {
+      throw invalidType('handle', 'a PageLogHandle from PageLog#share()', handle)
+    }
+    this.dir = handle.dir
+    this.bufferSize = handle.bufferSize
+    this.#control = new Int32Array(handle.control)
+    this.#channel = new BroadcastChannel(handle.photonPageLog)
+    this.#unrefChannel()
+    this.#channel.onmessage = (ev: unknown) => this.#onMessage((ev as { data: LogMessage }).data)
+  }
+
+  get stats(): PageLogWriterStats {
+    return { appends: this.#appends, stalls: this.#stalls }
+  }
+
+  get isClosed(): boolean {
+    return this.#closed
+  }
+
+  // The channel keeps this thread alive only while something waits on it.
+  #refChannel(): void {
+    if (this.#pendingWaits++ === 0) this.#channel.ref()
+  }
+
+  #unrefChannel(): void {
+    if (this.#pendingWaits > 0) this.#pendingWaits--
+    if (this.#pendingWaits === 0) this.#channel.unref()
+  }
+
+  #onMessage(m: LogMessage): void {
+    if (m.type === 'installed' && m.handle !== null) {
+      this.#handles.set(m.handle.photonWriteBuffer, m.handle)
+      if (this.#handles.size > 4) this.#handles.delete(this.#handles.keys().next().value as number)
+    }
+    if (m.type === 'installed' || m.type === 'closed' || m.type === 'failed') {
+      if (m.type === 'failed') this.#failed = withCode(new Error(`PageLog: a flush failed in the owner thread: ${m.message}`), m.code ?? 'ERR_IO')
+      for (const wake of this.#wakers.splice(0)) wake()
+    } else if (m.type === 'flushed' && m.to === this.#id) {
+      const f = this.#flushes.get(m.req)
+      if (f === undefined) return
+      this.#flushes.delete(m.req)
+      this.#unrefChannel()
+      if (m.error === undefined) f.resolve()
+      else f.reject(withCode(new Error(`PageLog.flush (owner): ${m.error.message}`), m.error.code ?? 'ERR_IO'))
+    }
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLogWriter.${what}: the writer is closed`)
+    if (Atomics.load(this.#control, C_CLOSED) === 1) throw new WriteBufferError('ERR_CLOSED', `PageLogWriter.${what}: the log is closed`)
+  }
+
+  /**
+   * Appends one page: `data` copied in, or a writer callback filling the
+   * zero-copy view of `size` bytes before it returns. Returns the address,
+   * or a `Promise` of it when the append had to wait.
+   */
+  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
+    this.#checkOpen('append')
+    const id = checkPageId(pageId)
+    const n = checkPageData('PageLogWriter.append', this.bufferSize, data, size)
+    if (this.#tail === null) {
+      const addr = this.#tryAppend(id, data, n)
+      if (addr !== null) return addr
+    }
+    // Wait for a buffer, behind this writer's earlier waiting appends.
+    this.#stalls++
+    const kept = typeof data === 'function' ? data : Buffer.from(data)
+    const prev = this.#tail ?? Promise.resolve()
+    const mine: Promise<bigint> = prev.then(
+      () => this.#appendWaiting(id, kept, n),
+      () => this.#appendWaiting(id, kept, n),
+    )
+    const tail = mine.finally(() => {
+      if (this.#tail === tail) this.#tail = null
+    })
+    this.#tail = tail
+    tail.catch(() => undefined)
+    return mine
+  }
+
+  async #appendWaiting(id: Key, data: Uint8Array | Writer, n: number): Promise<bigint> {
+    for (;;) {
+      this.#checkOpen('append')
+      if (this.#failed !== null) throw this.#failed
+      const gen = Atomics.load(this.#control, C_GEN)
+      const addr = this.#tryAppend(id, data, n)
+      if (addr !== null) return addr
+      await this.#changed(gen)
+    }
+  }
+
+  /** Resolves once the active buffer changed since generation `gen` (or the log closed or failed). */
+  #changed(gen: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#refChannel()
+      const wake = () => {
+        this.#unrefChannel()
+        resolve()
+      }
+      // Registered before the re-check: a broadcast after it wakes us.
+      this.#wakers.push(wake)
+      if (Atomics.load(this.#control, C_GEN) !== gen || Atomics.load(this.#control, C_CLOSED) === 1 || this.#failed !== null) {
+        this.#wakers.splice(this.#wakers.indexOf(wake), 1)
+        wake()
+      }
+    })
+  }
+
+  /** One try on the active buffer; `null` when there is none with room (seals a full one). */
+  #tryAppend(pageId: Key, data: Uint8Array | Writer, size: number): bigint | null {
+    const active = Atomics.load(this.#control, C_ACTIVE)
+    if (active === 0) return null
+    let wb = this.#wb
+    if (wb === null || this.#wbId !== active) {
+      wb?.dispose()
+      this.#wb = null
+      // The owner's broadcast has the full handle (in the 'js' arena mode
+      // attach needs its SharedArrayBuffer); the id alone does otherwise.
+      const handle = this.#handles.get(active) ?? { photonWriteBuffer: active, groupId: 0, capacity: this.bufferSize }
+      try {
+        wb = WriteBuffer.attach(handle)
+      } catch {
+        // Gone (flushed: the owner has moved on), or its handle has not
+        // reached this writer yet: ask for it; the reply wakes us.
+        if (!this.#handles.has(active)) this.#channel.postMessage({ type: 'need' } satisfies LogMessage)
+        return null
+      }
+      this.#wb = wb
+      this.#wbId = active
+    }
+    // Bytes: reserve + copy under a writer count (the owner may flush
+    // concurrently), no view object. A writer callback fills a view.
+    const addr = appendTo(wb, pageId, data, size, true, this.#onRelease)
+    if (addr === null) {
+      this.#leaveFull(wb)
+      return null
+    }
+    this.#appends++
+    return addr
+  }
+
+  /** The buffer `wb` is full (or sealed by another thread): seal it, let the owner rotate, let go of it. */
+  #leaveFull(wb: WriteBuffer): void {
+    let sealed = false
+    try {
+      wb.seal()
+      sealed = true
+    } catch (e) {
+      if (!isCode(e, 'ERR_AGAIN')) throw e
+    }
+    if (sealed) this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
+    // This writer is done with it: let its arena go back to the pool as
+    // soon as the owner has flushed it.
+    wb.dispose()
+    this.#wb = null
+  }
+
+  #release(wb: WriteBuffer): void {
+    if (wb.releaseWriter() === 'flush') this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
+  }
+
+  /**
+   * Resolves once every page appended through this writer before the call
+   * (waiting appends included) is durable: the owner flushes its log.
+   */
+  async flush(): Promise<void> {
+    this.#checkOpen('flush')
+    if (this.#tail !== null) await this.#tail.catch(() => undefined)
+    const req = ++this.#req
+    const done = new Promise<void>((resolve, reject) => this.#flushes.set(req, { resolve, reject }))
+    this.#refChannel()
+    this.#channel.postMessage({ type: 'flush', from: this.#id, req } satisfies LogMessage)
+    return done
+  }
+
+  /** Lets go of the attached buffer and the channel. Appends must have settled. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#wb?.dispose()
+    this.#wb = null
+    for (const wake of this.#wakers.splice(0)) wake()
+    for (const f of this.#flushes.values()) f.reject(new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the writer was closed'))
+    this.#flushes.clear()
+    this.#channel.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+}
