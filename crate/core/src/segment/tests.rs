@@ -673,3 +673,23 @@ fn a_seal_cut_after_its_index_recovers_by_the_walk() {
     let r = recover_bytes(seg.file().durable());
     assert_eq!((r.sealed, r.entries.len()), (true, 5));
 }
+
+#[test]
+fn an_abandoned_writer_does_not_hold_commits_back() {
+    let wb = WriteBuffer::with_capacity(1, 4096).unwrap();
+    let seg = sim_writer(&wb, 8192);
+    let a = append(&wb, 1, 8);
+    // A writer whose thread died mid-fill: reserved, never marked.
+    let dead = wb.alloc_page(2, 64, true).unwrap();
+    let c = append(&wb, 3, 8);
+    assert_eq!(wb.complete_prefix(0), dead.record);
+    let end = dead.record + 16 + 64;
+    wb.abandon_writer(dead.record, end, &[]).unwrap();
+    // Past the tombstoned record, to the end of page 3.
+    assert_eq!(wb.complete_prefix(0), c as u32 - 16 + 24);
+    seg.commit(&wb).unwrap();
+    let ids: Vec<u64> = seg.entries().iter().map(|e| e.page_id).collect();
+    assert_eq!(ids, vec![1, 3]);
+    assert_eq!(seg.read_page(a).unwrap(), page_bytes(1, 8));
+    assert_eq!(seg.read_page(c).unwrap(), page_bytes(3, 8));
+}
