@@ -231,6 +231,15 @@ function projectRunners() {
   return [
     { name: 'ava', cmd: process.execPath, args: [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parse: 'tap' },
     { name: 'fresh install', cmd: process.execPath, args: [path.join(root, 'scripts', 'fresh-install.js')], parse: 'summary' },
+    // What publish tools say of the packed package: publint (warnings are
+    // errors) and attw (types vs JavaScript for every resolution mode).
+    { name: 'publint', cmd: process.execPath, args: [path.join(root, 'node_modules', 'publint', 'src', 'cli.js'), '--strict'], parse: 'check' },
+    {
+      name: 'attw',
+      cmd: process.execPath,
+      args: [path.join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), '--pack', '.', '--format', 'ascii'],
+      parse: 'check',
+    },
     { name: 'cargo test', cmd: 'cargo', args: ['test', '--workspace', '--release', ...target, '--no-fail-fast', ...ignored], parse: 'cargo' },
     {
       name: 'loom',
