@@ -71,16 +71,7 @@ function publishedJson(stdout, name) {
   return entry
 }
 
-// This host's napi platform triple, spelled like the `npm/` dirs.
-function hostTriple() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const glibc = process.report.getReport().header.glibcVersionRuntime
-    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
-}
+const { packAll, hostTriple } = require('./pack.js')
 
 // PATH without any directory that holds cargo or rustc; node stays reachable.
 function pathWithoutRust() {
@@ -157,9 +148,10 @@ try {
   })
 
   check('npm pack: main package and platform package', () => {
-    fs.mkdirSync(path.join(tmp, 'tgz'))
-    let r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', path.join(tmp, 'tgz')], { cwd: root })
-    const packedTgz = path.join(tmp, 'tgz', JSON.parse(r.stdout)[0].filename)
+    // The pre-release recipe (`npm run pack:local`, README "Install").
+    const packed = packAll(path.join(tmp, 'tgz'))
+    const packedTgz = packed.main
+    platformTgz = packed.platform
     // Give it the optionalDependencies that `napi prepublish` adds at publish
     // time (one per napi.targets entry, none of them on the registry yet), so
     // the install below sees the published shape. npm treats a platform
@@ -175,19 +167,13 @@ try {
       manifest.optionalDependencies[require(path.join(root, 'npm', t, 'package.json')).name] = pkg.version
     }
     fs.writeFileSync(pubJson, JSON.stringify(manifest, null, 2))
-    r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', pub], { cwd: path.join(pub, 'package') })
+    const r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', pub], { cwd: path.join(pub, 'package') })
     mainTgz = path.join(pub, JSON.parse(r.stdout)[0].filename)
-    const dir = path.join(tmp, 'platform')
-    fs.cpSync(path.join(root, 'npm', triple), dir, { recursive: true })
-    fs.copyFileSync(path.join(root, nodeFile), path.join(dir, nodeFile))
-    r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', path.join(tmp, 'tgz')], { cwd: dir })
-    const packed = JSON.parse(r.stdout)[0]
-    platformTgz = path.join(tmp, 'tgz', packed.filename)
-    if (!packed.files.some((f) => f.path === nodeFile)) throw new Error(`${nodeFile} not in ${packed.filename}`)
+    if (!packed.platformPacked.files.some((f) => f.path === nodeFile)) throw new Error(`${nodeFile} not in ${path.basename(platformTgz)}`)
     if (fs.readdirSync(path.join(root, 'npm', triple)).some((f) => f.endsWith('.node'))) {
       throw new Error(`a .node file is inside npm/${triple}/`)
     }
-    return `${path.basename(mainTgz)}, ${path.basename(platformTgz)} (${(packed.size / 1024).toFixed(0)} KiB)`
+    return `${path.basename(mainTgz)}, ${path.basename(platformTgz)} (${(packed.platformPacked.size / 1024).toFixed(0)} KiB)`
   })
 
   check('PATH without cargo/rustc: `which cargo` fails', () => {
@@ -350,6 +336,8 @@ export const headerSize: number = api.HEADER_SIZE + wb.capacity
 
   check(`npm publish --dry-run: ${platformName}`, () => {
     const dir = path.join(tmp, 'platform')
+    fs.cpSync(path.join(root, 'npm', triple), dir, { recursive: true })
+    fs.copyFileSync(path.join(root, nodeFile), path.join(dir, nodeFile))
     const r = run(npmCmd, ['publish', '--dry-run', '--json'], { cwd: dir, env: { ...process.env, npm_config_update_notifier: 'false' } })
     const warned = npmWarnings(r.stderr)
     if (warned.length) throw new Error(`npm warned:\n  ${warned.join('\n  ')}`)
