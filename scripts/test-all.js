@@ -5,7 +5,9 @@
 // summing all runners: the AVA specs (counted from the TAP lines), the
 // fresh-install test and the README/docs code blocks (their own summary
 // lines), publint and attw (one check each), `cargo test` and the loom models
-// (their `test result:` lines). A new runner goes into projectRunners() with
+// (their `test result:` lines), `cargo fmt --check` and clippy (one each),
+// after the build of the addon, its test build and the TypeScript (one
+// check). A new runner goes into projectRunners() with
 // the parser of its output; a linter or formatter check is `parse: 'check'`
 // (one test: its exit code).
 //
@@ -235,6 +237,9 @@ function projectRunners() {
   // changes every crate's build, so they get their own target dir.
   const loomFlags = [process.env.RUSTFLAGS, '--cfg loom'].filter(Boolean).join(' ')
   return [
+    // The release addon and TS if stale, plus the test build of the addon
+    // (cargo feature test-hooks) that the fault specs load: one check.
+    { name: 'build', cmd: process.execPath, args: [path.join(root, 'scripts', 'ensure-built.js'), '--test'], parse: 'check' },
     { name: 'ava', cmd: process.execPath, args: [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parse: 'tap' },
     { name: 'fresh install', cmd: process.execPath, args: [path.join(root, 'scripts', 'fresh-install.js')], parse: 'summary' },
     // Every code block of README.md and docs/*.md, run as printed.
@@ -256,6 +261,9 @@ function projectRunners() {
       parse: 'cargo',
       env: { RUSTFLAGS: loomFlags },
     },
+    // Declared lints are enforced (clippy denies undocumented unsafe blocks).
+    { name: 'cargo fmt', cmd: 'cargo', args: ['fmt', '--all', '--check'], parse: 'check' },
+    { name: 'clippy', cmd: 'cargo', args: ['clippy', '--workspace', '--all-targets', ...target, '--', '-D', 'warnings'], parse: 'check' },
   ]
 }
 

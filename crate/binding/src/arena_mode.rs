@@ -20,7 +20,6 @@
 
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::thread::{self, ThreadId};
 
 use napi::bindgen_prelude::*;
@@ -69,7 +68,7 @@ pub fn use_js_arena() {
 }
 
 /// What kind of memory an external `ArrayBuffer` would expose (for the
-/// test-only refusal switch).
+/// refusal switch of the test build, `test_hooks::simulate_refusal`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Exposed {
     /// A write buffer's arena.
@@ -78,33 +77,6 @@ pub enum Exposed {
     Scratch,
     /// A page file's bytes.
     PageFile,
-}
-
-/// Test-only: whether to act as if the runtime refused an external
-/// `ArrayBuffer` of this kind. `PHOTON_WB_SIMULATE_NO_EXTERNAL=1` refuses
-/// every one (detected at load, by the scratch block); `=arena` refuses only
-/// arenas (detected by the first `new WriteBuffer`). Read once.
-pub fn simulate_refusal(kind: Exposed) -> bool {
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Sim {
-        Off,
-        All,
-        Arena,
-    }
-    static SIM: OnceLock<Sim> = OnceLock::new();
-    let sim =
-        *SIM.get_or_init(
-            || match std::env::var("PHOTON_WB_SIMULATE_NO_EXTERNAL").as_deref() {
-                Err(_) | Ok("") | Ok("0") => Sim::Off,
-                Ok("arena") => Sim::Arena,
-                Ok(_) => Sim::All,
-            },
-        );
-    match sim {
-        Sim::Off => false,
-        Sim::All => true,
-        Sim::Arena => kind == Exposed::Arena,
-    }
 }
 
 /// `ptr % 16` for the data of a `Uint8Array`, so that JS can place a

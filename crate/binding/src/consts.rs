@@ -38,10 +38,3 @@ pub const LOCK_FILE: &str = core::dir_lock::LOCK_FILE;
 pub fn error_codes() -> Vec<&'static str> {
     core::Error::CODES.to_vec()
 }
-
-/// Bytes a record with a body of `body` bytes covers:
-/// `16 + roundUp(body, 8)` (a number: it can exceed 2^32).
-#[napi]
-pub fn record_size(body: u32) -> f64 {
-    core::record_size(body) as f64
-}

@@ -84,7 +84,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
 ) -> Result<(Unknown<'env>, Tagged<T>), ErrorCode> {
     let keep = Arc::new(Keep(Mutex::new(Some(owner.clone()))));
     let mut value = ptr::null_mut();
-    let status = if arena_mode::simulate_refusal(kind) {
+    let status = if crate::test_hooks::simulate_refusal(kind) {
         sys::Status::napi_no_external_buffers_allowed
     } else {
         let hint = Box::into_raw(Box::new(keep.clone()));

@@ -22,3 +22,4 @@ mod page_file;
 mod registry;
 mod scratch;
 mod shared;
+mod test_hooks;

@@ -11,6 +11,7 @@ use photon_wb_core::{write_page_file, Error as CoreError, FlushStats, PageFile, 
 use crate::arena_mode::{self, Borrow, Exposed, NO_EXTERNAL};
 use crate::external;
 use crate::registry;
+use crate::test_hooks;
 
 /// What a flush or an open produced: either numbers, or an error's code
 /// and message (JS turns it into the right error class).
@@ -47,18 +48,8 @@ pub struct FlushTask {
     /// During a worker's teardown Node waits for queued pool work before it
     /// finalizes the environment's references.
     keep: Option<Borrow>,
-    /// Test-only: `PHOTON_WB_FLUSH_DELAY_MS`, a pause before the arena is
-    /// read, so a test can collect everything JS holds meanwhile.
+    /// Test build only: a pause before the arena is read (`test_hooks`).
     delay: Option<std::time::Duration>,
-}
-
-/// The test-only pause of `PHOTON_WB_FLUSH_DELAY_MS` (unset: none).
-fn flush_delay() -> Option<std::time::Duration> {
-    let ms: u64 = std::env::var("PHOTON_WB_FLUSH_DELAY_MS")
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(std::time::Duration::from_millis(ms.min(10_000)))
 }
 
 impl Task for FlushTask {
@@ -78,6 +69,7 @@ impl Task for FlushTask {
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<FlushOutcome> {
+        test_hooks::note_resolved(&self.path);
         Ok(match out {
             Ok(s) => FlushOutcome {
                 code: None,
@@ -116,7 +108,7 @@ pub fn flush_to(
         path: PathBuf::from(path),
         overwrite,
         keep,
-        delay: flush_delay(),
+        delay: test_hooks::flush_delay(),
     }))
 }
 

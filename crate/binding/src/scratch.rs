@@ -187,7 +187,7 @@ fn external_block(env: &Env) -> Result<Unknown<'_>, ErrorCode> {
     let raw_env = env.raw();
     let block = Box::into_raw(Box::new([0u32; WORDS]));
     let mut value = ptr::null_mut();
-    let status = if arena_mode::simulate_refusal(Exposed::Scratch) {
+    let status = if crate::test_hooks::simulate_refusal(Exposed::Scratch) {
         sys::Status::napi_no_external_buffers_allowed
     } else {
         // SAFETY: `block` is a valid allocation of `WORDS * 4` bytes that

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::encode::{encode_to, Out};
 use super::errno::code_of;
-use super::fault::{FaultPlan, Step};
+use super::fault::{self, Call, Step};
 use super::format::HEADER_LEN;
 use crate::error::{Error, Result};
 use crate::write_buffer::WriteBuffer;
@@ -47,22 +47,15 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// - [`Error::NotFlushable`] unless the buffer is sealed with no writer;
 /// - [`Error::Io`] with the errno name as its code on any I/O failure
 ///   (`EEXIST` if `path` exists and `overwrite` is false);
-/// - honours the test-only fault switch `PHOTON_WB_FAULT` (see
-///   [`FaultPlan`]).
+/// - in a build with the `test-hooks` feature, honours the fault switch
+///   `PHOTON_WB_FAULT` and the durability trace (see [`fault`]).
 ///
 /// It does not call [`WriteBuffer::on_flushed`]: the caller does, on `Ok`.
 pub fn write_page_file(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<FlushStats> {
-    write_page_file_with(buffer, path, overwrite, &FaultPlan::from_env()?)
+    fault::scope(|| write_buffer(buffer, path, overwrite))
 }
 
-/// [`write_page_file`] with an explicit fault plan (tests; a binding that
-/// reads the switch on its own thread).
-pub fn write_page_file_with(
-    buffer: &WriteBuffer,
-    path: &Path,
-    overwrite: bool,
-    faults: &FaultPlan,
-) -> Result<FlushStats> {
+fn write_buffer(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<FlushStats> {
     if !buffer.is_flushable() {
         return Err(Error::NotFlushable);
     }
@@ -70,8 +63,8 @@ pub fn write_page_file_with(
         bytes: 0,
         records: 0,
     };
-    write_durably(path, overwrite, faults, |file, tmp| {
-        let mut out = ChunkOut::new(file, tmp, faults);
+    write_durably(path, overwrite, |file, tmp| {
+        let mut out = ChunkOut::new(file, tmp);
         let (bytes, records) = encode_to(buffer, &mut out)?;
         out.flush()?;
         stats = FlushStats {
@@ -105,7 +98,6 @@ enum Seg<'a> {
 struct ChunkOut<'a, 'f> {
     file: &'f mut File,
     tmp: &'f Path,
-    faults: &'f FaultPlan,
     owned: Vec<u8>,
     segs: Vec<Seg<'a>>,
     pending: usize,
@@ -113,11 +105,10 @@ struct ChunkOut<'a, 'f> {
 }
 
 impl<'a, 'f> ChunkOut<'a, 'f> {
-    fn new(file: &'f mut File, tmp: &'f Path, faults: &'f FaultPlan) -> Self {
+    fn new(file: &'f mut File, tmp: &'f Path) -> Self {
         ChunkOut {
             file,
             tmp,
-            faults,
             owned: Vec::with_capacity(64 << 10),
             segs: Vec::new(),
             pending: 0,
@@ -146,14 +137,17 @@ impl<'a, 'f> ChunkOut<'a, 'f> {
                 Seg::Arena(b) => IoSlice::new(b),
             })
             .collect();
-        if let Err(e) = self.faults.check(Step::Write, &what) {
+        if let Err(e) = fault::check(Step::Write, &what) {
             // A realistic failure: part of the data made it.
             let _ = self
                 .file
                 .write_vectored(&slices[..slices.len().div_ceil(2)]);
             return Err(e);
         }
-        write_all_vectored(self.file, &mut slices).map_err(|e| Error::io(&what, &e))?;
+        fault::traced(Call::Write, self.tmp, None, || {
+            write_all_vectored(self.file, &mut slices)
+        })
+        .map_err(|e| Error::io(&what, &e))?;
         self.written += self.pending as u64;
         self.pending = 0;
         self.owned.clear();
@@ -217,11 +211,13 @@ impl<'a> Out<'a> for ChunkOut<'a, '_> {
         self.flush()?;
         let what = format!("write header of '{}'", self.tmp.display());
         let end = self.written;
-        self.file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| self.file.write_all(header))
-            .and_then(|()| self.file.seek(SeekFrom::Start(end)).map(drop))
-            .map_err(|e| Error::io(&what, &e))
+        let file = &mut *self.file;
+        fault::traced(Call::Write, self.tmp, None, || {
+            file.seek(SeekFrom::Start(0))
+                .and_then(|_| file.write_all(header))
+                .and_then(|()| file.seek(SeekFrom::Start(end)).map(drop))
+        })
+        .map_err(|e| Error::io(&what, &e))
     }
 }
 
@@ -239,7 +235,7 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
 }
 
 /// Creates a fresh temp file `.<name>.tmp-<pid>-<n>` in `dir`.
-fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result<(PathBuf, File)> {
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(PathBuf, File)> {
     let mut attempts = 0;
     loop {
         // Ordering: Relaxed: only uniqueness matters, which the RMW gives;
@@ -250,8 +246,11 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result
         tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
         let tmp = dir.join(tmp_name);
         let what = format!("open '{}'", tmp.display());
-        faults.check(Step::Open, &what)?;
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        fault::check(Step::Open, &what)?;
+        let opened = fault::traced(Call::Open, &tmp, None, || {
+            OpenOptions::new().write(true).create_new(true).open(&tmp)
+        });
+        match opened {
             Ok(file) => return Ok((tmp, file)),
             // A stale temp file of an earlier process with our pid.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
@@ -264,13 +263,12 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result
 fn fill(
     mut file: File,
     tmp: &Path,
-    faults: &FaultPlan,
     write: impl FnOnce(&mut File, &Path) -> Result<()>,
 ) -> Result<()> {
     write(&mut file, tmp)?;
     let what = format!("fdatasync '{}'", tmp.display());
-    faults.check(Step::Sync, &what)?;
-    file.sync_data().map_err(|e| Error::io(&what, &e))
+    fault::check(Step::Sync, &what)?;
+    fault::traced(Call::Fdatasync, tmp, None, || file.sync_data()).map_err(|e| Error::io(&what, &e))
 }
 
 /// Whether a failed `link` means the file system has no hard links.
@@ -280,14 +278,15 @@ fn links_unsupported(e: &io::Error) -> bool {
 
 /// Moves the temp file to `path`; without `overwrite`, never replaces an
 /// existing file (see the module docs). On failure `path` is left as it was.
-fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Result<()> {
+fn publish(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
     let what = format!("rename '{}' -> '{}'", tmp.display(), path.display());
-    faults.check(Step::Rename, &what)?;
+    fault::check(Step::Rename, &what)?;
+    let rename = || fault::traced(Call::Rename, tmp, Some(path), || fs::rename(tmp, path));
     if overwrite {
-        return fs::rename(tmp, path).map_err(|e| Error::io(&what, &e));
+        return rename().map_err(|e| Error::io(&what, &e));
     }
-    match fs::hard_link(tmp, path) {
-        Ok(()) => fs::remove_file(tmp).map_err(|e| {
+    match fault::traced(Call::Link, tmp, Some(path), || fs::hard_link(tmp, path)) {
+        Ok(()) => fault::traced(Call::Unlink, tmp, None, || fs::remove_file(tmp)).map_err(|e| {
             let _ = fs::remove_file(path);
             Error::io(format!("unlink '{}'", tmp.display()), &e)
         }),
@@ -297,7 +296,7 @@ fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Resu
                 let exists = io::Error::from(io::ErrorKind::AlreadyExists);
                 return Err(Error::io(&what, &exists));
             }
-            fs::rename(tmp, path).map_err(|e| Error::io(&what, &e))
+            rename().map_err(|e| Error::io(&what, &e))
         }
         Err(e) => Err(Error::io(&what, &e)),
     }
@@ -307,7 +306,8 @@ fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Resu
 /// offers no such call; NTFS journals the rename itself.)
 fn sync_dir(dir: &Path) -> io::Result<()> {
     if cfg!(unix) {
-        File::open(dir)?.sync_all()
+        let handle = File::open(dir)?;
+        fault::traced(Call::FsyncDir, dir, None, || handle.sync_all())
     } else {
         Ok(())
     }
@@ -318,20 +318,16 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 pub(crate) fn write_durably(
     path: &Path,
     overwrite: bool,
-    faults: &FaultPlan,
     write: impl FnOnce(&mut File, &Path) -> Result<()>,
 ) -> Result<()> {
     let (dir, name) = split(path)?;
-    let (tmp, file) = create_temp(dir, name, faults)?;
-    if let Err(e) =
-        fill(file, &tmp, faults, write).and_then(|()| publish(&tmp, path, overwrite, faults))
-    {
+    let (tmp, file) = create_temp(dir, name)?;
+    if let Err(e) = fill(file, &tmp, write).and_then(|()| publish(&tmp, path, overwrite)) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
     let what = format!("fsync directory '{}'", dir.display());
-    let synced = faults
-        .check(Step::DirSync, &what)
+    let synced = fault::check(Step::DirSync, &what)
         .and_then(|()| sync_dir(dir).map_err(|e| Error::io(&what, &e)));
     if let Err(e) = synced {
         // The entry may not be durable: take it back rather than let a
@@ -348,6 +344,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::super::encode::encode_page_file;
+    use super::super::fault::FaultPlan;
     use super::super::reader::PageFile;
     use super::super::sample::{sample, XorShift};
     use super::*;
@@ -496,7 +493,9 @@ mod tests {
                         fs::write(&path, b"old").unwrap();
                     }
                     let plan = FaultPlan::none().fail(step, code);
-                    let err = write_page_file_with(&s.buffer, &path, existing, &plan).unwrap_err();
+                    let err = fault::with_plan(plan, || {
+                        write_page_file(&s.buffer, &path, existing).unwrap_err()
+                    });
                     let case = format!("{} {code} existing={existing}: {err}", step.name());
                     assert_eq!(err.code(), code, "{case}");
                     assert!(matches!(err, Error::Io { .. }), "{case}");
@@ -508,8 +507,7 @@ mod tests {
                     }
                     // The buffer is untouched: a retry works.
                     assert!(s.buffer.is_flushable());
-                    let stats =
-                        write_page_file_with(&s.buffer, &path, true, &FaultPlan::none()).unwrap();
+                    let stats = write_page_file(&s.buffer, &path, true).unwrap();
                     assert_eq!(dir.names(), ["12.page"], "{case}");
                     let file = PageFile::open(&path).unwrap();
                     assert_eq!(stats.records, file.len() as u64);
@@ -517,6 +515,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn write_page_file_trace_syncs_data_before_the_name_and_the_dir_last() {
+        // The trace is process-wide: keep only this test's directory.
+        let dir = TempDir::new("trace");
+        let s = flushable(7);
+        fault::set_tracing(true);
+        for (name, overwrite) in [("1.page", false), ("2.page", true)] {
+            let path = dir.0.join(name);
+            write_page_file(&s.buffer, &path, overwrite).unwrap();
+        }
+        let trace: Vec<_> = fault::take_trace()
+            .into_iter()
+            .filter(|e| e.path.starts_with(&dir.0))
+            .collect();
+        fault::set_tracing(false);
+        let calls: Vec<_> = trace.iter().map(|e| e.call).collect();
+        // The temp file is created, written, synced, then linked (no
+        // overwrite) or renamed (overwrite), then the directory is synced.
+        let expect = |publish: &[&'static str]| {
+            let mut v = vec!["open", "write", "fdatasync"];
+            v.extend_from_slice(publish);
+            v.push("fsync");
+            v
+        };
+        let mut want = expect(&["link", "unlink"]);
+        want.extend(expect(&["rename"]));
+        let dedup: Vec<_> = calls
+            .iter()
+            .enumerate()
+            .filter(|&(i, c)| i == 0 || !(*c == "write" && calls[i - 1] == "write"))
+            .map(|(_, c)| *c)
+            .collect();
+        assert_eq!(dedup, want, "{trace:?}");
+        assert!(trace.iter().all(|e| e.error.is_none()), "{trace:?}");
+        let fsyncs: Vec<_> = trace.iter().filter(|e| e.call == "fsync").collect();
+        assert!(fsyncs.iter().all(|e| e.path == dir.0), "{trace:?}");
+        let links: Vec<_> = trace.iter().filter(|e| e.to.is_some()).collect();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].to.as_deref(), Some(dir.0.join("1.page").as_path()));
+        assert_eq!(links[1].to.as_deref(), Some(dir.0.join("2.page").as_path()));
     }
 
     // Needs a small file system to fill, e.g. as root:
@@ -532,11 +572,11 @@ mod tests {
         let dir = PathBuf::from(dir);
         let big = sample(&mut XorShift::new(5), 12, 1 << 20, 64 * 1024);
         let path = dir.join("big.page");
-        let err = write_page_file_with(&big.buffer, &path, false, &FaultPlan::none()).unwrap_err();
+        let err = write_page_file(&big.buffer, &path, false).unwrap_err();
         assert_eq!(err.code(), "ENOSPC", "{err}");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
         let small = flushable(6);
-        write_page_file_with(&small.buffer, &path, false, &FaultPlan::none()).unwrap();
+        write_page_file(&small.buffer, &path, false).unwrap();
         small.check(&PageFile::open(&path).unwrap()).unwrap();
         fs::remove_file(&path).unwrap();
     }
