@@ -22,7 +22,7 @@ const path = require('node:path')
 const root = path.resolve(__dirname, '..')
 const pkg = require(path.join(root, 'package.json'))
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-// The oldest TypeScript the shipped types support (README, "Install").
+// The oldest TypeScript the shipped types support (README, "Install and platforms").
 const MIN_TYPESCRIPT = '4.9.5'
 const typeRoots = path.join(root, 'node_modules', '@types')
 const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm'
@@ -148,7 +148,7 @@ try {
   })
 
   check('npm pack: main package and platform package', () => {
-    // The pre-release recipe (`npm run pack:local`, README "Install").
+    // The pre-release recipe (`npm run pack:local`, README "Install and platforms").
     const packed = packAll(path.join(tmp, 'tgz'))
     const packedTgz = packed.main
     platformTgz = packed.platform
