@@ -11,8 +11,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import { WriteBuffer } from '../index.ts'
-import { PageLog } from '../page-log.ts'
+import { PageLog, WriteBuffer } from '../index.ts'
 import { hooks } from './use-test-addon.ts'
 import type { DurabilityCall } from './test-addon.ts'
 

@@ -1,3 +1,6 @@
+// The fault switch (PHOTON_WB_FAULT) lives in the test build of the addon.
+import './use-test-addon.ts'
+
 import test, { type ExecutionContext } from 'ava'
 import fs from 'node:fs'
 import os from 'node:os'

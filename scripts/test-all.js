@@ -163,10 +163,16 @@ function parseCargo(out) {
   for (const line of out.split('\n')) {
     let m
     if ((m = /^\s+Running (?:unittests )?(\S+)(?: \((.+)\))?/.exec(line)) || (m = /^\s+Doc-tests (\S+)/.exec(line))) {
-      close()
       // `Running unittests src/lib.rs (target/…/deps/photon_wb_core-<hash>)`: name it by its crate.
       const crate = m[2] ? path.basename(m[2]).replace(/-[0-9a-f]{16}$/, '') : null
+      const previous = binary
       binary = crate && crate !== path.basename(m[1], '.rs') ? `${crate} ${m[1]}` : m[1]
+      // cargo prints this line on stderr and the binary its results on
+      // stdout: the two interleave, so this line may come after the binary's
+      // `running N tests`. It never ends a binary (its result line or the next
+      // `running N tests` does); it names the open one if nothing of it has
+      // been seen yet.
+      if (open && open.passed + open.failed + open.skipped === 0 && open.name === (previous || '(cargo)')) open.name = binary
     } else if ((m = /^running (\d+) tests?$/.exec(line))) {
       close()
       open = { name: binary || '(cargo)', expected: Number(m[1]), passed: 0, failed: 0, skipped: 0 }
