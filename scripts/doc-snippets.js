@@ -17,9 +17,11 @@
 //   node_modules/photon-write-buffer links to this repository; its
 //   package.json says "type": "module"): `.js` blocks that use `require` and
 //   no `import` run as CommonJS, other `.js` blocks as ESM, TypeScript ones
-//   as ESM once TypeScript's transpileModule has stripped their types (they
-//   are not type-checked here). A block passes when it exits 0 within
-//   DOC_SNIPPET_TIMEOUT_MS (default 60000) milliseconds.
+//   as ESM once TypeScript's transpileModule has stripped their types. A
+//   block passes when it exits 0 within DOC_SNIPPET_TIMEOUT_MS (default
+//   60000) milliseconds.
+// - The TypeScript blocks that run are also type-checked, together, with
+//   `tsc --strict` against the package's types (one more PASS/FAIL line).
 //
 // Prints `PASS`/`FAIL`/`SKIP` lines and `N passed, N failed`; exit 1 on any
 // failure. Needs the build (`node scripts/ensure-built.js`).
@@ -93,6 +95,8 @@ function write(dir, name, code) {
     fs.writeFileSync(path.join(dir, name), code)
     return name
   }
+  fs.writeFileSync(path.join(dir, name), code)
+  typed.push(path.join(dir, name))
   const out = `${m[1]}.${m[2] === 'c' ? 'cjs' : 'mjs'}`
   const js = ts.transpileModule(code, {
     fileName: name,
@@ -110,6 +114,7 @@ function docs() {
 }
 
 const counts = { passed: 0, failed: 0, skipped: 0 }
+const typed = [] // the TypeScript blocks written, for one tsc run
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-snippets-'))
 const started = Date.now()
 try {
@@ -150,6 +155,25 @@ try {
         const out = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n  ')
         console.log(`FAIL ${label}: ${why}\n  ${out}`)
       }
+    }
+  }
+  if (typed.length > 0) {
+    // Against the package as linked: its exports lead tsc to the sources
+    // (index.ts), hence allowImportingTsExtensions; the shipped .d.ts files
+    // are type-checked by scripts/fresh-install.js.
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+    const args = [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
+      '--lib', 'ES2022,ESNext.Disposable', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'),
+      '--skipLibCheck', '--allowImportingTsExtensions', ...typed]
+    const t0 = Date.now()
+    const r = spawnSync(process.execPath, args, { cwd: tmp, encoding: 'utf8', maxBuffer: 64 << 20 })
+    const label = `tsc --strict over the ${typed.length} TypeScript blocks`
+    if (r.status === 0) {
+      counts.passed++
+      console.log(`PASS ${label} (${Date.now() - t0} ms)`)
+    } else {
+      counts.failed++
+      console.log(`FAIL ${label}: exited ${r.status}\n  ${`${r.stdout}${r.stderr}`.trim().split('\n').join('\n  ')}`)
     }
   }
 } catch (e) {
