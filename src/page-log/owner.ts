@@ -88,6 +88,8 @@ export class PageLog {
   /** Appends waiting for room. */
   readonly #stalled = new Stalls()
   readonly #waiters: Waiter[] = []
+  /** Shared logs: looks again soon at the oldest sealed buffer that waits for writers (see `#watch`). */
+  #recheck: NodeJS.Timeout | null = null
   #flushing = false
   /** The last background flush error, kept until `flush()`/`close()` retries. */
   #error: unknown = null
@@ -246,9 +248,21 @@ export class PageLog {
   #pump(): void {
     if (this.#flushing || this.#error !== null) return
     const wb = this.#sealed[0]
-    if (wb === undefined || !this.#ready.has(wb.groupId)) return
+    if (wb === undefined) return
+    if (!this.#ready.has(wb.groupId)) return this.#watch(wb.groupId)
     this.#flushing = true
     void this.#flushOne(wb)
+  }
+
+  /**
+   * A worker terminated in the middle of an append posts no message: its
+   * teardown gives its writer up, and only a look notices the buffer became
+   * flushable. The timer holds the event loop only while a flush()/close() waits.
+   */
+  #watch(g: number): void {
+    if (this.#shared === null || this.#recheck !== null) return
+    this.#recheck = setTimeout(() => ((this.#recheck = null), this.#look(g), this.#pump()), 20)
+    if (this.#waiters.length === 0) this.#recheck.unref()
   }
 
   async #flushOne(wb: WriteBuffer): Promise<void> {
@@ -306,6 +320,7 @@ export class PageLog {
     this.#error = null
     const done = new Promise<void>((resolve, reject) => {
       this.#waiters.push({ target, resolve, reject })
+      this.#recheck?.ref()
     })
     this.#pump()
     return done

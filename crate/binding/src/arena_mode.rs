@@ -12,8 +12,8 @@
 //! touches a borrowed arena only through an `Arc<WriteBuffer>`, and every
 //! such `Arc` is paired with a [`Borrow`], a strong napi reference to a
 //! `Uint8Array` over that memory: the `NativeBuffer` of each thread (whose
-//! registry slot lives exactly as long as it), each `FlushTask`, each
-//! `FlushWait`. A `Borrow` keeps its typed array, hence the
+//! registry slot lives exactly as long as it), each `FlushTask` (a
+//! `FlushWait` holds only a `Weak`). A `Borrow` keeps its typed array, hence the
 //! `SharedArrayBuffer`'s backing store, alive, and it is deleted on the
 //! thread that made it, only after the `Arc` it guards can no longer be used
 //! by its owner.
@@ -25,7 +25,7 @@ use std::thread::{self, ThreadId};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use photon_wb_core::WriteBuffer;
+use photon_wb_core::{Code, WriteBuffer};
 
 use crate::error::ErrorCode;
 
@@ -34,7 +34,7 @@ static JS_MODE: AtomicBool = AtomicBool::new(false);
 
 /// The code of the error a refused external buffer turns into (JS catches it
 /// and retries in `'js'` mode).
-pub const NO_EXTERNAL: &str = "ERR_NO_EXTERNAL_BUFFERS";
+pub const NO_EXTERNAL: &str = Code::NoExternalBuffers.as_str();
 
 /// Whether the process is in `'js'` mode.
 // Ordering: Relaxed: the flag publishes no memory. A thread that still
@@ -146,7 +146,7 @@ fn typed_array_bytes(
     match NonNull::new(data.cast::<u8>()) {
         Some(p) if len > 0 => Ok((p, len, !plain)),
         _ => Err(invalid(
-            "ERR_INVALID_ARG_VALUE",
+            Code::InvalidArgValue.as_str(),
             format!("{what} must not be empty (or detached)"),
         )),
     }
@@ -187,7 +187,7 @@ impl Borrow {
         }
         if !(ptr.as_ptr() as usize).is_multiple_of(align) {
             return Err(invalid(
-                "ERR_INVALID_ARG_VALUE",
+                Code::InvalidArgValue.as_str(),
                 format!("{what} must start on a {align}-byte boundary"),
             ));
         }
@@ -198,7 +198,7 @@ impl Borrow {
             unsafe { sys::napi_create_reference(env.raw(), value.raw(), 1, &mut reference) };
         if status != sys::Status::napi_ok {
             return Err(invalid(
-                "ERR_NAPI",
+                Code::Napi.as_str(),
                 format!("could not reference {what} (napi status {status})"),
             ));
         }
@@ -265,14 +265,14 @@ pub fn keep_for(
     }
     let Some(arena) = arena else {
         return Err(invalid(
-            "ERR_INVALID_ARG_VALUE",
+            Code::InvalidArgValue.as_str(),
             format!("{what}: the buffer's arena is a SharedArrayBuffer ('js' arena mode): pass it along"),
         ));
     };
     let keep = Borrow::new(env, arena, 1, what)?;
     if keep.ptr().as_ptr() != buffer.arena_ptr() || keep.len() != buffer.capacity() as usize {
         return Err(invalid(
-            "ERR_INVALID_ARG_VALUE",
+            Code::InvalidArgValue.as_str(),
             format!("{what}: the SharedArrayBuffer is not this buffer's arena"),
         ));
     }

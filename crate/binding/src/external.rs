@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::*;
 use napi::sys;
 
+use photon_wb_core::Code;
+
 use crate::arena_mode::{self, Exposed, NO_EXTERNAL};
 use crate::error::ErrorCode;
 
@@ -117,7 +119,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     }
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not expose {what} as an external ArrayBuffer (napi status {status})"),
         ));
     }
@@ -127,7 +129,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     let status = unsafe { sys::napi_type_tag_object(env.raw(), value, &tag) };
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not tag the ArrayBuffer of {what} (napi status {status})"),
         ));
     }

@@ -18,6 +18,7 @@ mod dir_lock;
 mod error;
 mod external;
 mod flush;
+mod layout;
 mod page_file;
 mod registry;
 mod scratch;

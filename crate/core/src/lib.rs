@@ -20,9 +20,9 @@ pub mod write_buffer;
 pub use arena::{live_arenas, ARENA_ALIGN};
 pub use buffer_state::BufferState;
 pub use dir_lock::DirLock;
-pub use error::{Error, Result};
+pub use error::{Class, Code, CodeInfo, Error, Result, CAPACITY_RULE};
 pub use lane::Lane;
-pub use latch::{Latch, Subscription};
+pub use latch::{Latch, Subscription, Woken};
 pub use page_file::{encode_page_file, write_page_file, FileRecord, FlushStats, PageFile};
 pub use pool::{ArenaPool, PoolStats};
 pub use record::{

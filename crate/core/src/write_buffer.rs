@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::buffer_state::BufferState;
 use crate::error::{Error, Result};
-use crate::latch::{Latch, LatchWait, Subscription};
+use crate::latch::{Latch, LatchWait, Subscription, Woken};
 use crate::pool::{ArenaPool, Slab};
 use crate::record::{
     record_size, Header, HeaderCell, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE,
@@ -73,7 +73,7 @@ pub struct WriteBuffer {
 }
 
 impl WriteBuffer {
-    /// The smallest capacity: a power of two greater than 8.
+    /// The smallest capacity (the rule: [`CAPACITY_RULE`](crate::CAPACITY_RULE)).
     pub const MIN_CAPACITY: u32 = 16;
     /// The largest capacity (the allocated field is 32 bits wide).
     pub const MAX_CAPACITY: u32 = 1 << 31;
@@ -304,6 +304,12 @@ impl WriteBuffer {
             }
         }
         self.starts.mark(offset);
+    }
+
+    /// Tombstones the record at `offset` (its start bit is set), for a
+    /// writer that still counts (so the buffer is not flushable).
+    pub(crate) fn mark_tombstone(&self, offset: u32) {
+        self.cell(offset).set_flags(TOMBSTONE);
     }
 
     /// Writes the header of a page record at `record` (just reserved, so
@@ -597,8 +603,11 @@ impl WriteBuffer {
         self.flushed.wait()
     }
 
-    /// Calls `cb` once flushed (now, if it already is).
-    pub fn subscribe_flushed(&self, cb: impl FnOnce() + Send + 'static) -> Subscription {
+    /// Calls `cb` once flushed (now, if it already is) with
+    /// [`Woken::Set`], or with [`Woken::Abandoned`] when the buffer is
+    /// dropped unflushed (nothing can flush it any more). The callback holds
+    /// nothing of the buffer, so a wait never keeps the arena alive.
+    pub fn subscribe_flushed(&self, cb: impl FnOnce(Woken) + Send + 'static) -> Subscription {
         self.flushed.subscribe(cb)
     }
 
@@ -610,6 +619,11 @@ impl WriteBuffer {
 
 impl Drop for WriteBuffer {
     fn drop(&mut self) {
+        // Nothing can flush the buffer any more: wake its flush waiters
+        // (they hold nothing of the buffer, so they outlive it) with
+        // `Abandoned`, unless it was flushed. Before the arena goes; the
+        // callbacks never touch it.
+        self.flushed.abandon();
         // SAFETY: `drop` runs once and nothing reads `arena`/`starts` after
         // it; each is taken (or dropped) exactly once below.
         let (arena, starts) = unsafe {
