@@ -20,6 +20,7 @@ const TEST_ONLY = [
   'injected fault',
   'traceDurability',
   'takeDurabilityTrace',
+  'v8ExternalMemory',
   'recordSize',
   ...['fault', 'fuzz', 'sample'].flatMap((m) => [`page_file/${m}.rs`, `page_file\\${m}.rs`]),
 ]
@@ -51,7 +52,7 @@ test('the release addon exports no test hook and no native recordSize', (t) => {
     } catch {
       continue // another platform's build
     }
-    for (const name of ['traceDurability', 'takeDurabilityTrace', 'recordSize']) t.false(name in exports, `${path.basename(file)} exports ${name}`)
+    for (const name of ['traceDurability', 'takeDurabilityTrace', 'v8ExternalMemory', 'recordSize']) t.false(name in exports, `${path.basename(file)} exports ${name}`)
     t.is(typeof exports.flushTo, 'function', 'it is the addon')
   }
 })

@@ -45,4 +45,6 @@ export interface DurabilityCall {
 export interface TestHooks {
   traceDurability(on: boolean): void
   takeDurabilityTrace(): DurabilityCall[]
+  /** V8's external-memory counter of this isolate. */
+  v8ExternalMemory(): number
 }

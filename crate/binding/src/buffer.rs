@@ -11,7 +11,7 @@ use photon_wb_core::{
 };
 
 use crate::arena_mode::{self, Borrow, Exposed};
-use crate::error::{to_napi_error, ErrorCode};
+use crate::error::{coded, to_napi_error, ErrorCode};
 use crate::external;
 use crate::layout::{
     record_entry, A_ACQUIRE, A_CURSOR, A_END, A_RECORD, A_SIZE, FILL_COUNT, FILL_NEXT, O_ALLOCATED,
@@ -39,6 +39,10 @@ pub struct NativeBuffer {
     /// held). Declared after `inner`, and `Drop`/`dispose` empty the slot
     /// and drop `inner` first: the reference goes last.
     keep: Option<Borrow>,
+    /// What this object reports to its isolate's GC beyond the external
+    /// `ArrayBuffer` Node already counts (`external::ExternalCharge`);
+    /// given back on this env by `dispose` or the finalizer.
+    charge: Option<external::ExternalCharge>,
 }
 
 fn disposed() -> Error<ErrorCode> {
@@ -52,8 +56,17 @@ impl NativeBuffer {
         keep: Option<Borrow>,
     ) -> Result<Self, ErrorCode> {
         let slot = registry::insert(env, inner.clone())
-            .map_err(|e| Error::new(ErrorCode("ERR_NAPI"), e.reason.clone()))?;
+            .map_err(|e| coded(Code::Napi, e.reason.clone()))?;
+        // The record-start bitmap: capacity / 64 bytes of Rust memory that
+        // no ArrayBuffer covers; and a borrowed ('js') arena, a
+        // SharedArrayBuffer that V8 does not charge to any one isolate. An
+        // external arena is charged by Node through its ArrayBuffer
+        // (`ExternalCharge` docs).
+        let capacity = inner.capacity() as usize;
+        let arena = if keep.is_some() { capacity } else { 0 };
+        let charge = external::ExternalCharge::new(env, capacity / 64 + arena);
         Ok(NativeBuffer {
+            charge: Some(charge),
             group_id: inner.group_id(),
             capacity: inner.capacity(),
             inner: Some(inner),
@@ -222,6 +235,7 @@ impl NativeBuffer {
         registry::remove(self.slot);
         drop(inner);
         drop(self.keep.take());
+        drop(self.charge.take());
         match self.arena.take() {
             // SAFETY: `arena` is a live napi value of this env (napi hands
             // us one); `detach` checks its tag before touching it.

@@ -11,6 +11,7 @@
 // this crate has no Node to call them, so they look unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod arena_cache;
 mod arena_mode;
 mod buffer;
 mod consts;

@@ -194,10 +194,21 @@ impl NativePageFile {
     /// of `recordsFill` (`layout::record_entry`), with `REC_POS` the body's
     /// position in the file.
     #[napi]
-    pub fn entries(&self) -> Uint32Array {
+    pub fn entries(&self) -> Result<Uint32Array, ErrorCode> {
         let file = self.file();
         let base = file.as_bytes().as_ptr() as usize;
-        let mut out = Vec::with_capacity(file.len() * REC_WORDS as usize);
+        let words = file.len() * REC_WORDS as usize;
+        let mut out = Vec::new();
+        // Up to 2^27 records (4 GiB of words): an error, never an abort.
+        out.try_reserve_exact(words).map_err(|_| {
+            coded(
+                Code::OutOfMemory,
+                format!(
+                    "could not allocate {} bytes for the record table",
+                    words * 4
+                ),
+            )
+        })?;
         for r in file.records() {
             let pos = (r.body().as_ptr() as usize - base) as u64;
             out.extend_from_slice(&record_entry(
@@ -208,7 +219,7 @@ impl NativePageFile {
                 pos,
             ));
         }
-        Uint32Array::new(out)
+        Ok(Uint32Array::new(out))
     }
 
     /// Scratch call: the page at the u64 address in `S_U64`. Out: `O_U64`

@@ -13,6 +13,7 @@
 //! - the durability trace: `traceDurability(on)` and `takeDurabilityTrace()`
 //!   expose the core's record of the writer's calls, plus a `resolve` note
 //!   when a flush's outcome is handed to JS.
+//! - `v8ExternalMemory()`: V8's external-memory counter of this isolate.
 
 use std::path::Path;
 
@@ -49,6 +50,17 @@ mod imp {
     use photon_wb_core::page_file::fault;
 
     use super::*;
+
+    /// The external memory this isolate's GC accounts for (V8's counter,
+    /// read with a zero adjustment): what the arena-memory spec checks.
+    #[napi]
+    pub fn v8_external_memory(env: &napi::Env) -> f64 {
+        let mut total = 0i64;
+        // SAFETY: `env` is the live env of this call; a zero change reads
+        // the counter.
+        unsafe { napi::sys::napi_adjust_external_memory(env.raw(), 0, &mut total) };
+        total as f64
+    }
 
     /// The pause of `PHOTON_WB_FLUSH_DELAY_MS` (unset: none), read per flush.
     pub fn flush_delay() -> Option<std::time::Duration> {

@@ -27,7 +27,8 @@ pub enum Error {
     /// A page file (or an arena poked through a view's `.buffer`) fails a
     /// structure or checksum check.
     Corrupt(String),
-    /// The allocator could not provide the arena.
+    /// The allocator could not provide the arena (or the memory of a page
+    /// file being opened).
     OutOfMemory(u64),
     /// A file operation failed. `code` is the OS error's name as Node spells
     /// it (`"ENOSPC"`, `"EACCES"`, `"EEXIST"`, `"EIO"`, ...) and is what
@@ -209,8 +210,8 @@ impl Code {
             Code::OutOfMemory => (
                 "ERR_OUT_OF_MEMORY",
                 WriteBufferError,
-                "the arena could not be allocated",
-                "the arena could not be allocated",
+                "memory could not be allocated (an arena, or a page file being opened)",
+                "the arena (or the memory of a page file being opened) could not be allocated",
             ),
             Code::Io => (
                 "ERR_IO",
@@ -340,7 +341,7 @@ impl fmt::Display for Error {
                 write!(f, "capacity {c} is invalid: it must be {CAPACITY_RULE}")
             }
             Error::Corrupt(what) => write!(f, "corrupt: {what}"),
-            Error::OutOfMemory(n) => write!(f, "could not allocate {n} bytes for the arena"),
+            Error::OutOfMemory(n) => write!(f, "could not allocate {n} bytes"),
             Error::Io { code, message } => write!(f, "{code}: {message}"),
             _ => f.write_str(self.kind().message()),
         }

@@ -87,7 +87,7 @@ impl WriteBuffer {
         Ok(Self::from_slab(
             group_id,
             capacity,
-            Slab::fresh(capacity)?,
+            Slab::obtain(capacity)?,
             None,
         ))
     }
@@ -632,19 +632,25 @@ impl Drop for WriteBuffer {
                 ManuallyDrop::take(&mut self.starts),
             )
         };
+        if arena.is_borrowed() {
+            // Not ours to reuse: only the bitmap is freed.
+            drop((arena, starts));
+            return;
+        }
+        // Ordering: Relaxed: `&mut self` means no other thread uses the
+        // buffer; the `Arc` drop that led here already ordered their
+        // accesses before this one.
+        let dirty = BufferState::unpack(self.state.0.load(Ordering::Relaxed)).allocated;
+        let slab = Slab {
+            arena,
+            starts,
+            dirty,
+        };
         match self.pool.take() {
-            Some(pool) => {
-                // Ordering: Relaxed: `&mut self` means no other thread uses
-                // the buffer; the `Arc` drop that led here already ordered
-                // their accesses before this one.
-                let dirty = BufferState::unpack(self.state.0.load(Ordering::Relaxed)).allocated;
-                pool.give(Slab {
-                    arena,
-                    starts,
-                    dirty,
-                });
-            }
-            None => drop((arena, starts)),
+            Some(pool) => pool.give(slab),
+            // Freed or cached by the reclaim thread, not here: this may be a
+            // GC finalizer on a JS thread.
+            None => crate::reclaim::retire(slab),
         }
     }
 }

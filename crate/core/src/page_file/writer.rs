@@ -1,6 +1,8 @@
 //! The durable writer: stream the encoded file into a temp file in the
-//! target directory (through one reused 1 MiB buffer, header patched in
-//! last), `fdatasync` it, move it to the final name, `fsync` the directory.
+//! target directory through one reused 1 MiB staging buffer (page bodies are
+//! copied into it and checksummed there, in one pass, so the checksum covers
+//! exactly the bytes written; header patched in last), `fdatasync` it, move
+//! it to the final name, `fsync` the directory.
 //!
 //! On any failure the temp file is removed and no file is left under the
 //! final name, so a reader never finds a partial file there. (With
@@ -18,14 +20,14 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::encode::{encode_to, Out};
 use super::errno::code_of;
 use super::fault::{self, Call, Step};
-use super::format::HEADER_LEN;
+use super::format::{HEADER_LEN, RECORD_CRC_AT, RECORD_HEAD_LEN};
 use crate::error::{Error, Result};
 use crate::write_buffer::WriteBuffer;
 
@@ -56,6 +58,17 @@ pub fn write_page_file(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Re
 }
 
 fn write_buffer(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<FlushStats> {
+    write_buffer_linking(buffer, path, overwrite, hard_link)
+}
+
+/// [`write_buffer`] moving the temp file with `link` (tests give a `link`
+/// that fails as on a file system without hard links).
+fn write_buffer_linking(
+    buffer: &WriteBuffer,
+    path: &Path,
+    overwrite: bool,
+    link: Link,
+) -> Result<FlushStats> {
     if !buffer.is_flushable() {
         return Err(Error::NotFlushable);
     }
@@ -63,7 +76,7 @@ fn write_buffer(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<Fl
         bytes: 0,
         records: 0,
     };
-    write_durably(path, overwrite, |file, tmp| {
+    write_durably_linking(path, overwrite, link, |file, tmp| {
         let mut out = ChunkOut::new(file, tmp);
         let (bytes, records) = encode_to(buffer, &mut out)?;
         out.flush()?;
@@ -76,148 +89,149 @@ fn write_buffer(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<Fl
     Ok(stats)
 }
 
-/// Bytes gathered before a `writev`.
+/// Bytes staged before a `write`.
 const CHUNK: usize = 1 << 20;
-/// Slices per `writev` at most (POSIX guarantees `IOV_MAX` >= 16; Linux and
-/// macOS allow 1024).
-const MAX_SLICES: usize = 512;
-/// Arena bodies shorter than this are copied rather than given a slice.
-const COPY_BELOW: usize = 512;
+/// Body bytes copied, then checksummed, at a time (still in the CPU's cache
+/// when the checksum reads them back).
+const PIECE: usize = 64 << 10;
 
-/// One piece of pending output.
-enum Seg<'a> {
-    /// `owned[start..end]`.
-    Owned(usize, usize),
-    /// Bytes in the arena, sent without copying.
-    Arena(&'a [u8]),
-}
+const _: () = assert!(RECORD_HEAD_LEN <= CHUNK && PIECE <= CHUNK);
 
-/// The streaming [`Out`] of the durable writer: small pieces are gathered
-/// in one reused buffer, page bodies are referenced in place, and both go
-/// out with `writev` about every [`CHUNK`] bytes.
-struct ChunkOut<'a, 'f> {
+/// The streaming [`Out`] of the durable writer: everything, page bodies
+/// included, is copied into one reused staging buffer, which goes out with
+/// one `write` every [`CHUNK`] bytes. A record's checksum is computed from
+/// its copy in the staging buffer, so the arena changing meanwhile (a
+/// caller breaking the read-only contract) cannot make file and checksum
+/// disagree.
+struct ChunkOut<'f> {
     file: &'f mut File,
     tmp: &'f Path,
-    owned: Vec<u8>,
-    segs: Vec<Seg<'a>>,
-    pending: usize,
+    staged: Vec<u8>,
     written: u64,
 }
 
-impl<'a, 'f> ChunkOut<'a, 'f> {
+impl<'f> ChunkOut<'f> {
     fn new(file: &'f mut File, tmp: &'f Path) -> Self {
         ChunkOut {
             file,
             tmp,
-            owned: Vec::with_capacity(64 << 10),
-            segs: Vec::new(),
-            pending: 0,
+            staged: Vec::with_capacity(CHUNK),
             written: 0,
         }
     }
 
-    fn maybe_flush(&mut self) -> Result<()> {
-        if self.pending >= CHUNK || self.segs.len() >= MAX_SLICES {
+    /// Room left in the staging buffer, writing it out first if it is full.
+    fn room(&mut self) -> Result<usize> {
+        if self.staged.len() >= CHUNK {
             self.flush()?;
         }
-        Ok(())
+        Ok(CHUNK - self.staged.len())
     }
 
-    /// Writes everything pending.
+    /// Writes everything staged.
     fn flush(&mut self) -> Result<()> {
-        if self.pending == 0 {
+        if self.staged.is_empty() {
             return Ok(());
         }
         let what = format!("write '{}'", self.tmp.display());
-        let mut slices: Vec<IoSlice<'_>> = self
-            .segs
-            .iter()
-            .map(|s| match *s {
-                Seg::Owned(a, b) => IoSlice::new(&self.owned[a..b]),
-                Seg::Arena(b) => IoSlice::new(b),
-            })
-            .collect();
         if let Err(e) = fault::check(Step::Write, &what) {
             // A realistic failure: part of the data made it.
             let _ = self
                 .file
-                .write_vectored(&slices[..slices.len().div_ceil(2)]);
+                .write(&self.staged[..self.staged.len().div_ceil(2)]);
             return Err(e);
         }
-        fault::traced(Call::Write, self.tmp, None, || {
-            write_all_vectored(self.file, &mut slices)
-        })
-        .map_err(|e| Error::io(&what, &e))?;
-        self.written += self.pending as u64;
-        self.pending = 0;
-        self.owned.clear();
-        self.segs.clear();
+        let (file, staged) = (&mut *self.file, &self.staged);
+        fault::traced(Call::Write, self.tmp, None, || file.write_all(staged))
+            .map_err(|e| Error::io(&what, &e))?;
+        self.written += self.staged.len() as u64;
+        self.staged.clear();
         Ok(())
     }
-}
 
-/// `write_vectored` until every slice is written.
-fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-impl<'a> Out<'a> for ChunkOut<'a, '_> {
-    fn pos(&self) -> u64 {
-        self.written + self.pending as u64
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let start = self.owned.len();
-        self.owned.extend_from_slice(bytes);
-        let end = self.owned.len();
-        match self.segs.last_mut() {
-            Some(Seg::Owned(_, last)) if *last == start => *last = end,
-            _ => self.segs.push(Seg::Owned(start, end)),
-        }
-        self.pending += bytes.len();
-        self.maybe_flush()
-    }
-
-    fn put_borrowed(&mut self, bytes: &'a [u8]) -> Result<()> {
-        if bytes.len() < COPY_BELOW {
-            return self.put(bytes);
-        }
-        self.segs.push(Seg::Arena(bytes));
-        self.pending += bytes.len();
-        self.maybe_flush()
-    }
-
-    fn patch_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<()> {
-        if self.written == 0 {
-            if let Some(Seg::Owned(0, end)) = self.segs.first() {
-                if *end >= HEADER_LEN {
-                    // Still pending: patch it in place.
-                    self.owned[..HEADER_LEN].copy_from_slice(header);
-                    return Ok(());
-                }
-            }
-        }
-        self.flush()?;
-        let what = format!("write header of '{}'", self.tmp.display());
+    /// Writes `bytes` at file position `at`, below what is already written,
+    /// then returns to the end.
+    fn write_back(&mut self, bytes: &[u8], at: u64, what: &str) -> Result<()> {
         let end = self.written;
+        debug_assert!(at + bytes.len() as u64 <= end);
+        let what = format!("write {what} of '{}'", self.tmp.display());
         let file = &mut *self.file;
         fault::traced(Call::Write, self.tmp, None, || {
-            file.seek(SeekFrom::Start(0))
-                .and_then(|_| file.write_all(header))
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.write_all(bytes))
                 .and_then(|()| file.seek(SeekFrom::Start(end)).map(drop))
         })
         .map_err(|e| Error::io(&what, &e))
+    }
+}
+
+impl Out for ChunkOut<'_> {
+    fn pos(&self) -> u64 {
+        self.written + self.staged.len() as u64
+    }
+
+    fn put(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            let n = self.room()?.min(bytes.len());
+            self.staged.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    fn put_record(
+        &mut self,
+        head: &[u8; RECORD_HEAD_LEN],
+        mut body: &[u8],
+        pad: &[u8],
+    ) -> Result<()> {
+        // A record that fits a chunk is staged whole, so its checksum is
+        // stored in the staging buffer before anything of it is written.
+        // (Writing the checksum back into the file instead stalls: the page
+        // holding the head may be under writeback by then, and on devices
+        // with stable pages a write to it waits for that I/O.) A longer one
+        // at least starts with its whole head staged, so the head is either
+        // still staged or written whole when its checksum is known.
+        let len = RECORD_HEAD_LEN + body.len() + pad.len();
+        let need = if len <= CHUNK { len } else { RECORD_HEAD_LEN };
+        if self.room()? < need {
+            self.flush()?;
+        }
+        let at = self.pos();
+        let mut crc = crc32c::crc32c(&head[..RECORD_CRC_AT]);
+        self.put(head)?;
+        while !body.is_empty() {
+            let n = self.room()?.min(body.len()).min(PIECE);
+            let start = self.staged.len();
+            self.staged.extend_from_slice(&body[..n]);
+            // From the copy: exactly what will be written.
+            crc = crc32c::crc32c_append(crc, &self.staged[start..]);
+            body = &body[n..];
+        }
+        crc = crc32c::crc32c_append(crc, pad);
+        self.put(pad)?;
+        let field = at + RECORD_CRC_AT as u64;
+        let crc = crc.to_le_bytes();
+        match field.checked_sub(self.written) {
+            Some(i) => {
+                let i = i as usize;
+                self.staged[i..i + 4].copy_from_slice(&crc);
+                Ok(())
+            }
+            // A record longer than a chunk: its head is already in the
+            // file.
+            None => self.write_back(&crc, field, "record checksum"),
+        }
+    }
+
+    fn patch_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<()> {
+        if self.written == 0 && self.staged.len() >= HEADER_LEN {
+            // Still staged: patch it in place.
+            self.staged[..HEADER_LEN].copy_from_slice(header);
+            return Ok(());
+        }
+        self.flush()?;
+        self.write_back(header, 0, "header")
     }
 }
 
@@ -276,16 +290,24 @@ fn links_unsupported(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Unsupported || matches!(code_of(e), "EPERM" | "ENOTSUP")
 }
 
+/// How the temp file gets its final name when none may be replaced.
+type Link = fn(&Path, &Path) -> io::Result<()>;
+
+/// `link(2)`.
+fn hard_link(from: &Path, to: &Path) -> io::Result<()> {
+    fs::hard_link(from, to)
+}
+
 /// Moves the temp file to `path`; without `overwrite`, never replaces an
 /// existing file (see the module docs). On failure `path` is left as it was.
-fn publish(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
+fn publish(tmp: &Path, path: &Path, overwrite: bool, link: Link) -> Result<()> {
     let what = format!("rename '{}' -> '{}'", tmp.display(), path.display());
     fault::check(Step::Rename, &what)?;
     let rename = || fault::traced(Call::Rename, tmp, Some(path), || fs::rename(tmp, path));
     if overwrite {
         return rename().map_err(|e| Error::io(&what, &e));
     }
-    match fault::traced(Call::Link, tmp, Some(path), || fs::hard_link(tmp, path)) {
+    match fault::traced(Call::Link, tmp, Some(path), || link(tmp, path)) {
         Ok(()) => fault::traced(Call::Unlink, tmp, None, || fs::remove_file(tmp)).map_err(|e| {
             let _ = fs::remove_file(path);
             Error::io(format!("unlink '{}'", tmp.display()), &e)
@@ -314,15 +336,16 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// The durable write to `path` of what `write` puts in the temp file (see
-/// the module docs).
-pub(crate) fn write_durably(
+/// the module docs), moved into place with `link` unless `overwrite`.
+fn write_durably_linking(
     path: &Path,
     overwrite: bool,
+    link: Link,
     write: impl FnOnce(&mut File, &Path) -> Result<()>,
 ) -> Result<()> {
     let (dir, name) = split(path)?;
     let (tmp, file) = create_temp(dir, name)?;
-    if let Err(e) = fill(file, &tmp, write).and_then(|()| publish(&tmp, path, overwrite)) {
+    if let Err(e) = fill(file, &tmp, write).and_then(|()| publish(&tmp, path, overwrite, link)) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
@@ -515,6 +538,133 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A `link` as on a file system without hard links.
+    fn no_links(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    #[cfg(unix)]
+    fn links_eperm(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    fn links_eacces(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::PermissionDenied))
+    }
+
+    #[test]
+    fn write_page_file_without_hard_links_falls_back_to_check_then_rename() {
+        let s = flushable(8);
+        let mut unsupported: Vec<Link> = vec![no_links];
+        #[cfg(unix)]
+        unsupported.push(links_eperm);
+        for link in unsupported {
+            let dir = TempDir::new("nolink");
+            let path = dir.0.join("12.page");
+            // A free name: renamed into place.
+            let stats = write_buffer_linking(&s.buffer, &path, false, link).unwrap();
+            assert_eq!(dir.names(), ["12.page"]);
+            let file = PageFile::open(&path).unwrap();
+            assert_eq!(stats.records, file.len() as u64);
+            s.check(&file).unwrap();
+            // A taken name: EEXIST, the file untouched, no temp file left.
+            fs::write(&path, b"precious").unwrap();
+            let err = write_buffer_linking(&s.buffer, &path, false, link).unwrap_err();
+            assert_eq!(err.code(), "EEXIST", "{err}");
+            assert_eq!(fs::read(&path).unwrap(), b"precious");
+            assert_eq!(dir.names(), ["12.page"]);
+        }
+        // Any other failure of link is the flush's error; nothing is left.
+        let dir = TempDir::new("linkfail");
+        let path = dir.0.join("12.page");
+        let err = write_buffer_linking(&s.buffer, &path, false, links_eacces).unwrap_err();
+        assert_eq!(err.code(), "EACCES", "{err}");
+        assert!(dir.names().is_empty(), "{:?}", dir.names());
+    }
+
+    #[test]
+    fn write_page_file_records_longer_than_a_chunk_get_their_checksum_written_back() {
+        // Records of 1.5 MiB: each one's head is written before its checksum
+        // is known.
+        let dir = TempDir::new("long");
+        let buf = WriteBuffer::with_capacity(6, 8 << 20).unwrap();
+        for id in 0u64..4 {
+            let p = buf.alloc_page(id, (3 << 19) + id as u32, false).unwrap();
+            // SAFETY: the page was just reserved; nothing else refers to it.
+            let body = unsafe { buf.page_mut(&p) };
+            body.iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = (i as u64 * 7 + id) as u8);
+        }
+        buf.seal().unwrap();
+        let path = dir.0.join("6.page");
+        write_page_file(&buf, &path, false).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), encode_page_file(&buf).unwrap());
+        assert_eq!(PageFile::open(&path).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn write_page_file_scribbled_during_the_write_still_validates() {
+        // A caller that writes into pages after releasing them (a contract
+        // violation a JS view allows) while flushes run: the scribbled pages
+        // may hold any of the bytes they went through, but every file
+        // validates and every other page reads back exactly.
+        use std::sync::atomic::AtomicBool;
+        const PAGE: u32 = 4096;
+        let buf = WriteBuffer::with_capacity(7, 4 << 20).unwrap();
+        let mut victims = Vec::new();
+        let mut pages = Vec::new();
+        for id in 0u64.. {
+            let Ok(p) = buf.alloc_page(id, PAGE, false) else {
+                break;
+            };
+            // SAFETY: the page was just reserved; nothing else refers to it.
+            let body = unsafe { buf.page_mut(&p) };
+            body.fill(id as u8);
+            if id % 16 == 3 {
+                victims.push(body.as_mut_ptr() as usize);
+            } else {
+                pages.push((p.addr, id as u8));
+            }
+        }
+        buf.seal().unwrap();
+        let stop = AtomicBool::new(false);
+        let dir = TempDir::new("scribble");
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut x = 0u8;
+                // Ordering: Relaxed: a stop flag; it publishes nothing.
+                while !stop.load(Ordering::Relaxed) {
+                    x = x.wrapping_add(1);
+                    for &v in &victims {
+                        for i in (0..PAGE as usize).step_by(61) {
+                            // SAFETY: inside a live page of `buf`, which
+                            // outlives the scope. The flush reads these bytes
+                            // meanwhile: the race under test, as a JS caller
+                            // makes it (plain bytes, every value valid).
+                            unsafe { (v as *mut u8).add(i).write_volatile(x) };
+                        }
+                    }
+                }
+            });
+            for round in 0..8 {
+                let path = dir.0.join(format!("{round}.page"));
+                let flushed = write_page_file(&buf, &path, false);
+                let opened = flushed.and_then(|_| PageFile::open(&path));
+                if opened.is_err() {
+                    // Ordering: Relaxed: see above.
+                    stop.store(true, Ordering::Relaxed);
+                }
+                let file = opened.unwrap();
+                for &(addr, fill) in &pages {
+                    assert!(file.page(addr).unwrap().iter().all(|&b| b == fill));
+                }
+            }
+            // Ordering: Relaxed: see above.
+            stop.store(true, Ordering::Relaxed);
+        });
     }
 
     #[test]
