@@ -17,7 +17,7 @@
  *   it validates every file, builds the index page id → latest address, and
  *   continues with the group after the last file.
  *
- * Sync/async shapes (documented in the README):
+ * Sync/async shapes (documented in docs/page-log.md):
  * - `append` returns the `bigint` address synchronously when the page fits
  *   without waiting (the fast path), and a `Promise<bigint>` when it had to
  *   wait for a flush to free a buffer. Argument errors and
@@ -55,7 +55,7 @@ interface Waiter {
 
 /**
  * A log of pages over consecutive write buffers and their page files: see the
- * module comment for the loop, the README for the contract.
+ * module comment for the loop, docs/page-log.md for the contract.
  */
 export class PageLog {
   /** The directory of the page files (absolute). */

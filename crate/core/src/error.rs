@@ -76,15 +76,15 @@ pub struct CodeInfo {
     /// The message of a status-word error of this code (the JS layer puts
     /// the operation in front of it).
     pub message: &'static str,
-    /// When it is raised: the README's error table, generated from this.
+    /// When it is raised: the error table of docs/api.md, generated from this.
     pub when: &'static str,
 }
 
 /// Every stable error code of the package: the one table of codes, their
 /// messages and their status numbers. The core's [`Error`] maps onto it; the
 /// binding raises the binding-only ones (`Closed`, `Locked`, ...); the JS
-/// layer reads the table from the binding (`errorTable()`), and the README's
-/// error table is generated from it (`scripts/error-table.js`).
+/// layer reads the table from the binding (`errorTable()`), and the error
+/// table of docs/api.md is generated from it (`scripts/error-table.js`).
 ///
 /// A status word `s < 0` means `Code::ALL[-1 - s]` ([`Code::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
