@@ -31,6 +31,7 @@ export {
 } from './src/constants.ts'
 export { arenaMode } from './src/arena-mode.ts'
 export { ArenaPool, type ArenaPoolStats } from './src/pool.ts'
+export { arenaCacheStats, configureArenaCache, trimArenaCache, type ArenaCacheOptions, type ArenaCacheStats } from './src/arena-cache.ts'
 export { WriteBuffer, type WriteBufferOptions } from './src/write-buffer.ts'
 export { PageFile } from './src/page-file.ts'
 export { PageLog } from './src/page-log/owner.ts'

@@ -6,8 +6,9 @@ import path from 'node:path'
 
 import { WriteBuffer, arenaMode, type ArenaMode } from '../index.ts'
 import payload from './fixtures/thread-payload.js'
+import { testAddonEnv } from './test-addon.ts'
 
-// Arena modes (README, "Electron and runtimes without external buffers").
+// Arena modes (docs/runtimes.md, "Electron and runtimes without external buffers").
 // Each mode runs in its own child process (fixtures/arena-mode-child.js, on
 // the compiled build), because the mode is process-wide and one-way: the
 // environment of the child picks it. The child does the work (alloc, views,
@@ -18,11 +19,15 @@ const ROOT = path.join(payload.DIR, '..', '..')
 const CHILD = path.join(payload.DIR, 'arena-mode-child.js')
 const MODE_VARS = ['PHOTON_WB_ARENA', 'PHOTON_WB_SIMULATE_NO_EXTERNAL', 'PHOTON_WB_FLUSH_DELAY_MS']
 
-/** The environment of this process without the mode switches, plus `extra`. */
+/**
+ * The environment of this process without the mode switches, plus `extra`,
+ * loading the test build of the addon: the flush delay and the simulated
+ * refusal exist only there.
+ */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env }
   for (const k of MODE_VARS) delete env[k]
-  return { ...env, ...extra }
+  return { ...env, ...testAddonEnv(), ...extra }
 }
 
 type Report = { [key: string]: any }
@@ -95,7 +100,8 @@ function assertJsOnly(t: ExecutionContext, r: Report): void {
 }
 
 test('this process: the default mode is external (PHOTON_WB_ARENA unset)', (t) => {
-  const sim = process.env.PHOTON_WB_SIMULATE_NO_EXTERNAL
+  // (Only the test build of the addon reads the simulated refusal.)
+  const sim = process.env.NAPI_RS_NATIVE_LIBRARY_PATH ? process.env.PHOTON_WB_SIMULATE_NO_EXTERNAL : undefined
   const forced = process.env.PHOTON_WB_ARENA === 'js' || (sim !== undefined && sim !== '' && sim !== '0')
   const wb = new WriteBuffer(1, 1 << 10)
   const { page } = wb.allocPage(1n, 8, false)

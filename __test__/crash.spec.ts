@@ -12,10 +12,15 @@ import pattern from './fixtures/pattern.js'
 // A child (fixtures/flush-loop.js, on the compiled build) fills buffer after
 // buffer with pages whose bytes derive from their ids, flushes each to
 // <dir>/<n>.page and prints `ACK <n>.page <bytes> <records>` only once flushTo
-// has resolved. It is killed with SIGKILL at a random moment. Then every
+// has resolved. It is killed with SIGKILL, most of the time while a flush
+// is in progress: it prints `READY` once the addon is loaded and `FLUSH <n>`
+// as flush n starts, and the parent kills it on such a line. Then every
 // ACKed file must open with every page intact, and every other file in the
 // directory (temp files, final files whose ACK was never printed) must either
 // open intact or be refused with ERR_CORRUPT: never read back as garbage.
+// Where each kill landed is read from the child's whole output after its
+// death (its last phase line) and counted: a minimum of them must land in a
+// flush in progress, and every child must have died by SIGKILL.
 //
 // CRASH_ITERATIONS (default 200) kills; CRASH_CONCURRENCY (default 4)
 // children at a time; CRASH_SEED to draw the same kill timings again (the
@@ -34,6 +39,16 @@ interface Ack {
 
 interface Stats {
   kills: number
+  /** Kills aimed at a flush (on a FLUSH line). */
+  aimedAtFlush: number
+  /** Kills whose child had not loaded the addon yet (no `READY`). */
+  killsBeforeReady: number
+  /** Kills between flushes (filling a buffer). */
+  killsFilling: number
+  /** Kills after `FLUSH n` and before `ACK n`: a flush in progress. */
+  killsInFlush: number
+  /** ... of which the flush's file was on disk (a temp file, or the final one not yet ACKed). */
+  killsInFlushWithFile: number
   acks: number
   filesChecked: number
   ackedIntact: number
@@ -76,24 +91,42 @@ async function verify(file: string, salt: number, n: number, ack: Ack | undefine
   }
 }
 
-/** One child: spawn, kill -9 at a random moment, wait for it to die; returns its ACKs and how it ended. */
+/** Where a kill landed: the last phase line the child printed. */
+type Phase = { at: 'start' } | { at: 'filling' } | { at: 'flush'; n: number }
+
+/**
+ * One child: spawn, kill -9 (mostly as a flush starts), wait for it to die;
+ * returns its ACKs, the phase it died in and how it ended.
+ */
 function runChild(dir: string, salt: number, rng: () => number, live: Set<ChildProcess>) {
-  return new Promise<{ acks: Map<string, Ack>; signal: NodeJS.Signals | null; code: number | null; stderr: string }>((resolve, reject) => {
+  return new Promise<{ acks: Map<string, Ack>; phase: Phase; aimed: boolean; signal: NodeJS.Signals | null; code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [pattern.FLUSH_LOOP, dir, String(salt)], { stdio: ['ignore', 'pipe', 'pipe'] })
     live.add(child)
     const acks = new Map<string, Ack>()
     let out = ''
     let stderr = ''
+    let phase: Phase = { at: 'start' }
+    let flushes = 0
     let killAt: NodeJS.Timeout | undefined
+    let aimed = false
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     }
-    // Half the children die 5–80 ms after they were started (often before or
-    // during their first flush); the others 0–15 ms after their 1st..8th ACK,
-    // somewhere in a later flush (one takes a few ms here).
-    const afterAcks = rng() % 2 === 0 ? 1 + (rng() % 8) : 0
-    if (afterAcks === 0) killAt = setTimeout(kill, 5 + (rng() % 76))
-    const watchdog = setTimeout(kill, 20_000)
+    // 5 in 8 children die 0–2 ms after their 1st..8th flush started, or a
+    // later one if this process lags behind (a flush takes a few ms here:
+    // most of these land in it); 2 in 8 0–15 ms after
+    // their 1st..8th ACK (filling the next buffer, or in the next flush); 1 in
+    // 8 5–80 ms after they were started (before the addon loaded, or early).
+    const plan = rng() % 8
+    const nth = 1 + (rng() % 8)
+    const mode = plan < 5 ? 'flush' : plan < 7 ? 'ack' : 'start'
+    if (mode === 'start') killAt = setTimeout(kill, 5 + (rng() % 76))
+    let hung = false
+    // A child that never reaches its kill moment hangs: that is a problem, not a kill.
+    const watchdog = setTimeout(() => {
+      hung = true
+      kill()
+    }, 20_000)
     child.stdout!.setEncoding('utf8')
     child.stdout!.on('data', (chunk: string) => {
       out += chunk
@@ -102,12 +135,27 @@ function runChild(dir: string, salt: number, rng: () => number, live: Set<ChildP
         const line = out.slice(0, nl)
         out = out.slice(nl + 1)
         const m = /^ACK (\S+) (\d+) (\d+)$/.exec(line)
+        const f = /^FLUSH (\d+)$/.exec(line)
         if (m) {
           acks.set(m[1], { bytes: Number(m[2]), records: Number(m[3]) })
-          if (afterAcks > 0 && acks.size === afterAcks) killAt = setTimeout(kill, rng() % 16)
+          phase = { at: 'filling' }
+          if (mode === 'ack' && acks.size === nth) killAt = setTimeout(kill, rng() % 16)
+        } else if (f) {
+          phase = { at: 'flush', n: Number(f[1]) }
+          flushes++
+        } else if (line === 'READY') {
+          phase = { at: 'filling' }
         } else {
           stderr += `unexpected stdout line: ${line}\n`
         }
+      }
+      // Only while the newest line is a FLUSH (when this process lags behind,
+      // a chunk may already hold that flush's ACK), and once.
+      if (mode === 'flush' && !aimed && flushes >= nth && phase.at === 'flush' && out === '') {
+        aimed = true
+        const delay = rng() % 3
+        if (delay === 0) kill()
+        else killAt = setTimeout(kill, delay)
       }
     })
     child.stderr!.setEncoding('utf8')
@@ -117,7 +165,8 @@ function runChild(dir: string, salt: number, rng: () => number, live: Set<ChildP
       clearTimeout(killAt)
       clearTimeout(watchdog)
       live.delete(child)
-      resolve({ acks, signal, code, stderr })
+      // A line cut by the kill has no newline: it is no phase.
+      resolve({ acks, phase, aimed, signal, code, stderr: hung ? `hung: no kill moment within 20 s\n${stderr}` : stderr })
     })
   })
 }
@@ -156,7 +205,7 @@ async function checkDir(dir: string, salt: number, acks: Map<string, Ack>, stats
   }
 }
 
-test('page files survive kill -9 at random moments: every ACKed file is intact, nothing else reads as garbage', async (t: ExecutionContext) => {
+test('page files survive kill -9, mostly during a flush: every ACKed file is intact, nothing else reads as garbage', async (t: ExecutionContext) => {
   t.timeout(10 * 60_000, 'crash torture (raise CRASH_CONCURRENCY or lower CRASH_ITERATIONS)')
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-crash-'))
   const live = new Set<ChildProcess>()
@@ -168,6 +217,11 @@ test('page files survive kill -9 at random moments: every ACKed file is intact, 
   const rng = pattern.prng(SEED)
   const stats: Stats = {
     kills: 0,
+    aimedAtFlush: 0,
+    killsBeforeReady: 0,
+    killsFilling: 0,
+    killsInFlush: 0,
+    killsInFlushWithFile: 0,
     acks: 0,
     filesChecked: 0,
     ackedIntact: 0,
@@ -187,9 +241,19 @@ test('page files survive kill -9 at random moments: every ACKed file is intact, 
       const dir = path.join(base, String(i))
       fs.mkdirSync(dir)
       const salt = i & 0xff
-      const { acks, signal, code, stderr } = await runChild(dir, salt, rng, live)
-      if (signal === 'SIGKILL') stats.kills++
-      else problems.push(`child ${i} ended on its own (code ${code}, signal ${signal}): ${stderr.trim()}`)
+      const { acks, phase, aimed, signal, code, stderr } = await runChild(dir, salt, rng, live)
+      if (signal === 'SIGKILL') {
+        stats.kills++
+        if (aimed) stats.aimedAtFlush++
+        if (phase.at === 'start') stats.killsBeforeReady++
+        else if (phase.at === 'filling') stats.killsFilling++
+        else {
+          stats.killsInFlush++
+          const names = fs.readdirSync(dir)
+          const n = String(phase.n)
+          if (names.some((name) => FINAL.exec(name)?.[1] === n || TEMP.exec(name)?.[1] === n)) stats.killsInFlushWithFile++
+        }
+      } else problems.push(`child ${i} ended on its own (code ${code}, signal ${signal}): ${stderr.trim()}`)
       if (stderr !== '' && signal === 'SIGKILL') problems.push(`child ${i}: ${stderr.trim()}`)
       stats.acks += acks.size
       if (acks.size === 0) stats.childrenWithoutAck++
@@ -201,7 +265,13 @@ test('page files survive kill -9 at random moments: every ACKed file is intact, 
 
   t.log(`${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(stats)}`)
   t.deepEqual(problems.slice(0, 20), [])
-  t.is(stats.kills, ITERATIONS)
+  t.is(stats.kills, ITERATIONS, 'every child died by SIGKILL')
+  // Where it matters: about 5 in 8 kills aim at a flush in progress (more land
+  // there by chance); 3 in 4 of those must have landed there.
+  t.true(stats.aimedAtFlush > 0, 'no kill was aimed at a flush')
+  const minInFlush = Math.ceil((stats.aimedAtFlush * 3) / 4)
+  t.true(stats.killsInFlush >= minInFlush, `${stats.killsInFlush} kills during a flush, fewer than ${minInFlush} (3/4 of ${stats.aimedAtFlush} aimed)`)
+  t.true(stats.killsInFlushWithFile > 0, 'no kill caught a flush with its file on disk')
   t.true(stats.acks > 0, 'no child ever got a flush acknowledged')
   t.is(stats.ackedIntact, stats.acks)
   t.true(stats.filesChecked >= stats.acks)

@@ -348,9 +348,10 @@ test('PageFile.open of a missing file rejects with ENOENT', async (t) => {
   t.is((err as Error & { path?: string }).path, path.join(dir, 'missing.page'))
 })
 
-test('PageFile.open of a directory rejects with EISDIR', async (t) => {
+test('PageFile.open of a directory rejects with ERR_CORRUPT (only regular files are page files)', async (t) => {
   const dir = tempDir(t)
-  await t.throwsAsync(PageFile.open(dir), { code: 'EISDIR' })
+  const err = await t.throwsAsync(PageFile.open(dir), { instanceOf: WriteBufferError, code: 'ERR_CORRUPT' })
+  t.true(err?.message.includes('a directory'), err?.message)
 })
 
 test('a file larger than the format allows is refused with ERR_CORRUPT before it is read', async (t) => {

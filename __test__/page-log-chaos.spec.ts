@@ -1,3 +1,6 @@
+// The fault switch (PHOTON_WB_FAULT) lives in the test build of the addon.
+import './use-test-addon.ts'
+
 // The PageLog chaos test: seeded random appends (bytes, writer callbacks,
 // throwing and re-entrant ones), flushes, reads, close + reopen, worker
 // writers attaching, appending, flushing and being terminated, I/O faults

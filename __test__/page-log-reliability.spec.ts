@@ -1,3 +1,6 @@
+// The fault switch (PHOTON_WB_FAULT) lives in the test build of the addon.
+import './use-test-addon.ts'
+
 // A shared PageLog under the conditions that used to crash or wedge it: a
 // close() racing worker flush() requests, re-entrant appends inside a
 // worker's writer callback, a writer after a transient flush error.

@@ -1,3 +1,6 @@
+// The fault switch exists only in the test build of the addon: load it first.
+import './use-test-addon.ts'
+
 import test, { type ExecutionContext } from 'ava'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'

@@ -10,11 +10,13 @@ const MiB = 1 << 20;
 // round's ops fit in it (checked by fits()), so no ERR_AGAIN and no
 // re-creation inside the timed loop. 16 MiB by default (the 4 KiB case fills
 // 16.4 of its 16.8 MB). Arena memory never touched before costs a page fault
-// at its first write (~1.5 µs per 4 KiB on the dev VM), inside the timed loop,
-// for both implementations alike; index.js sets glibc tunables so that arenas
-// (up to 32 MiB) reuse freed, pre-zeroed heap memory instead. faults/op and
-// the 'cold copy' column show which regime a run was in; BENCH_CAP_MIB=64
-// (always fresh mmaps) or GLIBC_TUNABLES= (glibc defaults) show the faulting one.
+// at its first write (~1.5 µs per 4 KiB on the dev VM), inside the timed loop.
+// The project hands a dropped buffer's arena to its reclaim thread, which keeps
+// a few scrubbed in a process-wide cache: a round's fresh buffer usually gets
+// the previous round's arena, warm (index.js waits, untimed, until the thread
+// is idle). The pure-JS baseline gets whatever calloc gives a SharedArrayBuffer.
+// No glibc tunables are set (the user's environment); faults/op and the 'cold
+// copy' column show which regime a run was in.
 const CAP = (Number(process.env.BENCH_CAP_MIB) || 16) * MiB;
 const src100 = Buffer.alloc(100, 0xab);
 const src4k = Buffer.alloc(4096, 0xcd);

@@ -4,7 +4,8 @@
 // Runs every case for the project's WriteBuffer (`require('..')`) and for the
 // pure-JS baseline, then thread scaling (bench/threads.js), the durable flush
 // (bench/flush.js), PageLog sustained append vs sonic-boom and PageLog RSS
-// over 1M appends (bench/pagelog.js), each in a child process of its own;
+// over 1M appends (bench/pagelog.js), arena memory with buffers dropped without
+// dispose() (bench/arena-memory.js), each in a child process of its own;
 // prints every table, then writes bench/results/<YYYY-MM-DD>.json and its plot,
 // bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
 // the run was complete (no BENCH_ONLY, no BENCH_SELF, no BENCH_QUICK).
@@ -21,7 +22,7 @@
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
-//                     child steps' ids: threads, flush, pagelog, buffersize, rss)
+//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
 //                     16 MiB per pagelog round (unless set explicitly); results
@@ -30,13 +31,9 @@
 //   BENCH_ROUNDS=n    timed rounds per implementation (default 21)
 //   BENCH_WARMUP=n    untimed warm-up rounds per child (default 3)
 //   BENCH_CAP_MIB=n   buffer capacity in MiB (default 16; see cases.js)
-//   GLIBC_TUNABLES    unless set, the children get TUNABLES below: arenas up to
-//                     32 MiB come from the malloc heap and freed memory is kept, so
-//                     a round's fresh arena (calloc, in the untimed setup) is reused,
-//                     pre-zeroed memory, instead of being, at random, untouched pages
-//                     that fault inside the timed loop. Both implementations allocate
-//                     through glibc malloc; no effect elsewhere. GLIBC_TUNABLES= (empty)
-//                     restores glibc's defaults.
+//   GLIBC_TUNABLES    not set by the bench: the children run in the environment a
+//                     user's process has (a value set by the caller is passed on,
+//                     and recorded in the results as a tuned run).
 const { fork } = require('node:child_process');
 const path = require('node:path');
 const os = require('node:os');
@@ -50,9 +47,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 21);
 const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
 // What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
-const QUICK_ENV = { BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2' };
-// Arenas up to 32 MiB from the heap (not fresh mmaps), and freed memory kept.
-const TUNABLES = `glibc.malloc.mmap_threshold=${32 * 2 ** 20}:glibc.malloc.trim_threshold=${16 * 2 ** 30}`;
+const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2' };
 
 function writeBufferClass(impl) {
   if (impl === 'pure-JS' || (impl === 'project' && SELF)) {
@@ -65,7 +60,17 @@ function writeBufferClass(impl) {
 // then answers each 'round' with one timed round; anything else ends it.
 async function child(caseId, impl) {
   const c = CASES[caseId];
-  const { setup, fn } = impl in c.drivers ? c.drivers[impl]() : c.drivers.wb(writeBufferClass(impl));
+  const d = impl in c.drivers ? c.drivers[impl]() : c.drivers.wb(writeBufferClass(impl));
+  const { fn } = d;
+  // Untimed, before a round's fresh buffer: the project's reclaim thread has
+  // finished with the arenas of the buffers just collected (so the new one
+  // can reuse one), as the GC before it has finished with the heap.
+  const stats = impl === 'project' && !SELF ? require('..').arenaCacheStats : null;
+  const setup = d.setup && stats ? () => {
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 200 && stats().pendingArenas > 0; i++) Atomics.wait(pause, 0, 0, 1);
+    return d.setup();
+  } : d.setup;
   for (let r = 0; r < WARMUP; r++) await timeRound(fn, c.ops, setup);
   process.on('message', async (m) => {
     if (m === 'round') process.send(await timeRound(fn, c.ops, setup));
@@ -75,9 +80,7 @@ async function child(caseId, impl) {
 }
 
 function spawn(caseId, impl) {
-  const env = 'GLIBC_TUNABLES' in process.env ? process.env
-    : { ...process.env, GLIBC_TUNABLES: TUNABLES };
-  const cp = fork(__filename, ['--child', caseId, impl], { execArgv: process.execArgv, env });
+  const cp = fork(__filename, ['--child', caseId, impl], { execArgv: process.execArgv, env: process.env });
   const inbox = [];
   const waiters = [];
   let exit = null;
@@ -215,12 +218,10 @@ async function main() {
 
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
   const ids = Object.keys(CASES).filter((id) => !only || only.test(id));
-  // Same glibc tunables as the other cases for threads; the others get the plain environment.
-  const tunedEnv = 'GLIBC_TUNABLES' in process.env ? process.env : { ...process.env, GLIBC_TUNABLES: TUNABLES };
   const quickEnv = (env) => (QUICK ? { ...Object.fromEntries(Object.entries(QUICK_ENV).filter(([k]) => !(k in env))), ...env } : env);
   const mib = (x) => `${(x / 2 ** 20).toFixed(1)} MiB`;
   const childSteps = SELF ? [] : [
-    { id: 'threads', title: 'thread scaling', script: 'threads.js', env: quickEnv(tunedEnv),
+    { id: 'threads', title: 'thread scaling', script: 'threads.js', env: quickEnv(process.env),
       summary: (r) => Object.entries(r).map(([m, v]) => `${m} 2w÷1w ${Number(v.ratio).toFixed(2)}`).join(', ') },
     { id: 'flush', title: 'durable flush', script: 'flush.js', env: quickEnv(process.env), execArgv: ['--expose-gc'],
       summary: (r) => `flushTo ${r.mbPerSec.flushTo.toFixed(0)} MB/s, ÷ bare ${r.ratioVsBare.toFixed(2)}` },
@@ -233,6 +234,8 @@ async function main() {
       env: quickEnv(process.env), execArgv: ['--expose-gc'],
       summary: (r) => `${r.appends} appends: growth ${mib(r.growth)} after warm-up (outside V8's heap ${mib(r.outsideHeapGrowth)}), ` +
         `peak +${mib(r.peakGrowth)}` },
+    { id: 'arena', title: 'arena memory (buffers dropped without dispose)', script: 'arena-memory.js', env: quickEnv(process.env),
+      summary: (r) => r.rows.map((x) => `${x.key} ${x.projectText} (${x.pass ? 'PASS' : 'FAIL'})`).join(', ') },
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });
@@ -263,16 +266,18 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
-  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null } = child;
+  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null } = child;
   if (threads) require('./threads').print(threads);
   if (flush) require('./flush').print(flush);
   if (pagelog) require('./pagelog').print(pagelog);
   if (rss) require('./pagelog').printRss(rss);
   if (buffersize) require('./buffer-size').print(buffersize);
+  if (arena) require('./arena-memory').print(arena);
 
   // A quick or partial run must not replace the day's results: it goes to
   // tmp-<date>.json (git-ignored).
   const file = writeResults({
+    arena,
     buffersize,
     threads,
     flush,
@@ -291,7 +296,7 @@ async function main() {
     rounds: ROUNDS,
     warmup: WARMUP,
     capacity: CAP,
-    glibcTunables: process.env.GLIBC_TUNABLES ?? TUNABLES,
+    glibcTunables: process.env.GLIBC_TUNABLES ?? null,
     method: `each (case, impl) in its own child process, ${WARMUP} warm-up rounds, then ${ROUNDS} timed rounds ` +
       'taken in turns across the implementations (order rotated per round); before each round, untimed: GC, ' +
       'one event-loop turn, setup (a fresh buffer), GC; ns/op = median round; ratio = median of per-round ratios',

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Builds the addon (release) and compiles the TypeScript (index.ts and src/)
-// when the outputs are missing or older than their sources. Run by `prepare`, `demo`, `bench` and
-// `test`, so a fresh clone needs only `npm install`.
+// when the outputs are missing or older than their sources. Run by `demo`, `bench`, `test`,
+// `smoke:bun` and `prepack` (so `npm pack`/`npm publish` pack a fresh build), so a fresh clone
+// needs only `npm install && npm run demo`. Not an install script: a consumer's `npm install`
+// of the published package runs nothing (its scripts/ is not shipped). With `--test` (what
+// scripts/test-all.js runs) it also builds the test build of the addon
+// (`npm run build:test`, cargo feature test-hooks) that the fault specs load.
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -35,7 +39,7 @@ function run(script) {
   })
   if (r.status !== 0) {
     console.error(`photon-write-buffer: \`npm run ${script}\` failed (exit ${r.status}).`)
-    if (script === 'build:native') {
+    if (script === 'build:native' || script === 'build:test') {
       console.error('Building from source needs a Rust toolchain (https://rustup.rs): cargo must be on PATH.')
     }
     process.exit(r.status ?? 1)
@@ -48,6 +52,11 @@ const sources = Math.max(newest(rel('crate'), ['.rs', '.toml']), mtime(rel('Carg
 if (nodes.length === 0 || native < sources) {
   console.error('photon-write-buffer: building the native addon (cargo, release)...')
   run('build:native')
+}
+const { TEST_ADDON } = require('./test-addon.js')
+if (process.argv.includes('--test') && mtime(TEST_ADDON) < sources) {
+  console.error('photon-write-buffer: building the test build of the addon (cargo, release, feature test-hooks)...')
+  run('build:test')
 }
 // The TypeScript sources: every .ts file at the root and under src/, tests
 // and declaration files excepted (binding.d.ts, generated, counts apart).

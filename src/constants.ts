@@ -46,8 +46,8 @@ export function liveArenas(): number {
 // ---------------------------------------------------------------------------
 // Capacity: the one rule, for WriteBuffer, ArenaPool and PageLog's bufferSize
 
-/** The valid capacities, as the errors say it: `a power of two in [16, 2^31]`. */
-const CAPACITY_RANGE = `a power of two in [${MIN_CAPACITY}, 2^${Math.log2(MAX_CAPACITY)}]`
+/** The valid capacities, as every error says it (the core's `CAPACITY_RULE`): `a power of two in [16, 2^31]`. */
+const CAPACITY_RANGE: string = native.CAPACITY_RULE
 
 /** A valid capacity: a power of two in [MIN_CAPACITY, MAX_CAPACITY]. */
 export function checkCapacity(name: string, value: unknown): number {

@@ -1,27 +1,36 @@
 /**
- * `WriteBufferError`, its codes and messages, and the errors made from the
- * native side's outcomes: a status word (`statusError`) or an outcome object
- * with a code (`outcomeError`).
+ * `WriteBufferError`, its codes, and the errors made from the native side's
+ * two conventions: a status word (`statusError`) on hot paths, a coded error
+ * (`nativeError`) everywhere else. The codes and their messages are the
+ * binding's one error table (`errorTable()`, from the core's `Code`).
  */
 import { outOfRange } from './args.ts'
 import { CAPACITY_RANGE } from './constants.ts'
 import * as native from '../load-binding.js'
 
+/**
+ * The codes a `WriteBufferError` carries: the rows of class
+ * `WriteBufferError` of the binding's error table, in its order
+ * (`__test__/contract.spec.ts` compares the two).
+ */
+export const WRITE_BUFFER_ERROR_CODES = [
+  'ERR_AGAIN',
+  'ERR_TOO_LARGE_SIZE',
+  'ERR_NOT_FLUSHABLE',
+  'ERR_NO_WRITER',
+  'ERR_INVALID_ADDR',
+  'ERR_TOO_MANY_WRITERS',
+  'ERR_READ_ONLY',
+  'ERR_CORRUPT',
+  'ERR_OUT_OF_MEMORY',
+  'ERR_IO',
+  'ERR_CLOSED',
+  'ERR_LOCKED',
+  'ERR_GROUPS_EXHAUSTED',
+] as const
+
 /** Stable error codes of {@link WriteBufferError}. */
-export type WriteBufferErrorCode =
-  | 'ERR_AGAIN'
-  | 'ERR_TOO_LARGE_SIZE'
-  | 'ERR_NOT_FLUSHABLE'
-  | 'ERR_NO_WRITER'
-  | 'ERR_INVALID_ADDR'
-  | 'ERR_TOO_MANY_WRITERS'
-  | 'ERR_READ_ONLY'
-  | 'ERR_CORRUPT'
-  | 'ERR_OUT_OF_MEMORY'
-  | 'ERR_CLOSED'
-  | 'ERR_LOCKED'
-  | 'ERR_GROUPS_EXHAUSTED'
-  | 'ERR_IO'
+export type WriteBufferErrorCode = (typeof WRITE_BUFFER_ERROR_CODES)[number]
 
 /** Every error this package throws on purpose, with a stable `code`. */
 export class WriteBufferError extends Error {
@@ -33,49 +42,72 @@ export class WriteBufferError extends Error {
   }
 }
 
-const CODES = native.errorCodes() as (WriteBufferErrorCode | 'ERR_OUT_OF_RANGE')[]
-/** The status word of `ERR_AGAIN` (the hot paths compare against it). */
-export const AGAIN_STATUS = -1 - CODES.indexOf('ERR_AGAIN')
+/** The binding's error table, in status order: status `s < 0` is row `-1 - s`. */
+const TABLE = native.errorTable()
+const MESSAGES = new Map(TABLE.map((row) => [row.code, row.message]))
 
-export const MESSAGES: Record<string, string> = {
-  ERR_AGAIN: 'the buffer is sealed or has not enough room left: seal it and use the next buffer',
-  ERR_TOO_LARGE_SIZE: 'the record can never fit a buffer of this capacity: use a larger buffer',
-  ERR_NOT_FLUSHABLE: 'the buffer is not flushable: seal it and release every writer first',
-  ERR_NO_WRITER: 'no writer is in progress: releaseWriter() must pair with an acquiring reservation',
-  ERR_INVALID_ADDR: 'the address is not a live page record of this buffer',
-  ERR_TOO_MANY_WRITERS: '2^31 - 1 writers are already in progress',
-  ERR_READ_ONLY: 'the buffer is flushable (sealed, no writer): its record headers are read-only',
-  ERR_CORRUPT: 'the buffer fails a structure check (was it written through a view\'s .buffer?)',
-  ERR_OUT_OF_MEMORY: 'the arena could not be allocated',
+/** The status word of a code. */
+function statusOf(code: string): number {
+  return -1 - TABLE.findIndex((row) => row.code === code)
 }
 
-/** The status of a call on a slot that names no buffer: a disposed one. */
-export const STATUS_NO_SLOT = -1000
+/** The status word of `ERR_AGAIN` (the hot paths compare against it). */
+export const AGAIN_STATUS = statusOf('ERR_AGAIN')
+/** The status of a call on a slot that names no buffer: a disposed one (`ERR_CLOSED`). */
+export const CLOSED_STATUS = statusOf('ERR_CLOSED')
+
+/** The table's message of `code` (what a status word of it says). */
+export function messageOf(code: WriteBufferErrorCode): string {
+  return MESSAGES.get(code) ?? code
+}
 
 /** The error of a non-zero status word. */
 export function statusError(status: number, what: string): Error {
-  if (status === STATUS_NO_SLOT) {
-    return new WriteBufferError('ERR_CLOSED', `${what}: the WriteBuffer was disposed on this thread`)
-  }
-  const code = CODES[-1 - status]
-  if (code === undefined) return internalError(what, `status ${status}`)
-  if (code === 'ERR_OUT_OF_RANGE') return outOfRange('capacity', CAPACITY_RANGE, what)
-  return new WriteBufferError(code, `${what}: ${MESSAGES[code]}`)
+  const row = TABLE[-1 - status]
+  if (row === undefined) return internalError(what, `status ${status}`)
+  if (row.code === 'ERR_OUT_OF_RANGE') return outOfRange('capacity', CAPACITY_RANGE, what)
+  if (row.class !== 'WriteBufferError') return internalError(what, `${row.code}: ${row.message}`)
+  return new WriteBufferError(row.code as WriteBufferErrorCode, `${what}: ${row.message}`)
 }
 
+/** The table's rows by code. */
+const ROWS = new Map(TABLE.map((row) => [row.code, row]))
+
 /**
- * The error of a failed native outcome: `WriteBufferError` for the
- * package's codes, else a Node-style `Error` whose `code` is the errno name
- * (`ENOSPC`, `EACCES`, `EEXIST`, …) and whose `path` is the file.
+ * The error of a failed native outcome: by the table's class of `code`
+ * (`WriteBufferError`, Node's `TypeError`/`RangeError`, or an internal
+ * error), else — an errno name (`ENOSPC`, `EACCES`, `EEXIST`, …) — a
+ * Node-style `Error` with that `code` and `path`, the file.
  */
 export function outcomeError(code: string, message: string, what: string, path: string): Error {
-  if (code.startsWith('ERR_')) {
-    return new WriteBufferError(code as WriteBufferErrorCode, `${what}: ${message}`)
+  const row = ROWS.get(code)
+  if (row !== undefined) {
+    switch (row.class) {
+      case 'WriteBufferError':
+        return new WriteBufferError(code as WriteBufferErrorCode, `${what}: ${message}`)
+      case 'TypeError':
+        return withCode(new TypeError(`${what}: ${message}`), code)
+      case 'RangeError':
+        return withCode(new RangeError(`${what}: ${message}`), code)
+      default:
+        return internalError(what, `${code}: ${message}`)
+    }
   }
   const err = new Error(`${what}: ${message}`) as Error & { code: string; path: string }
   err.code = code
   err.path = path
   return err
+}
+
+/**
+ * The error for what a native call threw or rejected with (a coded error:
+ * its `code` is a code of the table or an errno name), with `what` and the
+ * `path` it was about; anything else is passed on as it is.
+ */
+export function nativeError(e: unknown, what: string, path: string): unknown {
+  const code = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined
+  if (typeof code !== 'string') return e
+  return outcomeError(code, e instanceof Error ? e.message : '', what, path)
 }
 
 /** A bug of this package, not of its caller: a plain `Error` asking to report it. */

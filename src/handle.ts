@@ -3,13 +3,15 @@
  * its pages (`PageView`, also used by page files).
  */
 import * as address from './address.ts'
+import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE } from './constants.ts'
 import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, S_SLOT, S_ARG, call, fastHeader } = scratch
+const { S32, call, fastHeader } = scratch
+const { S_SLOT, A_RECORD } = layout
 const { addrOf, groupHigh } = address
 const HEADER = HEADER_SIZE
 
@@ -76,7 +78,7 @@ export class Handle {
   /** Reads the header at `record` into the scratch block. */
   readHeader(record: number): void {
     S32[S_SLOT] = this.slot
-    S32[S_ARG] = record
+    S32[A_RECORD] = record
     call(fastHeader, 'RecordHeader')
   }
 

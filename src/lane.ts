@@ -3,6 +3,7 @@
  * (`WriterGuard`).
  */
 import { checkU32 } from './args.ts'
+import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
 import { AGAIN_STATUS, WriteBufferError, statusError } from './errors.ts'
 import type { Handle } from './handle.ts'
@@ -11,7 +12,8 @@ import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard 
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, S_SLOT, S_ARG, S_STATUS, S_OUT, putU64, releaseState, fastLaneAlloc, fastLaneClose } = scratch
+const { S32, SI32, putU64, releaseState, fastLaneAlloc, fastLaneClose } = scratch
+const { S_SLOT, S_STATUS, A_SIZE, A_CURSOR, A_END, O_RECORD, O_CURSOR } = layout
 const { Alloc } = records
 
 export class LaneImpl implements Lane {
@@ -45,24 +47,24 @@ export class LaneImpl implements Lane {
     putU64('pageId', pageId)
     const h = this.#h
     S32[S_SLOT] = h.slot
-    S32[S_ARG] = this.#cursor
-    S32[S_ARG + 1] = this.#end
-    S32[S_ARG + 2] = pageSize
+    S32[A_SIZE] = pageSize
+    S32[A_CURSOR] = this.#cursor
+    S32[A_END] = this.#end
     fastLaneAlloc()
     const status = SI32[S_STATUS]
     if (status !== 0) {
       if (status === AGAIN_STATUS) return null
       throw statusError(status, `Lane.allocPage(${pageSize} bytes)`)
     }
-    this.#cursor = S32[S_OUT + 1]
-    return new Alloc(h, S32[S_OUT], pageSize)
+    this.#cursor = S32[O_CURSOR]
+    return new Alloc(h, S32[O_RECORD], pageSize)
   }
 
   close(): ReleaseState {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.close: the lane is already closed')
     S32[S_SLOT] = this.#h.slot
-    S32[S_ARG] = this.#cursor
-    S32[S_ARG + 1] = this.#end
+    S32[A_CURSOR] = this.#cursor
+    S32[A_END] = this.#end
     fastLaneClose()
     const state = releaseState('Lane.close')
     this.#closed = true

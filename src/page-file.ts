@@ -7,13 +7,17 @@ import { inspect } from 'node:util'
 
 import { addrOf, groupHigh } from './address.ts'
 import { invalidType, toU64 } from './args.ts'
-import { WriteBufferError, outcomeError, statusError } from './errors.ts'
+import { WriteBufferError, nativeError, statusError } from './errors.ts'
 import { PageView } from './handle.ts'
+import * as layout from './layout.ts'
 import { kindOf, type RecordKind } from './records.ts'
+import * as scratch from './scratch.ts'
 import type { BufferRecord, RecordHeader, U64Like } from './types.ts'
 import * as native from '../load-binding.js'
 
 const TWO_32 = 2 ** 32
+const { S32, SI32, putU64 } = scratch
+const { S_STATUS, O_SIZE, O_U64, O_U64_HI, REC_WORDS, REC_OFFSET, REC_FLAGS, REC_SIZE, REC_ID, REC_ID_HI, REC_POS, REC_POS_HI } = layout
 
 class FileHeader implements RecordHeader {
   constructor(
@@ -68,9 +72,12 @@ export class PageFile implements Iterable<BufferRecord> {
   static async open(path: string): Promise<PageFile> {
     if (typeof path !== 'string') throw invalidType('path', 'of type string', path)
     const full = resolvePath(path)
-    const nf = await native.openPageFile(full)
-    const code = nf.errorCode
-    if (code != null) throw outcomeError(code, nf.errorMessage ?? '', 'PageFile.open', full)
+    let nf: native.NativePageFile
+    try {
+      nf = await native.openPageFile(full)
+    } catch (e) {
+      throw nativeError(e, 'PageFile.open', full)
+    }
     return new PageFile(nf, full)
   }
 
@@ -87,7 +94,7 @@ export class PageFile implements Iterable<BufferRecord> {
 
   /** Records in the file. */
   get size(): number {
-    return this.#entries.length / native.FILE_ENTRY_WORDS
+    return this.#entries.length / REC_WORDS
   }
 
   #check(what: string): void {
@@ -96,14 +103,14 @@ export class PageFile implements Iterable<BufferRecord> {
 
   #record(i: number): BufferRecord {
     const e = this.#entries
-    const w = i * native.FILE_ENTRY_WORDS
-    const addr = addrOf(this.#groupHigh, e[w + 1])
-    const size = e[w + 2]
-    const pos = e[w + 6] + e[w + 7] * TWO_32
-    const kind = kindOf(e[w], `PageFile ${this.#path}`, true)
+    const w = i * REC_WORDS
+    const addr = addrOf(this.#groupHigh, e[w + REC_OFFSET])
+    const size = e[w + REC_SIZE]
+    const pos = e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32
+    const kind = kindOf(e[w + REC_FLAGS], `PageFile ${this.#path}`, true)
     switch (kind) {
       case 'page': {
-        const pageId = (BigInt(e[w + 5]) << 32n) | BigInt(e[w + 4])
+        const pageId = (BigInt(e[w + REC_ID_HI]) << 32n) | BigInt(e[w + REC_ID])
         const page = new PageView(this.#bytes, pos, size) as Buffer
         return { kind, addr, pageId, page, header: new FileHeader(kind, pageId, size) }
       }
@@ -134,9 +141,11 @@ export class PageFile implements Iterable<BufferRecord> {
   page(addr: U64Like): Buffer {
     this.#check('page')
     const a = toU64('addr', addr)
-    const [status, pos, size] = this.#native.locate(a)
+    putU64('addr', a)
+    this.#native.locate()
+    const status = SI32[S_STATUS]
     if (status !== 0) throw statusError(status, `PageFile.page(${a})`)
-    return new PageView(this.#bytes, pos, size) as Buffer
+    return new PageView(this.#bytes, S32[O_U64] + S32[O_U64_HI] * TWO_32, S32[O_SIZE]) as Buffer
   }
 
   /** Forgets the file: later calls throw `ERR_CLOSED`; memory is freed once no view is left. */

@@ -5,6 +5,7 @@
  */
 import { inspect } from 'node:util'
 
+import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
 import { DEALLOC_PAGES, NORMAL_PAGE, TOMBSTONE } from './constants.ts'
 import { WriteBufferError, internalError, statusError } from './errors.ts'
@@ -14,7 +15,8 @@ import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, S64, S_SLOT, S_ARG, S_OUT, S_OUT_U64_BIG, FILL_STRIDE, call, putU64, fastSetTombstone, fastSetPageId } = scratch
+const { S32, S64, SI32, call, putU64, fastSetTombstone, fastSetPageId } = scratch
+const { S_SLOT, S_STATUS, A_RECORD, O_FLAGS, O_SIZE, O_U64_BIG, REC_WORDS, REC_OFFSET, REC_FLAGS, REC_SIZE, REC_ID_BIG, FILL_NEXT, FILL_COUNT } = layout
 const PAGE_FLAGS = NORMAL_PAGE
 const DEALLOC_FLAGS = DEALLOC_PAGES
 
@@ -53,22 +55,22 @@ export class Header implements RecordHeader {
   get pageId(): bigint {
     if (this.kind === 'dealloc') return 0n
     this.#h.readHeader(this.#record)
-    return S64[S_OUT_U64_BIG]
+    return S64[O_U64_BIG]
   }
 
   get pageSize(): number {
     this.#h.readHeader(this.#record)
-    return S32[S_OUT + 1]
+    return S32[O_SIZE]
   }
 
   get isTombstone(): boolean {
     this.#h.readHeader(this.#record)
-    return S32[S_OUT] === TOMBSTONE
+    return S32[O_FLAGS] === TOMBSTONE
   }
 
   setTombstone(): void {
     S32[S_SLOT] = this.#h.slot
-    S32[S_ARG] = this.#record
+    S32[A_RECORD] = this.#record
     call(fastSetTombstone, 'setTombstone')
   }
 
@@ -78,7 +80,7 @@ export class Header implements RecordHeader {
     }
     putU64('pageId', pageId)
     S32[S_SLOT] = this.#h.slot
-    S32[S_ARG] = this.#record
+    S32[A_RECORD] = this.#record
     call(fastSetPageId, 'setPageId')
   }
 
@@ -173,7 +175,7 @@ class DeallocRecord {
 /** Records of a flushable buffer, fetched from native in batches. */
 export class RecordIterator implements IterableIterator<BufferRecord> {
   readonly #h: Handle
-  readonly #words = new Uint32Array(FILL_STRIDE * 257)
+  readonly #words = new Uint32Array(REC_WORDS * 257)
   readonly #ids = new BigUint64Array(this.#words.buffer)
   #next = 0
   #count = 0
@@ -193,23 +195,25 @@ export class RecordIterator implements IterableIterator<BufferRecord> {
     }
     const i = ++this.#at
     const w = this.#words
-    const e = i * FILL_STRIDE
-    const record = w[e]
-    const flags = w[e + 1]
+    const e = i * REC_WORDS
+    const record = w[e + REC_OFFSET]
+    const flags = w[e + REC_FLAGS]
     let value: BufferRecord
-    if (flags === PAGE_FLAGS) value = new PageRecord(this.#h, record, w[e + 2], this.#ids[e / 2 + 2])
-    else if (flags === DEALLOC_FLAGS) value = new DeallocRecord(this.#h, record, w[e + 2])
+    if (flags === PAGE_FLAGS) value = new PageRecord(this.#h, record, w[e + REC_SIZE], this.#ids[e / 2 + REC_ID_BIG])
+    else if (flags === DEALLOC_FLAGS) value = new DeallocRecord(this.#h, record, w[e + REC_SIZE])
     else throw unknownKind(flags, 'records', false)
     return { done: false, value }
   }
 
   #fill(): boolean {
-    const n = native.recordsFill(this.#h.slot, this.#next, this.#words)
-    if (n < 0) {
+    native.recordsFill(this.#h.slot, this.#next, this.#words)
+    const status = SI32[S_STATUS]
+    if (status !== 0) {
       this.#done = true
-      throw statusError(n, 'records')
+      throw statusError(status, 'records')
     }
-    this.#next = this.#words[0]
+    const n = this.#words[FILL_COUNT]
+    this.#next = this.#words[FILL_NEXT]
     this.#count = n
     this.#at = 0
     // An unconditional store: a store that first runs at the very end of an

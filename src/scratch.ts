@@ -2,13 +2,14 @@
  * The per-thread scratch block (see `crate/binding/src/scratch.rs`): hot
  * calls take no napi arguments; JS writes the slot and arguments into this
  * block as words, calls e.g. `fastAlloc()`, and reads the status and the
- * results back. The word indices come from the native side.
+ * results back. The word indices are the binding's (`layout.ts`).
  */
 import { endianness } from 'node:os'
 
 import { U64_MAX, U64_RANGE, invalidType, outOfRange } from './args.ts'
 import { isNoExternal, sharedBytes, syncArenaMode, arenaMode } from './arena-mode.ts'
 import { statusError } from './errors.ts'
+import * as layout from './layout.ts'
 import type { ReleaseState } from './types.ts'
 import * as native from '../load-binding.js'
 
@@ -17,8 +18,10 @@ if (endianness() !== 'LE') {
   throw new Error('photon-write-buffer supports little-endian hosts only')
 }
 
+const { SCRATCH_WORDS, S_U64, S_U64_HI, S_U64_BIG, S_STATUS, O_RELEASE, RELEASE_FLUSH } = layout
+
 function scratchBlock(): ArrayBuffer | SharedArrayBuffer {
-  const jsBlock = () => new Uint8Array(sharedBytes(native.SCRATCH_WORDS * 4, 'photon-write-buffer'))
+  const jsBlock = () => new Uint8Array(sharedBytes(SCRATCH_WORDS * 4, 'photon-write-buffer'))
   let block: ArrayBuffer | Uint8Array
   try {
     block = native.scratch(arenaMode === 'js' ? jsBlock() : undefined)
@@ -40,17 +43,7 @@ const S32 = new Uint32Array(scratchBuffer)
 const SI32 = new Int32Array(scratchBuffer)
 /** The block as u64 words: the u64 argument and result. */
 const S64 = new BigUint64Array(scratchBuffer)
-const S_SLOT: number = native.S_SLOT
-const S_ARG: number = native.S_ARG
-const S_U64: number = native.S_U64
-const S_U64_BIG = native.S_U64 / 2
-const S_STATUS: number = native.S_STATUS
-const S_OUT: number = native.S_OUT
-/** `S_OUT_U64` as an index of `S64`. */
-const S_OUT_U64_BIG: number = native.S_OUT_U64 / 2
-/** Words per record of `recordsFill`. */
-const FILL_STRIDE: number = native.FILL_STRIDE
-export { S32, SI32, S64, S_SLOT, S_ARG, S_U64, S_STATUS, S_OUT, S_OUT_U64_BIG, FILL_STRIDE }
+export { S32, SI32, S64 }
 
 // The scratch calls, read once from the binding: through the loader's
 // module object each call would first run a property getter.
@@ -92,11 +85,11 @@ export function call(fn: () => void, what: string): void {
   if (status !== 0) throw statusError(status, what)
 }
 
-/** The outcome of a call that releases a writer (`'flush'` in `S_OUT`), or its error. */
+/** The outcome of a call that releases a writer (`RELEASE_FLUSH` in `O_RELEASE`), or its error. */
 export function releaseState(what: string): ReleaseState {
   const status = SI32[S_STATUS]
   if (status !== 0) throw statusError(status, what)
-  return S32[S_OUT] === 1 ? 'flush' : 'none'
+  return S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none'
 }
 
 /** Writes a u64 argument into the scratch block. */
@@ -104,12 +97,12 @@ export function putU64(name: string, value: unknown): void {
   if (typeof value === 'number') {
     if (value >>> 0 === value) {
       S32[S_U64] = value
-      S32[S_U64 + 1] = 0
+      S32[S_U64_HI] = 0
       return
     }
     if (Number.isSafeInteger(value) && value >= 0) {
       S32[S_U64] = value % TWO_32
-      S32[S_U64 + 1] = Math.floor(value / TWO_32)
+      S32[S_U64_HI] = Math.floor(value / TWO_32)
       return
     }
     throw outOfRange(name, U64_RANGE, value)

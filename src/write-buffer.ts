@@ -10,7 +10,8 @@ import { checkBoolean, checkU32, invalidType, invalidValue, outOfRange, toU64, t
 import { isNoExternal, jsArena, syncArenaMode } from './arena-mode.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
-import { MESSAGES, STATUS_NO_SLOT, WriteBufferError, outcomeError, statusError } from './errors.ts'
+import { CLOSED_STATUS, WriteBufferError, messageOf, nativeError, statusError } from './errors.ts'
+import * as layout from './layout.ts'
 import { Handle, NO_SLOT } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
 import { ArenaPool, POOL } from './pool.ts'
@@ -20,7 +21,8 @@ import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, S_SLOT, S_ARG, S_STATUS, S_OUT, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
+const { S32, SI32, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
+const { S_SLOT, S_STATUS, A_SIZE, A_ACQUIRE, O_RECORD, O_RELEASE, O_CURSOR, O_END, O_SIZE, O_ALLOCATED, O_WRITERS, O_STATE, RELEASE_FLUSH, STATE_SEALED, STATE_FLUSHED } = layout
 const { Alloc, Header, RecordIterator } = records
 const HEADER = HEADER_SIZE
 
@@ -68,6 +70,16 @@ function newOwner(groupId: number, capacity: number, pool?: ArenaPool, jsBytes?:
 export interface WriteBufferOptions {
   /** Take the arena from this pool (whose capacity must equal the buffer's) and give it back when the buffer is gone. */
   pool?: ArenaPool
+}
+
+/** A native wait's outcome: `WAIT_DROPPED` rejects (a cancelled wait's promise is no longer watched). */
+function waitOutcome(outcome: number): void {
+  if (outcome === native.WAIT_DROPPED) {
+    throw new WriteBufferError(
+      'ERR_CLOSED',
+      'waitFlushed: the buffer was dropped on every thread before it was flushed: nothing can flush it any more',
+    )
+  }
 }
 
 /**
@@ -149,7 +161,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   }
 
   #checkLive(what: string): void {
-    if (this.#h.slot === NO_SLOT) throw statusError(STATUS_NO_SLOT, what)
+    if (this.#h.slot === NO_SLOT) throw statusError(CLOSED_STATUS, what)
   }
 
   /** Arena bytes. */
@@ -165,31 +177,31 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   /** Bytes reserved so far (a live read of the state word). */
   get allocated(): number {
     this.#state()
-    return S32[S_OUT]
+    return S32[O_ALLOCATED]
   }
 
   /** Writers in progress. */
   get writers(): number {
     this.#state()
-    return S32[S_OUT + 1]
+    return S32[O_WRITERS]
   }
 
   /** No more reservations are accepted. */
   get isSealed(): boolean {
     this.#state()
-    return (S32[S_OUT + 2] & 1) !== 0
+    return (S32[O_STATE] & STATE_SEALED) !== 0
   }
 
   /** Sealed with no writer in progress: ready to be iterated and flushed. */
   get isFlushable(): boolean {
     this.#state()
-    return (S32[S_OUT + 2] & 1) !== 0 && S32[S_OUT + 1] === 0
+    return (S32[O_STATE] & STATE_SEALED) !== 0 && S32[O_WRITERS] === 0
   }
 
   /** Nothing reserved yet. */
   get isEmpty(): boolean {
     this.#state()
-    return S32[S_OUT] === 0
+    return S32[O_ALLOCATED] === 0
   }
 
   /**
@@ -207,12 +219,12 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   #reserve(pageId: U64Like, pageSize: number, acquireWriter: boolean, what: string): number {
     putU64('pageId', pageId)
     S32[S_SLOT] = this.#h.slot
-    S32[S_ARG] = pageSize
-    S32[S_ARG + 1] = acquireWriter ? 1 : 0
+    S32[A_SIZE] = pageSize
+    S32[A_ACQUIRE] = acquireWriter ? 1 : 0
     fastAlloc()
     const status = SI32[S_STATUS]
     if (status !== 0) throw statusError(status, `${what}(${pageSize} bytes)`)
-    return S32[S_OUT]
+    return S32[O_RECORD]
   }
 
   /**
@@ -237,9 +249,10 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   deallocPages(addrs: readonly U64Like[] | BigUint64Array, acquireWriter: boolean): RecordHeader {
     const list = toU64Array('addrs', addrs)
     checkBoolean('acquireWriter', acquireWriter)
-    const r = native.dealloc(this.#h.slot, list, acquireWriter)
-    if (r < 0) throw statusError(r, `deallocPages(${list.length} addresses)`)
-    return new Header(this.#h, r, 'dealloc')
+    native.dealloc(this.#h.slot, list, acquireWriter)
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, `deallocPages(${list.length} addresses)`)
+    return new Header(this.#h, S32[O_RECORD], 'dealloc')
   }
 
   /**
@@ -264,8 +277,9 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     }
     const dealloc = toU64Array('deallocAddrs', deallocAddrs)
     const out = new Uint32Array(pages.length + 1)
-    const status = native.batch(this.#h.slot, ids, sizes, dealloc, out)
-    if (status < 0) throw statusError(status, `batch(${pages.length} pages)`)
+    native.batch(this.#h.slot, ids, sizes, dealloc, out)
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, `batch(${pages.length} pages)`)
     const h = this.#h
     const allocs: PageAlloc[] = new Array(pages.length)
     for (let i = 0; i < pages.length; i++) allocs[i] = new Alloc(h, out[i], sizes[i])
@@ -284,15 +298,16 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     checkU32('bytes', bytes)
     const h = this.#h
     S32[S_SLOT] = h.slot
-    S32[S_ARG] = bytes
+    S32[A_SIZE] = bytes
     call(fastLaneReserve, `lane(${bytes} bytes)`)
-    return new LaneImpl(h, S32[S_OUT], S32[S_OUT + 1])
+    return new LaneImpl(h, S32[O_CURSOR], S32[O_END])
   }
 
   /** Counts one writer without reserving anything (`using w = wb.acquire()`). */
   acquire(): WriterGuard {
-    const status = native.batch(this.#h.slot, NO_IDS, NO_SIZES, NO_IDS, ONE_OUT)
-    if (status < 0) throw statusError(status, 'acquire')
+    native.batch(this.#h.slot, NO_IDS, NO_SIZES, NO_IDS, ONE_OUT)
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw statusError(status, 'acquire')
     return new Guard(this)
   }
 
@@ -307,7 +322,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   seal(): ReleaseState {
     S32[S_SLOT] = this.#h.slot
     call(fastSeal, 'seal')
-    return S32[S_OUT] === 1 ? 'flush' : 'none'
+    return S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none'
   }
 
   /** The zero-copy view of the live page record at `addr`. */
@@ -318,13 +333,13 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     fastLocate()
     const status = SI32[S_STATUS]
     if (status !== 0) throw statusError(status, `page(${addr})`)
-    return h.pageView(S32[S_OUT], S32[S_OUT + 1])
+    return h.pageView(S32[O_RECORD], S32[O_SIZE])
   }
 
   /** The live records in allocation order, tombstones skipped. Needs a flushable buffer. */
   records(): IterableIterator<BufferRecord> {
     if (!this.isFlushable) {
-      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `records: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
+      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `records: ${messageOf('ERR_NOT_FLUSHABLE')}`)
     }
     return new RecordIterator(this.#h)
   }
@@ -335,8 +350,11 @@ export class WriteBuffer implements Iterable<BufferRecord> {
 
   /**
    * Resolves once `onFlushed()` has been called (before or after this call).
-   * A pending wait keeps the event loop alive, like pending I/O; pass a
-   * `signal` to give up (the promise then rejects with `signal.reason`).
+   * A pending wait keeps the event loop alive, like pending I/O, while the
+   * buffer can still be flushed; pass a `signal` to give up (the promise then
+   * rejects with `signal.reason`). It rejects with `ERR_CLOSED` once the
+   * buffer is dropped unflushed on every thread (collected or disposed, no
+   * view or flush left): a wait never keeps the buffer alive.
    */
   waitFlushed(opts?: { signal?: AbortSignal }): Promise<void> {
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
@@ -352,18 +370,20 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     } catch (e) {
       return Promise.reject(e)
     }
-    const { promise, wait } = native.waitFlushed(this.#h.slot, this.#h.jsBytes)
-    if (signal === undefined) return promise.then(() => undefined)
+    const { promise, wait } = native.waitFlushed(this.#h.slot)
+    const flushed = promise.then(waitOutcome)
+    if (signal === undefined) return flushed
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         wait.cancel()
         reject(signal.reason)
       }
       signal.addEventListener('abort', onAbort, { once: true })
-      promise.then(() => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      })
+      const done = () => signal.removeEventListener('abort', onAbort)
+      flushed.then(
+        () => (done(), resolve()),
+        (e) => (done(), reject(e)),
+      )
     })
   }
 
@@ -412,18 +432,22 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     checkBoolean('opts.overwrite', overwrite)
     this.#checkLive('flushTo')
     if (!this.isFlushable) {
-      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${MESSAGES.ERR_NOT_FLUSHABLE}`)
+      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${messageOf('ERR_NOT_FLUSHABLE')}`)
     }
     const full = resolvePath(path)
-    const out = await native.flushTo(this.#h.slot, full, overwrite, this.#h.jsBytes)
-    if (out.code != null) throw outcomeError(out.code, out.message ?? '', 'flushTo', full)
+    let out: native.FlushOutcome
+    try {
+      out = await native.flushTo(this.#h.slot, full, overwrite, this.#h.jsBytes)
+    } catch (e) {
+      throw nativeError(e, 'flushTo', full)
+    }
     return { path: full, bytes: out.bytes, records: out.records }
   }
 
   [inspect.custom](): string {
     this.#state()
-    const [allocated, writers, flags] = [S32[S_OUT], S32[S_OUT + 1], S32[S_OUT + 2]]
-    return `WriteBuffer { groupId: ${this.groupId}, capacity: ${this.capacity}, allocated: ${allocated}, writers: ${writers}, sealed: ${(flags & 1) !== 0}, flushed: ${(flags & 2) !== 0} }`
+    const [allocated, writers, flags] = [S32[O_ALLOCATED], S32[O_WRITERS], S32[O_STATE]]
+    return `WriteBuffer { groupId: ${this.groupId}, capacity: ${this.capacity}, allocated: ${allocated}, writers: ${writers}, sealed: ${(flags & STATE_SEALED) !== 0}, flushed: ${(flags & STATE_FLUSHED) !== 0} }`
   }
 }
 

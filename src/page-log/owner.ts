@@ -13,19 +13,10 @@
  *   leaves memory and its pages are read from the file, at the same address.
  * - At most `maxBuffers` buffers are unflushed (the active one included):
  *   when all are used, `append` waits for a flush (it returns a `Promise`).
- * - `open` on an existing directory recovers the page files (`recovery.ts`):
- *   it validates every file, builds the index page id → latest address, and
- *   continues with the group after the last file.
+ * - `open` recovers the page files (`recovery.ts`): validates every file,
+ *   rebuilds the page index, continues with the group after the last file.
  *
- * Sync/async shapes (documented in the README):
- * - `append` returns the `bigint` address synchronously when the page fits
- *   without waiting (the fast path), and a `Promise<bigint>` when it had to
- *   wait for a flush to free a buffer. Argument errors and
- *   `ERR_TOO_LARGE_SIZE` / `ERR_CLOSED` always throw synchronously.
- * - `read` returns a `Buffer` synchronously when the page is in memory or its
- *   page file is already open, and a `Promise<Buffer>` when the file must be
- *   opened first. An address of no known group throws `ERR_INVALID_ADDR`
- *   synchronously; one that is not a page of its file rejects with it.
+ * Sync/async shapes of `append` and `read`: docs/api.md.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -55,7 +46,7 @@ interface Waiter {
 
 /**
  * A log of pages over consecutive write buffers and their page files: see the
- * module comment for the loop, the README for the contract.
+ * module comment for the loop, docs/page-log.md for the contract.
  */
 export class PageLog {
   /** The directory of the page files (absolute). */
@@ -88,6 +79,8 @@ export class PageLog {
   /** Appends waiting for room. */
   readonly #stalled = new Stalls()
   readonly #waiters: Waiter[] = []
+  /** Shared logs: looks again soon at the oldest sealed buffer that waits for writers (see `#watch`). */
+  #recheck: NodeJS.Timeout | null = null
   #flushing = false
   /** The last background flush error, kept until `flush()`/`close()` retries. */
   #error: unknown = null
@@ -252,9 +245,21 @@ export class PageLog {
   #pump(): void {
     if (this.#flushing || this.#error !== null) return
     const wb = this.#sealed[0]
-    if (wb === undefined || !this.#ready.has(wb.groupId)) return
+    if (wb === undefined) return
+    if (!this.#ready.has(wb.groupId)) return this.#watch(wb.groupId)
     this.#flushing = true
     void this.#flushOne(wb)
+  }
+
+  /**
+   * A worker terminated in the middle of an append posts no message: its
+   * teardown gives its writer up, and only a look notices the buffer became
+   * flushable. The timer holds the event loop only while a flush()/close() waits.
+   */
+  #watch(g: number): void {
+    if (this.#shared === null || this.#recheck !== null) return
+    this.#recheck = setTimeout(() => ((this.#recheck = null), this.#look(g), this.#pump()), 20)
+    if (this.#waiters.length === 0) this.#recheck.unref()
   }
 
   async #flushOne(wb: WriteBuffer): Promise<void> {
@@ -313,6 +318,7 @@ export class PageLog {
     this.#error = null
     const done = new Promise<void>((resolve, reject) => {
       this.#waiters.push({ target, resolve, reject })
+      this.#recheck?.ref()
     })
     this.#pump()
     return done
@@ -489,7 +495,5 @@ export class PageLog {
 }
 
 /** No group id is left for a next buffer: the last page file is `4294967295.page`. */
-const groupsExhausted = (dir: string): WriteBufferError =>
-  new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)
-
+const groupsExhausted = (dir: string): WriteBufferError => new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)
 const notRetried = (): WriteBufferError => new WriteBufferError('ERR_CLOSED', 'PageLog.flush: the log is closing; its flush failed and close() was not retried yet')

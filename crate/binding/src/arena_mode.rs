@@ -12,21 +12,20 @@
 //! touches a borrowed arena only through an `Arc<WriteBuffer>`, and every
 //! such `Arc` is paired with a [`Borrow`], a strong napi reference to a
 //! `Uint8Array` over that memory: the `NativeBuffer` of each thread (whose
-//! registry slot lives exactly as long as it), each `FlushTask`, each
-//! `FlushWait`. A `Borrow` keeps its typed array, hence the
+//! registry slot lives exactly as long as it), each `FlushTask` (a
+//! `FlushWait` holds only a `Weak`). A `Borrow` keeps its typed array, hence the
 //! `SharedArrayBuffer`'s backing store, alive, and it is deleted on the
 //! thread that made it, only after the `Arc` it guards can no longer be used
 //! by its owner.
 
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::thread::{self, ThreadId};
 
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use photon_wb_core::WriteBuffer;
+use photon_wb_core::{Code, WriteBuffer};
 
 use crate::error::ErrorCode;
 
@@ -35,7 +34,7 @@ static JS_MODE: AtomicBool = AtomicBool::new(false);
 
 /// The code of the error a refused external buffer turns into (JS catches it
 /// and retries in `'js'` mode).
-pub const NO_EXTERNAL: &str = "ERR_NO_EXTERNAL_BUFFERS";
+pub const NO_EXTERNAL: &str = Code::NoExternalBuffers.as_str();
 
 /// Whether the process is in `'js'` mode.
 // Ordering: Relaxed: the flag publishes no memory. A thread that still
@@ -69,7 +68,7 @@ pub fn use_js_arena() {
 }
 
 /// What kind of memory an external `ArrayBuffer` would expose (for the
-/// test-only refusal switch).
+/// refusal switch of the test build, `test_hooks::simulate_refusal`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Exposed {
     /// A write buffer's arena.
@@ -78,33 +77,6 @@ pub enum Exposed {
     Scratch,
     /// A page file's bytes.
     PageFile,
-}
-
-/// Test-only: whether to act as if the runtime refused an external
-/// `ArrayBuffer` of this kind. `PHOTON_WB_SIMULATE_NO_EXTERNAL=1` refuses
-/// every one (detected at load, by the scratch block); `=arena` refuses only
-/// arenas (detected by the first `new WriteBuffer`). Read once.
-pub fn simulate_refusal(kind: Exposed) -> bool {
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Sim {
-        Off,
-        All,
-        Arena,
-    }
-    static SIM: OnceLock<Sim> = OnceLock::new();
-    let sim =
-        *SIM.get_or_init(
-            || match std::env::var("PHOTON_WB_SIMULATE_NO_EXTERNAL").as_deref() {
-                Err(_) | Ok("") | Ok("0") => Sim::Off,
-                Ok("arena") => Sim::Arena,
-                Ok(_) => Sim::All,
-            },
-        );
-    match sim {
-        Sim::Off => false,
-        Sim::All => true,
-        Sim::Arena => kind == Exposed::Arena,
-    }
 }
 
 /// `ptr % 16` for the data of a `Uint8Array`, so that JS can place a
@@ -174,7 +146,7 @@ fn typed_array_bytes(
     match NonNull::new(data.cast::<u8>()) {
         Some(p) if len > 0 => Ok((p, len, !plain)),
         _ => Err(invalid(
-            "ERR_INVALID_ARG_VALUE",
+            Code::InvalidArgValue.as_str(),
             format!("{what} must not be empty (or detached)"),
         )),
     }
@@ -215,7 +187,7 @@ impl Borrow {
         }
         if !(ptr.as_ptr() as usize).is_multiple_of(align) {
             return Err(invalid(
-                "ERR_INVALID_ARG_VALUE",
+                Code::InvalidArgValue.as_str(),
                 format!("{what} must start on a {align}-byte boundary"),
             ));
         }
@@ -226,7 +198,7 @@ impl Borrow {
             unsafe { sys::napi_create_reference(env.raw(), value.raw(), 1, &mut reference) };
         if status != sys::Status::napi_ok {
             return Err(invalid(
-                "ERR_NAPI",
+                Code::Napi.as_str(),
                 format!("could not reference {what} (napi status {status})"),
             ));
         }
@@ -293,14 +265,14 @@ pub fn keep_for(
     }
     let Some(arena) = arena else {
         return Err(invalid(
-            "ERR_INVALID_ARG_VALUE",
+            Code::InvalidArgValue.as_str(),
             format!("{what}: the buffer's arena is a SharedArrayBuffer ('js' arena mode): pass it along"),
         ));
     };
     let keep = Borrow::new(env, arena, 1, what)?;
     if keep.ptr().as_ptr() != buffer.arena_ptr() || keep.len() != buffer.capacity() as usize {
         return Err(invalid(
-            "ERR_INVALID_ARG_VALUE",
+            Code::InvalidArgValue.as_str(),
             format!("{what}: the SharedArrayBuffer is not this buffer's arena"),
         ));
     }

@@ -6,14 +6,20 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::{
-    ArenaPool, Lane, ReleaseState, Result as CoreResult, WriteBuffer, ARENA_ALIGN,
+    record_size, ArenaPool, Code, Lane, ReleaseState, Result as CoreResult, WriteBuffer,
+    ARENA_ALIGN,
 };
 
 use crate::arena_mode::{self, Borrow, Exposed};
-use crate::error::{to_napi_error, ErrorCode, STATUS_BAD_ARGS, STATUS_NO_SLOT};
+use crate::error::{coded, to_napi_error, ErrorCode};
 use crate::external;
-use crate::registry;
-use crate::scratch::{self, set_u64, u64_at, S_ARG, S_OUT, S_OUT_U64, S_SLOT, S_STATUS, S_U64};
+use crate::layout::{
+    record_entry, A_ACQUIRE, A_CURSOR, A_END, A_RECORD, A_SIZE, FILL_COUNT, FILL_NEXT, O_ALLOCATED,
+    O_CURSOR, O_END, O_FLAGS, O_RECORD, O_RELEASE, O_SIZE, O_STATE, O_U64, O_WRITERS, REC_WORDS,
+    RELEASE_FLUSH, STATE_FLUSHED, STATE_SEALED, S_SLOT, S_STATUS, S_U64,
+};
+use crate::registry::{self, Hold};
+use crate::scratch::{self, set_u64, u64_at};
 use crate::shared;
 
 /// Owns one strong reference to a core buffer and this thread's slot for it,
@@ -33,26 +39,41 @@ pub struct NativeBuffer {
     /// held). Declared after `inner`, and `Drop`/`dispose` empty the slot
     /// and drop `inner` first: the reference goes last.
     keep: Option<Borrow>,
+    /// What this object reports to its isolate's GC beyond the external
+    /// `ArrayBuffer` Node already counts (`external::ExternalCharge`);
+    /// given back on this env by `dispose` or the finalizer.
+    charge: Option<external::ExternalCharge>,
 }
 
 fn disposed() -> Error<ErrorCode> {
-    Error::new(
-        ErrorCode("ERR_CLOSED"),
-        "the WriteBuffer was disposed on this thread",
-    )
+    crate::error::coded(Code::Closed, Code::Closed.message())
 }
 
 impl NativeBuffer {
-    fn register(inner: Arc<WriteBuffer>, keep: Option<Borrow>) -> Self {
-        let slot = registry::insert(inner.clone());
-        NativeBuffer {
+    fn register(
+        env: &Env,
+        inner: Arc<WriteBuffer>,
+        keep: Option<Borrow>,
+    ) -> Result<Self, ErrorCode> {
+        let slot = registry::insert(env, inner.clone())
+            .map_err(|e| coded(Code::Napi, e.reason.clone()))?;
+        // The record-start bitmap: capacity / 64 bytes of Rust memory that
+        // no ArrayBuffer covers; and a borrowed ('js') arena, a
+        // SharedArrayBuffer that V8 does not charge to any one isolate. An
+        // external arena is charged by Node through its ArrayBuffer
+        // (`ExternalCharge` docs).
+        let capacity = inner.capacity() as usize;
+        let arena = if keep.is_some() { capacity } else { 0 };
+        let charge = external::ExternalCharge::new(env, capacity / 64 + arena);
+        Ok(NativeBuffer {
+            charge: Some(charge),
             group_id: inner.group_id(),
             capacity: inner.capacity(),
             inner: Some(inner),
             slot,
             arena: None,
             keep,
-        }
+        })
     }
 
     fn inner(&self) -> Result<&Arc<WriteBuffer>, ErrorCode> {
@@ -79,7 +100,7 @@ impl NativeBuffer {
             let keep = Borrow::new(env, &arena, ARENA_ALIGN, "the arena")?;
             if keep.len() != capacity as usize {
                 return Err(Error::new(
-                    ErrorCode("ERR_INVALID_ARG_VALUE"),
+                    ErrorCode(Code::InvalidArgValue.as_str()),
                     format!("the arena must be {capacity} bytes, not {}", keep.len()),
                 ));
             }
@@ -92,13 +113,13 @@ impl NativeBuffer {
             // access the buffer makes.
             let wb = unsafe { WriteBuffer::with_borrowed_arena(group_id, capacity, keep.ptr()) }
                 .map_err(to_napi_error)?;
-            return Ok(Self::register(Arc::new(wb), Some(keep)));
+            return Self::register(env, Arc::new(wb), Some(keep));
         }
         let core = match pool {
             None => WriteBuffer::with_capacity(group_id, capacity),
             Some(p) if p.inner.capacity() != capacity => {
                 return Err(Error::new(
-                    ErrorCode("ERR_INVALID_ARG_VALUE"),
+                    ErrorCode(Code::InvalidArgValue.as_str()),
                     format!(
                         "the pool holds arenas of {} bytes, not {capacity}",
                         p.inner.capacity()
@@ -107,7 +128,7 @@ impl NativeBuffer {
             }
             Some(p) => WriteBuffer::with_pool(group_id, &p.inner),
         };
-        Ok(Self::register(Arc::new(core.map_err(to_napi_error)?), None))
+        Self::register(env, Arc::new(core.map_err(to_napi_error)?), None)
     }
 
     /// A `NativeBuffer` on this thread over the buffer a `share()` handle
@@ -118,12 +139,12 @@ impl NativeBuffer {
     pub fn attach(env: &Env, id: u32, arena: Option<Unknown>) -> Result<Self, ErrorCode> {
         let inner = shared::attach(id).ok_or_else(|| {
             Error::new(
-                ErrorCode("ERR_INVALID_ARG_VALUE"),
+                ErrorCode(Code::InvalidArgValue.as_str()),
                 "the handle names no live WriteBuffer: keep the sharing buffer alive until every attach is done",
             )
         })?;
         let keep = arena_mode::keep_for(env, &inner, arena.as_ref(), "attach")?;
-        Ok(Self::register(inner, keep))
+        Self::register(env, inner, keep)
     }
 
     /// Registers the buffer for other threads; returns the handle id.
@@ -167,13 +188,13 @@ impl NativeBuffer {
         let inner = self.inner()?;
         if inner.is_borrowed() {
             return Err(Error::new(
-                ErrorCode("ERR_INVALID_ARG_VALUE"),
+                ErrorCode(Code::InvalidArgValue.as_str()),
                 "a 'js' arena is a SharedArrayBuffer that JS already holds",
             ));
         }
         if self.arena.is_some() {
             return Err(Error::new(
-                ErrorCode("ERR_INVALID_ARG_VALUE"),
+                ErrorCode(Code::InvalidArgValue.as_str()),
                 "arena() was already called on this object",
             ));
         }
@@ -196,7 +217,8 @@ impl NativeBuffer {
     /// Lets go of the buffer on this thread: detaches `arena` if it is the
     /// external `ArrayBuffer` this object handed out (every view made from
     /// it becomes empty, and its reference is dropped at once), frees the
-    /// slot and drops this object's reference (and, for a borrowed arena,
+    /// slot (giving up the writer counts acquired through it: their records
+    /// become tombstones) and drops this object's reference (and, for a borrowed arena,
     /// its reference to the JS memory: JS views keep that memory alive on
     /// their own). The arena is freed, or given back to its pool, once no
     /// thread holds the buffer. A second call does nothing. Returns whether
@@ -206,12 +228,14 @@ impl NativeBuffer {
         let Some(inner) = self.inner.take() else {
             return Ok(false);
         };
-        // The slot first, then this object's `Arc`, then the borrow: once
-        // the slot is empty no call on this thread reaches the arena
-        // through this object.
+        // The slot first (its writer counts are given up while the borrow
+        // still keeps a 'js' arena alive), then this object's `Arc`, then
+        // the borrow: once the slot is empty no call on this thread reaches
+        // the arena through this object.
         registry::remove(self.slot);
         drop(inner);
         drop(self.keep.take());
+        drop(self.charge.take());
         match self.arena.take() {
             // SAFETY: `arena` is a live napi value of this env (napi hands
             // us one); `detach` checks its tag before touching it.
@@ -223,8 +247,9 @@ impl NativeBuffer {
 
 impl Drop for NativeBuffer {
     fn drop(&mut self) {
-        // The slot first: once it is empty no call on this thread can reach
-        // the arena through this object; then the fields drop in order
+        // The slot first (its writer counts are given up while `keep` still
+        // keeps a 'js' arena alive): once it is empty no call on this thread
+        // can reach the arena through this object; then the fields drop in order
         // (`inner` before `keep`, on this thread: napi-rs finalizes an
         // object on its own thread).
         if self.inner.is_some() {
@@ -268,237 +293,351 @@ impl NativeArenaPool {
     }
 }
 
+/// The status of a call on a slot that holds no buffer: the `WriteBuffer`
+/// was disposed on this thread (`index.ts` never names a slot it does not own).
+const STATUS_CLOSED: i32 = Code::Closed.status();
+
+/// The status of a call whose typed-array arguments have the wrong shape
+/// (never produced through `index.ts`).
+const STATUS_BAD_ARGS: i32 = Code::InvalidArgValue.status();
+
+/// A scratch word index as a `usize`.
+#[inline(always)]
+const fn w(word: u32) -> usize {
+    word as usize
+}
+
 /// Runs `f` on the scratch block and the buffer it names, storing the
-/// status (`STATUS_NO_SLOT` when the slot is empty).
+/// status (`STATUS_CLOSED` when the slot is empty).
 #[inline]
 fn on_slot(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<()>) {
     scratch::with(|s| {
-        let status = registry::with(s[S_SLOT as usize], |wb| match f(s, wb) {
+        let status = registry::with(s[w(S_SLOT)], |wb| match f(s, wb) {
             Ok(()) => 0,
             Err(e) => e.status(),
         });
-        s[S_STATUS as usize] = status.unwrap_or(STATUS_NO_SLOT) as u32;
+        s[w(S_STATUS)] = status.unwrap_or(STATUS_CLOSED) as u32;
     });
+}
+
+/// Stores the status of a call that took napi arguments (and `out` in the
+/// word `O_RECORD`, when given) in the scratch block, once the call is done
+/// with its typed-array arguments (the JS layer passes arrays of its own,
+/// never views of the block).
+#[inline]
+fn store_status(status: std::result::Result<Option<u32>, i32>) {
+    scratch::with(|s| match status {
+        Ok(out) => {
+            if let Some(v) = out {
+                s[w(O_RECORD)] = v;
+            }
+            s[w(S_STATUS)] = 0;
+        }
+        Err(status) => s[w(S_STATUS)] = status as u32,
+    });
+}
+
+/// Runs `f` on the buffer in `slot`: its result, or its status.
+#[inline]
+fn on_buffer<R>(
+    slot: u32,
+    f: impl FnOnce(&WriteBuffer) -> CoreResult<R>,
+) -> std::result::Result<R, i32> {
+    registry::with(slot, |wb| f(wb).map_err(|e| e.status())).unwrap_or(Err(STATUS_CLOSED))
+}
+
+/// As [`on_buffer`], with this thread's writer counts on the buffer through
+/// the slot (to record an acquired one).
+#[inline]
+fn on_buffer_holds<R>(
+    slot: u32,
+    f: impl FnOnce(&WriteBuffer, &mut Vec<Hold>) -> CoreResult<R>,
+) -> std::result::Result<R, i32> {
+    registry::with_holds(slot, |wb, holds| f(wb, holds).map_err(|e| e.status()))
+        .unwrap_or(Err(STATUS_CLOSED))
+}
+
+/// As [`on_slot`], with this thread's writer counts on the buffer through
+/// the slot (to record an acquired one).
+#[inline]
+fn on_slot_holds(f: impl FnOnce(&mut [u32; 1024], &WriteBuffer, &mut Vec<Hold>) -> CoreResult<()>) {
+    scratch::with(|s| {
+        let status = registry::with_holds(s[w(S_SLOT)], |wb, holds| match f(s, wb, holds) {
+            Ok(()) => 0,
+            Err(e) => e.status(),
+        });
+        s[w(S_STATUS)] = status.unwrap_or(STATUS_CLOSED) as u32;
+    });
+}
+
+/// Stores the outcome of releasing a count this thread holds (`pick`
+/// chooses it and `then` runs on the buffer) in `O_RELEASE`.
+#[inline]
+fn on_release(
+    pick: impl Fn(&Hold) -> bool,
+    then: impl FnOnce(&mut [u32; 1024], &WriteBuffer) -> CoreResult<ReleaseState>,
+) {
+    scratch::with(|s| {
+        let slot = s[w(S_SLOT)];
+        let status = match registry::release(slot, pick, |wb| then(s, wb)) {
+            None => STATUS_CLOSED,
+            Some(Ok(r)) => {
+                s[w(O_RELEASE)] = release_status(r);
+                0
+            }
+            Some(Err(e)) => e.status(),
+        };
+        s[w(S_STATUS)] = status as u32;
+    });
+}
+
+/// The end of a record of `body` bytes at `record` (it fits the arena).
+fn record_end(record: u32, body: u32) -> u32 {
+    (record as u64 + record_size(body)) as u32
 }
 
 fn release_status(r: ReleaseState) -> u32 {
     match r {
         ReleaseState::None => 0,
-        ReleaseState::Flush => 1,
+        ReleaseState::Flush => RELEASE_FLUSH,
     }
 }
 
-/// Scratch call: `allocPage`. In: slot, arg0 page size, arg1 acquire,
-/// u64 page id. Out: out0 record offset.
+/// Scratch call: `allocPage`. In: `A_SIZE` page size, `A_ACQUIRE`, u64 page
+/// id. Out: `O_RECORD`.
 #[napi]
 pub fn fast_alloc() {
-    on_slot(|s, wb| {
-        let a = S_ARG as usize;
-        let p = wb.alloc_page(u64_at(s, S_U64), s[a], s[a + 1] != 0)?;
-        s[S_OUT as usize] = p.record;
+    on_slot_holds(|s, wb, holds| {
+        let acquire = s[w(A_ACQUIRE)] != 0;
+        let p = wb.alloc_page(u64_at(s, S_U64), s[w(A_SIZE)], acquire)?;
+        if acquire {
+            holds.push(Hold::new(p.record, record_end(p.record, p.page_size)));
+        } else {
+            registry::note_uncounted(holds, p.record);
+        }
+        s[w(O_RECORD)] = p.record;
         Ok(())
     })
 }
 
-/// Scratch call: `releaseWriter`. Out: out0 = 1 for 'flush', 0 for 'none'.
+/// Scratch call: `releaseWriter` (the most recent count this thread
+/// holds). Out: `O_RELEASE`.
 #[napi]
 pub fn fast_release() {
-    on_slot(|s, wb| {
-        s[S_OUT as usize] = release_status(wb.release_writer()?);
-        Ok(())
-    })
+    on_release(|_| true, |_, wb| wb.release_writer())
 }
 
-/// Scratch call: `seal`. Out: out0 = 1 for 'flush', 0 for 'none'.
+/// Scratch call: `seal`. Out: `O_RELEASE`.
 #[napi]
 pub fn fast_seal() {
     on_slot(|s, wb| {
-        s[S_OUT as usize] = release_status(wb.seal()?);
+        s[w(O_RELEASE)] = release_status(wb.seal()?);
         Ok(())
     })
 }
 
-/// Scratch call: state snapshot. Out: allocated, writers, sealed, flushed.
+/// Scratch call: state snapshot. Out: `O_ALLOCATED`, `O_WRITERS`,
+/// `O_STATE` (`STATE_SEALED | STATE_FLUSHED`).
 #[napi]
 pub fn fast_state() {
     on_slot(|s, wb| {
         let st = wb.state();
-        let o = S_OUT as usize;
-        s[o] = st.allocated;
-        s[o + 1] = st.writers;
-        s[o + 2] = st.sealed as u32 | (wb.is_flushed() as u32) << 1;
+        s[w(O_ALLOCATED)] = st.allocated;
+        s[w(O_WRITERS)] = st.writers;
+        s[w(O_STATE)] = if st.sealed { STATE_SEALED } else { 0 }
+            | if wb.is_flushed() { STATE_FLUSHED } else { 0 };
         Ok(())
     })
 }
 
-/// Scratch call: `page(addr)`. In: u64 address. Out: record offset, size.
+/// Scratch call: `page(addr)`. In: u64 address. Out: `O_RECORD`, `O_SIZE`.
 #[napi]
 pub fn fast_locate() {
     on_slot(|s, wb| {
         let p = wb.locate_page(u64_at(s, S_U64))?;
-        s[S_OUT as usize] = p.record;
-        s[S_OUT as usize + 1] = p.page_size;
+        s[w(O_RECORD)] = p.record;
+        s[w(O_SIZE)] = p.page_size;
         Ok(())
     })
 }
 
-/// Scratch call: read a header. In: arg0 record offset. Out: flags, size,
-/// u64 data.
+/// Scratch call: read a header. In: `A_RECORD`. Out: `O_FLAGS`, `O_SIZE`,
+/// `O_U64` data.
 #[napi]
 pub fn fast_header() {
     on_slot(|s, wb| {
-        let h = wb.header(s[S_ARG as usize])?;
-        s[S_OUT as usize] = h.flags;
-        s[S_OUT as usize + 1] = h.page_size;
-        set_u64(s, S_OUT_U64, h.data);
+        let h = wb.header(s[w(A_RECORD)])?;
+        s[w(O_FLAGS)] = h.flags;
+        s[w(O_SIZE)] = h.page_size;
+        set_u64(s, O_U64, h.data);
         Ok(())
     })
 }
 
-/// Scratch call: tombstone the record at arg0.
+/// Scratch call: tombstone the record at `A_RECORD`.
 #[napi]
 pub fn fast_set_tombstone() {
-    on_slot(|s, wb| wb.set_tombstone(s[S_ARG as usize]))
+    on_slot(|s, wb| wb.set_tombstone(s[w(A_RECORD)]))
 }
 
-/// Scratch call: set the page id (u64) of the page record at arg0.
+/// Scratch call: set the page id (u64) of the page record at `A_RECORD`.
 #[napi]
 pub fn fast_set_page_id() {
-    on_slot(|s, wb| wb.set_page_id(s[S_ARG as usize], u64_at(s, S_U64)))
+    on_slot(|s, wb| wb.set_page_id(s[w(A_RECORD)], u64_at(s, S_U64)))
 }
 
-/// Scratch call: `onFlushed`. Out: out0 = 1 if this call flushed it.
+/// Scratch call: `onFlushed`. Out: `O_RELEASE` = 1 if this call flushed it.
 #[napi]
 pub fn fast_on_flushed() {
     on_slot(|s, wb| {
-        s[S_OUT as usize] = wb.on_flushed() as u32;
+        s[w(O_RELEASE)] = wb.on_flushed() as u32;
         Ok(())
     })
 }
 
-/// Scratch call: reserve a lane. In: arg0 bytes. Out: cursor, end.
+/// Scratch call: reserve a lane. In: `A_SIZE` bytes. Out: `O_CURSOR`,
+/// `O_END`.
 #[napi]
 pub fn fast_lane_reserve() {
-    on_slot(|s, wb| {
-        let lane = wb.reserve_lane(s[S_ARG as usize])?;
-        s[S_OUT as usize] = lane.cursor;
-        s[S_OUT as usize + 1] = lane.end;
+    on_slot_holds(|s, wb, holds| {
+        let lane = wb.reserve_lane(s[w(A_SIZE)])?;
+        holds.push(Hold::new(lane.cursor, lane.end));
+        s[w(O_CURSOR)] = lane.cursor;
+        s[w(O_END)] = lane.end;
         Ok(())
     })
 }
 
-/// Scratch call: a page in a lane. In: arg0 cursor, arg1 end, arg2 page
-/// size, u64 page id. Out: record offset, new cursor.
+/// Scratch call: a page in a lane. In: `A_SIZE` page size, `A_CURSOR`,
+/// `A_END`, u64 page id. Out: `O_RECORD`, `O_CURSOR` (the new cursor).
 #[napi]
 pub fn fast_lane_alloc() {
     on_slot(|s, wb| {
-        let a = S_ARG as usize;
         let mut lane = Lane {
-            cursor: s[a],
-            end: s[a + 1],
+            cursor: s[w(A_CURSOR)],
+            end: s[w(A_END)],
         };
-        let p = wb.lane_alloc_page(&mut lane, u64_at(s, S_U64), s[a + 2])?;
-        s[S_OUT as usize] = p.record;
-        s[S_OUT as usize + 1] = lane.cursor;
+        let p = wb.lane_alloc_page(&mut lane, u64_at(s, S_U64), s[w(A_SIZE)])?;
+        s[w(O_RECORD)] = p.record;
+        s[w(O_CURSOR)] = lane.cursor;
         Ok(())
     })
 }
 
-/// Scratch call: close a lane. In: arg0 cursor, arg1 end. Out: out0 = 1
-/// for 'flush'.
+/// Scratch call: close a lane (this thread's, held through the slot or
+/// another slot of this thread over the buffer). In: `A_CURSOR`, `A_END`.
+/// Out: `O_RELEASE`.
 #[napi]
 pub fn fast_lane_close() {
-    on_slot(|s, wb| {
-        let a = S_ARG as usize;
-        s[S_OUT as usize] = release_status(wb.close_lane(Lane {
-            cursor: s[a],
-            end: s[a + 1],
-        })?);
-        Ok(())
-    })
+    let Some((cursor, end)) = scratch::with(|s| (s[w(A_CURSOR)], s[w(A_END)])) else {
+        return;
+    };
+    on_release(
+        |h| h.covers(cursor, end),
+        |_, wb| wb.close_lane(Lane { cursor, end }),
+    )
 }
 
-fn slot_result(slot: u32, f: impl FnOnce(&WriteBuffer) -> CoreResult<i64>) -> i64 {
-    registry::with(slot, |wb| f(wb).unwrap_or_else(|e| e.status() as i64))
-        .unwrap_or(STATUS_NO_SLOT as i64)
-}
-
-/// `deallocPages`: returns the record offset, or a negative status.
+/// `deallocPages`. Status in `S_STATUS`; out: `O_RECORD`.
 #[napi]
-pub fn dealloc(slot: u32, addrs: &[u64], acquire_writer: bool) -> i64 {
-    slot_result(slot, |wb| {
-        Ok(wb.dealloc_pages(addrs, acquire_writer)? as i64)
-    })
+pub fn dealloc(slot: u32, addrs: &[u64], acquire_writer: bool) {
+    let r = on_buffer_holds(slot, |wb, holds| {
+        let record = wb.dealloc_pages(addrs, acquire_writer)?;
+        if acquire_writer {
+            // The body is `addrs`, 8 bytes each (it fit, so no overflow).
+            holds.push(Hold::new(
+                record,
+                record_end(record, addrs.len() as u32 * 8),
+            ));
+        } else {
+            registry::note_uncounted(holds, record);
+        }
+        Ok(record)
+    });
+    store_status(r.map(Some));
 }
 
 /// `batch`: page ids and sizes (same length), dealloc addresses; writes
 /// each page's record offset into `out[i]` and the dealloc record's offset
-/// (or `u32::MAX`) into `out[pages]`. Returns 0 or a negative status.
+/// (or `u32::MAX`) into `out[pages]`. Status in `S_STATUS`.
 #[napi]
-pub fn batch(slot: u32, ids: &[u64], sizes: &[u32], dealloc: &[u64], mut out: Uint32Array) -> i64 {
-    // SAFETY: `out` is a live typed array argument; no JS runs during this
-    // call, so nothing else reads or writes it meanwhile.
-    let out = unsafe { out.as_mut() };
-    if ids.len() != sizes.len() || out.len() <= ids.len() {
-        return STATUS_BAD_ARGS as i64;
-    }
-    slot_result(slot, |wb| {
-        let mut i = 0;
-        let d = wb.batch_with(
-            ids.len(),
-            |k| (ids[k], sizes[k]),
-            dealloc,
-            |p| {
-                out[i] = p.record;
-                i += 1;
-            },
-        )?;
-        out[ids.len()] = d.unwrap_or(u32::MAX);
-        Ok(0)
-    })
+pub fn batch(slot: u32, ids: &[u64], sizes: &[u32], dealloc: &[u64], mut out: Uint32Array) {
+    let status = {
+        // SAFETY: `out` is a live typed array argument; no JS runs during
+        // this call, so nothing else reads or writes it meanwhile, and the
+        // scratch block is not touched while this borrow lives.
+        let out = unsafe { out.as_mut() };
+        if ids.len() != sizes.len() || out.len() <= ids.len() {
+            Err(STATUS_BAD_ARGS)
+        } else {
+            on_buffer_holds(slot, |wb, holds| {
+                let mut i = 0;
+                // The one reserved range: from the first record to the end
+                // of the last (empty for `acquire()`).
+                let mut range: Option<(u32, u32)> = None;
+                let mut extend = |record: u32, body: u32| {
+                    let end = record_end(record, body);
+                    range = Some(range.map_or((record, end), |(start, _)| (start, end)));
+                };
+                let d = wb.batch_with(
+                    ids.len(),
+                    |k| (ids[k], sizes[k]),
+                    dealloc,
+                    |p| {
+                        out[i] = p.record;
+                        extend(p.record, p.page_size);
+                        i += 1;
+                    },
+                )?;
+                if let Some(d) = d {
+                    extend(d, dealloc.len() as u32 * 8);
+                }
+                let (start, end) = range.unwrap_or((0, 0));
+                holds.push(Hold::new(start, end));
+                out[ids.len()] = d.unwrap_or(u32::MAX);
+                Ok(None)
+            })
+        }
+    };
+    store_status(status);
 }
 
-/// Words of `records_fill`'s preamble and of each entry.
+/// Fills `out` with live records from offset `start` on: a preamble of
+/// `REC_WORDS` words (`FILL_NEXT`: the offset to resume at, `FILL_COUNT`:
+/// entries that follow), then one entry of `REC_WORDS` words per record
+/// (`layout::record_entry`; `REC_POS` is 0). Status in `S_STATUS`.
 #[napi]
-pub const FILL_STRIDE: u32 = 8;
-
-/// Fills `out` with live records from offset `start` on. Preamble (8
-/// words): `out[0]` = the offset to resume at, `out[1]` = count. Then 8
-/// words per record: record offset, flags, page size, 0, page id (low,
-/// high), 0, 0 (so the id is `BigUint64Array` element `3 + 4 * (i + 1)`).
-/// Returns the count, or a negative status.
-#[napi]
-pub fn records_fill(slot: u32, start: u32, mut out: Uint32Array) -> i64 {
-    // SAFETY: as in `batch`.
-    let out = unsafe { out.as_mut() };
-    let stride = FILL_STRIDE as usize;
-    if out.len() < 2 * stride {
-        return STATUS_BAD_ARGS as i64;
-    }
-    slot_result(slot, |wb| {
-        let room = (out.len() / stride).saturating_sub(1);
-        let mut iter = wb.records_from(start)?;
-        let mut n = 0;
-        while n < room {
-            let Some(r) = iter.next() else { break };
-            let r = r?;
-            let e = &mut out[(n + 1) * stride..(n + 2) * stride];
-            e.copy_from_slice(&[
-                r.offset,
-                r.header.flags,
-                r.header.page_size,
-                0,
-                r.header.data as u32,
-                (r.header.data >> 32) as u32,
-                0,
-                0,
-            ]);
-            n += 1;
+pub fn records_fill(slot: u32, start: u32, mut out: Uint32Array) {
+    let status = {
+        // SAFETY: as in `batch`.
+        let out = unsafe { out.as_mut() };
+        let stride = REC_WORDS as usize;
+        if out.len() < 2 * stride {
+            Err(STATUS_BAD_ARGS)
+        } else {
+            on_buffer(slot, |wb| {
+                let room = (out.len() / stride).saturating_sub(1);
+                let mut iter = wb.records_from(start)?;
+                let mut n = 0;
+                while n < room {
+                    let Some(r) = iter.next() else { break };
+                    let r = r?;
+                    out[(n + 1) * stride..(n + 2) * stride].copy_from_slice(&record_entry(
+                        r.offset,
+                        r.header.flags,
+                        r.header.page_size,
+                        r.header.data,
+                        0,
+                    ));
+                    n += 1;
+                }
+                out[w(FILL_NEXT)] = iter.offset();
+                out[w(FILL_COUNT)] = n as u32;
+                Ok(None)
+            })
         }
-        out[0] = iter.offset();
-        out[1] = n as u32;
-        Ok(n as i64)
-    })
+    };
+    store_status(status);
 }
 
 /// Write-buffer arenas allocated and not yet freed in this process, on

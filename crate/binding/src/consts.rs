@@ -1,4 +1,5 @@
-//! Layout constants and codes, defined once in the core, exported to JS.
+//! Constants of the record format and the error table, defined once in the
+//! core, exported to JS (the scratch and entry words are in `layout`).
 
 use napi_derive::napi;
 use photon_wb_core as core;
@@ -33,15 +34,38 @@ pub const ARENA_ALIGN: u32 = core::ARENA_ALIGN as u32;
 #[napi]
 pub const LOCK_FILE: &str = core::dir_lock::LOCK_FILE;
 
-/// Stable error codes; status `s < 0` means `errorCodes()[-1 - s]`.
+/// The valid capacities, as every error says it.
 #[napi]
-pub fn error_codes() -> Vec<&'static str> {
-    core::Error::CODES.to_vec()
+pub const CAPACITY_RULE: &str = core::CAPACITY_RULE;
+
+/// One row of the error table.
+#[napi(object)]
+pub struct ErrorInfo {
+    /// The stable code, e.g. `ERR_AGAIN`.
+    pub code: String,
+    /// The JS class it surfaces as (`WriteBufferError`, `TypeError`,
+    /// `RangeError`), or `internal` (never reaches the caller).
+    pub class: String,
+    /// The message of a status-word error of this code.
+    pub message: String,
+    /// When it is raised (the README's error table).
+    pub when: String,
 }
 
-/// Bytes a record with a body of `body` bytes covers:
-/// `16 + roundUp(body, 8)` (a number: it can exceed 2^32).
+/// The one error table (`photon_wb_core::Code`), in status order: a status
+/// `s < 0` means `errorTable()[-1 - s]`.
 #[napi]
-pub fn record_size(body: u32) -> f64 {
-    core::record_size(body) as f64
+pub fn error_table() -> Vec<ErrorInfo> {
+    core::Code::ALL
+        .iter()
+        .map(|c| {
+            let i = c.info();
+            ErrorInfo {
+                code: i.code.to_owned(),
+                class: i.class.name().to_owned(),
+                message: i.message.to_owned(),
+                when: i.when.to_owned(),
+            }
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::DirLock;
+use photon_wb_core::{Code, DirLock};
 
 use crate::error::{to_napi_error, ErrorCode};
 
@@ -25,7 +25,7 @@ impl NativeDirLock {
         match DirLock::try_acquire(Path::new(&dir)).map_err(to_napi_error)? {
             Some(lock) => Ok(NativeDirLock { lock: Some(lock) }),
             None => Err(Error::new(
-                ErrorCode("ERR_LOCKED"),
+                ErrorCode(Code::Locked.as_str()),
                 format!("{dir} is locked by another PageLog"),
             )),
         }

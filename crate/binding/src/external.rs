@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::*;
 use napi::sys;
 
+use photon_wb_core::Code;
+
 use crate::arena_mode::{self, Exposed, NO_EXTERNAL};
 use crate::error::ErrorCode;
 
@@ -84,7 +86,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
 ) -> Result<(Unknown<'env>, Tagged<T>), ErrorCode> {
     let keep = Arc::new(Keep(Mutex::new(Some(owner.clone()))));
     let mut value = ptr::null_mut();
-    let status = if arena_mode::simulate_refusal(kind) {
+    let status = if crate::test_hooks::simulate_refusal(kind) {
         sys::Status::napi_no_external_buffers_allowed
     } else {
         let hint = Box::into_raw(Box::new(keep.clone()));
@@ -117,7 +119,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     }
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not expose {what} as an external ArrayBuffer (napi status {status})"),
         ));
     }
@@ -127,7 +129,7 @@ pub unsafe fn array_buffer<'env, T: Send + Sync + 'static>(
     let status = unsafe { sys::napi_type_tag_object(env.raw(), value, &tag) };
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not tag the ArrayBuffer of {what} (napi status {status})"),
         ));
     }
@@ -193,4 +195,133 @@ pub fn copy<'env>(env: &'env Env, bytes: &[u8]) -> Result<Unknown<'env>> {
     }
     // SAFETY: `value` is a live napi value of this env.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+}
+
+/// Bytes reported to one isolate's GC as external memory
+/// (`napi_adjust_external_memory`) for as long as this value lives, and
+/// given back, on the same env, when it drops — unless that env is gone.
+///
+/// Why only some bytes, and per isolate (docs/ARCHITECTURE.md, "Arena
+/// memory"): Node already reports every external `ArrayBuffer` to the
+/// isolate that made it, for its whole life (`napi_create_external_arraybuffer`
+/// adjusts by its length and gives it back when it is freed; measured with
+/// the counter this call reads), and each `NativeBuffer` makes one over
+/// its arena on its own thread: charging that arena again would count it
+/// twice. What V8 does not see is the record-start bitmap (capacity / 64
+/// bytes, in both modes) and, in the `'js'` mode, the arena itself: a
+/// `SharedArrayBuffer`'s memory is charged to no isolate's counter
+/// (measured: creating a 16 MiB `'js'` buffer moved it by the bitmap only).
+/// Each `NativeBuffer` charges those here to its own isolate: every isolate
+/// that holds a buffer keeps it alive, so each one's GC should feel its
+/// weight.
+///
+/// The adjustment must be undone on the env that made it: a charge records
+/// its env and thread, and drops (from a finalizer or `dispose`, both on
+/// that thread) undo it there. A worker's env may be torn down first: an
+/// env cleanup hook marks it gone, and later drops skip the undo (the
+/// isolate and its counter are going away with it).
+pub struct ExternalCharge {
+    env: sys::napi_env,
+    /// Which registration of `env` this charge belongs to (an env pointer
+    /// could in principle be reused after teardown).
+    generation: u64,
+    bytes: i64,
+    thread: std::thread::ThreadId,
+}
+
+// SAFETY: the env handle is used only on the thread that made the charge
+// (`drop` checks it and otherwise only forgets the bytes).
+unsafe impl Send for ExternalCharge {}
+
+thread_local! {
+    /// The envs of this thread with a live registration: env → (generation,
+    /// bytes charged and not given back).
+    static CHARGED: std::cell::RefCell<std::collections::HashMap<usize, (u64, i64)>> =
+        std::cell::RefCell::default();
+}
+
+/// Env cleanup hook: the env is being torn down; forget it.
+///
+/// # Safety
+///
+/// Called by Node once, on the env's thread, with the env pointer as `arg`.
+unsafe extern "C" fn env_gone(arg: *mut std::ffi::c_void) {
+    let _ = CHARGED.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.remove(&(arg as usize));
+        }
+    });
+}
+
+impl ExternalCharge {
+    /// Reports `bytes` to the isolate of `env` (on this, its thread).
+    pub fn new(env: &Env, bytes: usize) -> Self {
+        static GENERATION: AtomicU64 = AtomicU64::new(1);
+        let raw = env.raw();
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let generation = CHARGED.with_borrow_mut(|c| {
+            if let Some((generation, total)) = c.get_mut(&(raw as usize)) {
+                *total += bytes;
+                return Some(*generation);
+            }
+            // Ordering: Relaxed: only distinct values are needed.
+            let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: `raw` is the live env of this call; Node calls the
+            // hook once at its teardown, with `raw` as the argument.
+            let status = unsafe { sys::napi_add_env_cleanup_hook(raw, Some(env_gone), raw.cast()) };
+            if status != sys::Status::napi_ok {
+                return None;
+            }
+            c.insert(raw as usize, (generation, bytes));
+            Some(generation)
+        });
+        let Some(generation) = generation else {
+            // Without a hook the undo could outlive the env: charge nothing.
+            return ExternalCharge {
+                env: raw,
+                generation: 0,
+                bytes: 0,
+                thread: std::thread::current().id(),
+            };
+        };
+        let mut total = 0i64;
+        // SAFETY: `raw` is the live env of this call, on its thread; `total`
+        // is a valid out pointer (Node 20 requires one).
+        unsafe { sys::napi_adjust_external_memory(raw, bytes, &mut total) };
+        ExternalCharge {
+            env: raw,
+            generation,
+            bytes,
+            thread: std::thread::current().id(),
+        }
+    }
+}
+
+impl Drop for ExternalCharge {
+    fn drop(&mut self) {
+        if self.bytes == 0 || std::thread::current().id() != self.thread {
+            return;
+        }
+        let live = CHARGED
+            .try_with(|c| {
+                let Ok(mut c) = c.try_borrow_mut() else {
+                    return false;
+                };
+                match c.get_mut(&(self.env as usize)) {
+                    Some((generation, total)) if *generation == self.generation => {
+                        *total -= self.bytes;
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .unwrap_or(false);
+        if live {
+            let mut total = 0i64;
+            // SAFETY: the env is registered under this charge's generation,
+            // so its cleanup hook has not run: it is alive, and this is its
+            // thread (checked above).
+            unsafe { sys::napi_adjust_external_memory(self.env, -self.bytes, &mut total) };
+        }
+    }
 }

@@ -1,37 +1,52 @@
-//! Flush waits: a JS promise per waiter, resolved from whichever thread
-//! calls `onFlushed`.
+//! Flush waits: a JS promise per waiter, settled from whichever thread
+//! calls `onFlushed`, or from whichever thread drops the buffer's last
+//! reference unflushed (nothing can flush it any more).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use napi::bindgen_prelude::*;
 use napi::JsDeferred;
 use napi_derive::napi;
-use photon_wb_core::{Subscription, WriteBuffer};
+use photon_wb_core::{Code, Subscription, Woken, WriteBuffer};
 
-use crate::arena_mode::{self, Borrow};
+use crate::error::{coded, ErrorCode};
 use crate::registry;
 
-type Resolver = fn(Env) -> Result<bool>;
-type Pending = Arc<Mutex<Option<JsDeferred<bool, Resolver>>>>;
+/// How a wait settled: its promise resolves with one of these.
+#[napi]
+pub const WAIT_CANCELLED: u32 = 0;
+/// The buffer was flushed (`onFlushed`).
+#[napi]
+pub const WAIT_FLUSHED: u32 = 1;
+/// The buffer was dropped on every thread before it was flushed.
+#[napi]
+pub const WAIT_DROPPED: u32 = 2;
 
-fn settle(pending: &Pending, flushed: bool) {
+type Resolver = fn(Env) -> Result<u32>;
+type Pending = Arc<Mutex<Option<JsDeferred<u32, Resolver>>>>;
+
+fn settle(pending: &Pending, outcome: u32) {
     let taken = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(d) = taken {
-        d.resolve(if flushed { |_| Ok(true) } else { |_| Ok(false) });
+        d.resolve(match outcome {
+            WAIT_FLUSHED => |_| Ok(WAIT_FLUSHED),
+            WAIT_DROPPED => |_| Ok(WAIT_DROPPED),
+            _ => |_| Ok(WAIT_CANCELLED),
+        });
     }
 }
 
-/// One pending flush wait; `cancel()` settles its promise with `false`.
+/// One pending flush wait; `cancel()` settles its promise with
+/// `WAIT_CANCELLED`.
+///
+/// It holds the buffer only weakly: a wait never keeps an arena alive, and
+/// a buffer dropped on every thread settles its waits (`WAIT_DROPPED`),
+/// which releases what keeps the event loop alive for them.
 #[napi]
 pub struct FlushWait {
-    buffer: Arc<WriteBuffer>,
+    buffer: Weak<WriteBuffer>,
     pending: Pending,
     id: Option<u64>,
-    /// For a borrowed (`'js'`) arena: pairs `buffer` with a reference to
-    /// the arena (every `Arc` of a borrowed buffer has one; see
-    /// `arena_mode`), deleted on this thread when the wait is collected.
-    /// The wait itself never touches the arena.
-    _keep: Option<Borrow>,
 }
 
 #[napi]
@@ -39,51 +54,57 @@ impl FlushWait {
     /// Cancels the wait if it is still pending; returns whether it was.
     #[napi]
     pub fn cancel(&mut self) -> bool {
-        let was_waiting = self
-            .id
-            .take()
-            .is_some_and(|id| self.buffer.unsubscribe_flushed(id));
+        // A buffer that is gone has already woken (and settled) its waiters.
+        let was_waiting = self.id.take().is_some_and(|id| {
+            self.buffer
+                .upgrade()
+                .is_some_and(|b| b.unsubscribe_flushed(id))
+        });
         if was_waiting {
-            settle(&self.pending, false);
+            settle(&self.pending, WAIT_CANCELLED);
         }
         was_waiting
     }
 }
 
 /// Starts a flush wait on the buffer in `slot`: returns
-/// `{ promise, wait }`, where `promise` resolves `true` once the buffer is
-/// flushed (at once if it already is) and `wait.cancel()` resolves it
-/// `false` instead.
+/// `{ promise, wait }`, where `promise` resolves `WAIT_FLUSHED` once the
+/// buffer is flushed (at once if it already is), `WAIT_DROPPED` if it is
+/// dropped unflushed on every thread, and `wait.cancel()` resolves it
+/// `WAIT_CANCELLED` instead.
 ///
-/// A pending wait keeps the event loop alive, like pending I/O. In the
-/// `'js'` arena mode, `arena` is the `Uint8Array` over the buffer's arena.
-#[napi(ts_return_type = "{ promise: Promise<boolean>; wait: FlushWait }")]
-pub fn wait_flushed<'env>(
-    env: &'env Env,
-    slot: u32,
-    arena: Option<Unknown>,
-) -> Result<Object<'env>> {
-    let buffer =
-        registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
-    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "waitFlushed")
-        .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
-    let (deferred, promise) = env.create_deferred::<bool, Resolver>()?;
+/// A pending wait keeps the event loop alive, like pending I/O. The wait
+/// never touches the arena, so it needs no reference to a `'js'` arena.
+#[napi(ts_return_type = "{ promise: Promise<number>; wait: FlushWait }")]
+pub fn wait_flushed<'env>(env: &'env Env, slot: u32) -> Result<Object<'env>, ErrorCode> {
+    let buffer = registry::get(slot).ok_or_else(|| coded(Code::Closed, Code::Closed.message()))?;
+    let napi = |e: Error| coded(Code::Napi, e.reason.clone());
+    let (deferred, promise) = env.create_deferred::<u32, Resolver>().map_err(napi)?;
     let pending: Pending = Arc::new(Mutex::new(Some(deferred)));
     let waiter = pending.clone();
-    let id = match buffer.subscribe_flushed(move || settle(&waiter, true)) {
+    // The callback holds the promise only, never the buffer.
+    let id = match buffer.subscribe_flushed(move |woken| {
+        settle(
+            &waiter,
+            match woken {
+                Woken::Set => WAIT_FLUSHED,
+                Woken::Abandoned => WAIT_DROPPED,
+            },
+        )
+    }) {
         Subscription::Done => None,
         Subscription::Waiting(id) => Some(id),
     };
-    let mut out = Object::new(env)?;
-    out.set_named_property("promise", promise)?;
+    let mut out = Object::new(env).map_err(napi)?;
+    out.set_named_property("promise", promise).map_err(napi)?;
     out.set_named_property(
         "wait",
         FlushWait {
-            buffer,
+            buffer: Arc::downgrade(&buffer),
             pending,
             id,
-            _keep: keep,
         },
-    )?;
+    )
+    .map_err(napi)?;
     Ok(out)
 }

@@ -11,6 +11,7 @@
 // this crate has no Node to call them, so they look unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod arena_cache;
 mod arena_mode;
 mod buffer;
 mod consts;
@@ -18,7 +19,10 @@ mod dir_lock;
 mod error;
 mod external;
 mod flush;
+mod layout;
 mod page_file;
 mod registry;
 mod scratch;
+mod segment;
 mod shared;
+mod test_hooks;

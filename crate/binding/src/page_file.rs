@@ -6,30 +6,30 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::{write_page_file, Error as CoreError, FlushStats, PageFile, WriteBuffer};
+use photon_wb_core::{
+    write_page_file, Code, Error as CoreError, FlushStats, PageFile, WriteBuffer,
+};
 
 use crate::arena_mode::{self, Borrow, Exposed, NO_EXTERNAL};
+use crate::error::{coded, rejection, to_napi_error, ErrorCode};
 use crate::external;
+use crate::layout::{record_entry, O_SIZE, O_U64, REC_WORDS, S_STATUS, S_U64};
 use crate::registry;
+use crate::scratch::{self, set_u64, u64_at};
+use crate::test_hooks;
 
-/// What a flush or an open produced: either numbers, or an error's code
-/// and message (JS turns it into the right error class).
+/// What a flush wrote. (A failed flush or open rejects with a coded error:
+/// `err.code` is a code of the error table or an errno name, `ENOSPC`, ….)
 #[napi(object)]
 pub struct FlushOutcome {
-    /// Stable code (`ERR_…`) or errno name (`ENOSPC`, …) on failure.
-    pub code: Option<String>,
-    pub message: Option<String>,
     pub bytes: f64,
     pub records: f64,
 }
 
-fn failed(e: &CoreError) -> FlushOutcome {
-    FlushOutcome {
-        code: Some(e.code().to_owned()),
-        message: Some(e.to_string()),
-        bytes: 0.0,
-        records: 0.0,
-    }
+/// The buffer in `slot`, or `ERR_CLOSED` (the JS layer owns its slots: an
+/// empty one is a disposed buffer).
+fn slot_buffer(slot: u32) -> Result<Arc<WriteBuffer>, ErrorCode> {
+    registry::get(slot).ok_or_else(|| coded(Code::Closed, Code::Closed.message()))
 }
 
 /// Writes a flushable buffer to a page file, durably, then marks it
@@ -47,18 +47,8 @@ pub struct FlushTask {
     /// During a worker's teardown Node waits for queued pool work before it
     /// finalizes the environment's references.
     keep: Option<Borrow>,
-    /// Test-only: `PHOTON_WB_FLUSH_DELAY_MS`, a pause before the arena is
-    /// read, so a test can collect everything JS holds meanwhile.
+    /// Test build only: a pause before the arena is read (`test_hooks`).
     delay: Option<std::time::Duration>,
-}
-
-/// The test-only pause of `PHOTON_WB_FLUSH_DELAY_MS` (unset: none).
-fn flush_delay() -> Option<std::time::Duration> {
-    let ms: u64 = std::env::var("PHOTON_WB_FLUSH_DELAY_MS")
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(std::time::Duration::from_millis(ms.min(10_000)))
 }
 
 impl Task for FlushTask {
@@ -77,16 +67,15 @@ impl Task for FlushTask {
         Ok(r)
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<FlushOutcome> {
-        Ok(match out {
-            Ok(s) => FlushOutcome {
-                code: None,
-                message: None,
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<FlushOutcome> {
+        test_hooks::note_resolved(&self.path);
+        match out {
+            Ok(s) => Ok(FlushOutcome {
                 bytes: s.bytes as f64,
                 records: s.records as f64,
-            },
-            Err(e) => failed(&e),
-        })
+            }),
+            Err(e) => Err(rejection(&env, to_napi_error(e))),
+        }
     }
 
     fn finally(mut self, _env: Env) -> Result<()> {
@@ -96,8 +85,9 @@ impl Task for FlushTask {
     }
 }
 
-/// `flushTo`: a promise of the outcome (never rejects; JS decides). For a
-/// buffer in the `'js'` arena mode, `arena` is the `Uint8Array` over its
+/// `flushTo`: a promise of what was written; it rejects with a coded error
+/// (the JS layer adds the operation and the path). For a buffer in the
+/// `'js'` arena mode, `arena` is the `Uint8Array` over its
 /// arena (checked), referenced until the flush is over.
 #[napi(ts_return_type = "Promise<FlushOutcome>")]
 pub fn flush_to(
@@ -106,17 +96,15 @@ pub fn flush_to(
     path: String,
     overwrite: bool,
     arena: Option<Unknown>,
-) -> Result<AsyncTask<FlushTask>> {
-    let buffer =
-        registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
-    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "flushTo")
-        .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
+) -> Result<AsyncTask<FlushTask>, ErrorCode> {
+    let buffer = slot_buffer(slot)?;
+    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), "flushTo")?;
     Ok(AsyncTask::new(FlushTask {
         buffer,
         path: PathBuf::from(path),
         overwrite,
         keep,
-        delay: flush_delay(),
+        delay: test_hooks::flush_delay(),
     }))
 }
 
@@ -133,21 +121,16 @@ impl Task for OpenTask {
         Ok(PageFile::open(&self.path))
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<NativePageFile> {
-        Ok(match out {
-            Ok(f) => NativePageFile {
-                file: Some(Arc::new(f)),
-                error: None,
-            },
-            Err(e) => NativePageFile {
-                file: None,
-                error: Some(failed(&e)),
-            },
-        })
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<NativePageFile> {
+        match out {
+            Ok(f) => Ok(NativePageFile { file: Arc::new(f) }),
+            Err(e) => Err(rejection(&env, to_napi_error(e))),
+        }
     }
 }
 
-/// `PageFile.open`: a promise of a `NativePageFile` (check `error` first).
+/// `PageFile.open`: a promise of a `NativePageFile`; it rejects with a coded
+/// error (`ERR_CORRUPT`, or an errno name).
 #[napi(ts_return_type = "Promise<NativePageFile>")]
 pub fn open_page_file(path: String) -> AsyncTask<OpenTask> {
     AsyncTask::new(OpenTask {
@@ -155,43 +138,29 @@ pub fn open_page_file(path: String) -> AsyncTask<OpenTask> {
     })
 }
 
-/// A validated page file in memory (or the error that opening it met).
+/// A JS-owned copy of `bytes`.
+fn copied<'env>(env: &'env Env, bytes: &[u8]) -> Result<Unknown<'env>, ErrorCode> {
+    external::copy(env, bytes).map_err(|e| coded(Code::Napi, e.reason.clone()))
+}
+
+/// A validated page file in memory.
 #[napi]
 pub struct NativePageFile {
-    file: Option<Arc<PageFile>>,
-    error: Option<FlushOutcome>,
+    file: Arc<PageFile>,
 }
 
-/// Words per entry of `NativePageFile::entries`.
-#[napi]
-pub const FILE_ENTRY_WORDS: u32 = 8;
-
 impl NativePageFile {
-    fn file(&self) -> Result<&Arc<PageFile>> {
-        self.file
-            .as_ref()
-            .ok_or_else(|| Error::new(Status::InvalidArg, "the page file failed to open"))
+    fn file(&self) -> &Arc<PageFile> {
+        &self.file
     }
 }
 
 #[napi]
 impl NativePageFile {
-    /// The error code when opening failed.
-    #[napi(getter)]
-    pub fn error_code(&self) -> Option<String> {
-        self.error.as_ref().and_then(|e| e.code.clone())
-    }
-
-    /// The error message when opening failed.
-    #[napi(getter)]
-    pub fn error_message(&self) -> Option<String> {
-        self.error.as_ref().and_then(|e| e.message.clone())
-    }
-
     /// The group id of the flushed buffer.
     #[napi(getter)]
-    pub fn group_id(&self) -> Result<u32> {
-        Ok(self.file()?.group_id())
+    pub fn group_id(&self) -> u32 {
+        self.file().group_id()
     }
 
     /// The whole file as one `ArrayBuffer`: external over the file's bytes
@@ -199,14 +168,14 @@ impl NativePageFile {
     /// JS-owned copy of them (also when this call is the first to meet a
     /// runtime that refuses external buffers).
     #[napi(ts_return_type = "ArrayBuffer")]
-    pub fn bytes<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-        let file = self.file()?;
+    pub fn bytes<'env>(&self, env: &'env Env) -> Result<Unknown<'env>, ErrorCode> {
+        let file = self.file();
         let len = file.as_bytes().len();
         if len == 0 {
-            return Err(Error::new(Status::InvalidArg, "empty page file"));
+            return Err(coded(Code::Corrupt, "corrupt: an empty page file"));
         }
         if arena_mode::is_js() {
-            return external::copy(env, file.as_bytes());
+            return copied(env, file.as_bytes());
         }
         let data = file.as_bytes().as_ptr() as *mut u8;
         // SAFETY: the file's bytes live, unmoved, as long as any `Arc` of
@@ -216,50 +185,60 @@ impl NativePageFile {
             external::array_buffer(env, file, data, len, Exposed::PageFile, "the page file")
         } {
             Ok((v, _)) => Ok(v),
-            Err(e) if e.status.0 == NO_EXTERNAL => external::copy(env, file.as_bytes()),
-            Err(e) => Err(Error::new(Status::GenericFailure, e.reason.clone())),
+            Err(e) if e.status.0 == NO_EXTERNAL => copied(env, file.as_bytes()),
+            Err(e) => Err(e),
         }
     }
 
-    /// Every record, 8 words each: flags, buffer offset of the record, body
-    /// size, 0, page id (low, high), body position in the file (low, high).
+    /// Every record, one entry of `REC_WORDS` words each, in the word order
+    /// of `recordsFill` (`layout::record_entry`), with `REC_POS` the body's
+    /// position in the file.
     #[napi]
-    pub fn entries(&self) -> Result<Uint32Array> {
-        let file = self.file()?;
+    pub fn entries(&self) -> Result<Uint32Array, ErrorCode> {
+        let file = self.file();
         let base = file.as_bytes().as_ptr() as usize;
-        let mut out = Vec::with_capacity(file.len() * FILE_ENTRY_WORDS as usize);
+        let words = file.len() * REC_WORDS as usize;
+        let mut out = Vec::new();
+        // Up to 2^27 records (4 GiB of words): an error, never an abort.
+        out.try_reserve_exact(words).map_err(|_| {
+            coded(
+                Code::OutOfMemory,
+                format!(
+                    "could not allocate {} bytes for the record table",
+                    words * 4
+                ),
+            )
+        })?;
         for r in file.records() {
             let pos = (r.body().as_ptr() as usize - base) as u64;
-            out.extend_from_slice(&[
-                r.header.flags,
+            out.extend_from_slice(&record_entry(
                 r.offset,
+                r.header.flags,
                 r.header.page_size,
-                0,
-                r.page_id() as u32,
-                (r.page_id() >> 32) as u32,
-                pos as u32,
-                (pos >> 32) as u32,
-            ]);
+                r.page_id(),
+                pos,
+            ));
         }
         Ok(Uint32Array::new(out))
     }
 
-    /// `[status, body position, size]` of the page at `addr`; status < 0
-    /// (`ERR_INVALID_ADDR`) when it is not a page of this file.
+    /// Scratch call: the page at the u64 address in `S_U64`. Out: `O_U64`
+    /// the body's position in the file, `O_SIZE` its size; status
+    /// `ERR_INVALID_ADDR` when it is not a page of this file.
     #[napi]
-    pub fn locate(&self, addr: BigInt) -> Result<Vec<f64>> {
-        let file = self.file()?;
-        let (signed, value, lossless) = addr.get_u64();
-        if signed || !lossless {
-            return Ok(vec![CoreError::InvalidAddr.status() as f64, 0.0, 0.0]);
-        }
-        Ok(match file.page(value) {
-            Ok(body) => vec![
-                0.0,
-                (body.as_ptr() as usize - file.as_bytes().as_ptr() as usize) as f64,
-                body.len() as f64,
-            ],
-            Err(e) => vec![e.status() as f64, 0.0, 0.0],
-        })
+    pub fn locate(&self) {
+        let file = self.file();
+        scratch::with(|s| {
+            let status = match file.page(u64_at(s, S_U64)) {
+                Ok(body) => {
+                    let pos = body.as_ptr() as usize - file.as_bytes().as_ptr() as usize;
+                    set_u64(s, O_U64, pos as u64);
+                    s[O_SIZE as usize] = body.len() as u32;
+                    0
+                }
+                Err(e) => e.status(),
+            };
+            s[S_STATUS as usize] = status as u32;
+        });
     }
 }

@@ -4,7 +4,7 @@
 //! by JS as one external `ArrayBuffer`; in the `'js'` arena mode, a
 //! `SharedArrayBuffer` that JS allocates and Rust borrows for the rest of
 //! the thread's life (a strong reference, dropped by an environment cleanup
-//! hook that also forgets the pointer).
+//! hook that also forgets the pointer). Its words are named in `layout`.
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
@@ -14,30 +14,10 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::arena_mode::{self, Borrow, Exposed, NO_EXTERNAL};
-use crate::error::ErrorCode;
+use photon_wb_core::Code;
 
-/// `u32` words in the block (4 KiB).
-#[napi]
-pub const SCRATCH_WORDS: u32 = 1024;
-/// Word: the buffer's slot.
-#[napi]
-pub const S_SLOT: u32 = 0;
-/// Words: call-specific `u32` arguments.
-#[napi]
-pub const S_ARG: u32 = 1;
-/// Words 4 and 5: a `u64` argument (low, high), also readable as
-/// `BigUint64Array` element 2.
-#[napi]
-pub const S_U64: u32 = 4;
-/// Word: status of the call (`>= 0` success, `< 0` an error code index).
-#[napi]
-pub const S_STATUS: u32 = 8;
-/// Words 9..=11: `u32` results.
-#[napi]
-pub const S_OUT: u32 = 9;
-/// Words 12 and 13: a `u64` result, also `BigUint64Array` element 6.
-#[napi]
-pub const S_OUT_U64: u32 = 12;
+use crate::error::ErrorCode;
+use crate::layout::SCRATCH_WORDS;
 
 const WORDS: usize = SCRATCH_WORDS as usize;
 type Block = [u32; WORDS];
@@ -153,7 +133,7 @@ pub fn scratch<'env>(
     )?;
     if keep.len() != WORDS * 4 {
         return Err(Error::new(
-            ErrorCode("ERR_INVALID_ARG_VALUE"),
+            ErrorCode(Code::InvalidArgValue.as_str()),
             format!("the scratch block must be {} bytes", WORDS * 4),
         ));
     }
@@ -168,7 +148,7 @@ pub fn scratch<'env>(
     };
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not add a cleanup hook (napi status {status})"),
         ));
     }
@@ -187,7 +167,7 @@ fn external_block(env: &Env) -> Result<Unknown<'_>, ErrorCode> {
     let raw_env = env.raw();
     let block = Box::into_raw(Box::new([0u32; WORDS]));
     let mut value = ptr::null_mut();
-    let status = if arena_mode::simulate_refusal(Exposed::Scratch) {
+    let status = if crate::test_hooks::simulate_refusal(Exposed::Scratch) {
         sys::Status::napi_no_external_buffers_allowed
     } else {
         // SAFETY: `block` is a valid allocation of `WORDS * 4` bytes that
@@ -214,7 +194,7 @@ fn external_block(env: &Env) -> Result<Unknown<'_>, ErrorCode> {
             ));
         }
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not create the scratch block (napi status {status})"),
         ));
     }
@@ -223,7 +203,7 @@ fn external_block(env: &Env) -> Result<Unknown<'_>, ErrorCode> {
     let status = unsafe { sys::napi_create_reference(raw_env, value, 1, &mut handle) };
     if status != sys::Status::napi_ok {
         return Err(Error::new(
-            ErrorCode("ERR_NAPI"),
+            ErrorCode(Code::Napi.as_str()),
             format!("could not reference the scratch block (napi status {status})"),
         ));
     }

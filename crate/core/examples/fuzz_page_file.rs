@@ -1,7 +1,7 @@
 //! Long mutation-fuzz run of the page file reader.
 //!
 //! ```text
-//! cargo run --release -p photon-write-buffer-core --example fuzz_page_file -- 1000000 [seed]
+//! cargo run --release -p photon-write-buffer-core --features test-hooks --example fuzz_page_file -- 1000000 [seed]
 //! ```
 //!
 //! Every mutated file (flip, insert, delete, truncate, overwrite, lying

@@ -1,5 +1,11 @@
 //! The raw, zeroed, aligned allocation behind a write buffer, and the
 //! record-start bitmap beside it.
+//!
+//! Large arenas ([`MAP_MIN`] bytes and up, on Unix) are anonymous mappings
+//! straight from the kernel: page-aligned, zeroed lazily on first touch, and
+//! returned with `munmap` when freed, so RSS falls by exactly what was freed
+//! (a `calloc`ed chunk may stay in malloc's heap once glibc's dynamic mmap
+//! threshold has risen). Smaller ones come from the global allocator.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
@@ -11,61 +17,191 @@ use crate::record::ALIGN;
 /// Alignment of every arena: 16 bytes, the allocator's natural alignment on
 /// 64-bit targets, so `alloc_zeroed` is a `calloc` that maps large arenas
 /// lazily instead of touching every page up front. Records need only 8.
+/// (A mapped arena is page-aligned, which is more.)
 pub const ARENA_ALIGN: usize = 16;
+
+/// Arenas of this many bytes and more are anonymous mappings on Unix.
+pub const MAP_MIN: usize = 1 << 20;
 
 const _: () = assert!(ARENA_ALIGN.is_multiple_of(ALIGN as usize));
 
-/// Arenas of write buffers allocated and not yet freed, process-wide (a
-/// leak check for tests: see [`live_arenas`]).
+/// Arenas of write buffers held by buffers and pools, process-wide (a
+/// leak check for tests: see [`live_arenas`]). An arena leaves the count
+/// when its buffer lets it go (it is then freed, or kept scrubbed in the
+/// process-wide cache: `crate::reclaim`).
 static LIVE_ARENAS: AtomicUsize = AtomicUsize::new(0);
 
-/// Write-buffer arenas currently allocated in this process.
+/// Write-buffer arenas held by buffers and pools in this process (idle
+/// pooled ones included; cached and being-freed ones not: see
+/// [`crate::reclaim::stats`]).
 // Ordering: Relaxed: a statistic; it publishes no memory.
 pub fn live_arenas() -> usize {
     LIVE_ARENAS.load(Ordering::Relaxed)
+}
+
+/// Where an arena's memory comes from, hence how it is freed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backing {
+    /// `alloc_zeroed` with this layout; `dealloc` frees it.
+    Heap(Layout),
+    /// An anonymous mapping of `len` bytes; `munmap` frees it.
+    #[cfg(unix)]
+    Mapped,
+    /// Someone else's memory ([`Arena::borrowed`]): never freed here.
+    Borrowed,
 }
 
 /// A zeroed allocation of `len` bytes, freed exactly once on drop; or
 /// (see [`Arena::borrowed`]) memory that someone else owns and frees.
 pub(crate) struct Arena {
     ptr: NonNull<u8>,
-    layout: Layout,
+    len: usize,
+    backing: Backing,
     counted: bool,
-    borrowed: bool,
 }
 
 // SAFETY: `Arena` is a plain owned allocation; it hands out raw pointers only,
 // and every access through them is synchronised by its owner (`WriteBuffer`
 // reserves disjoint ranges with one CAS and publishes them with
-// Release/Acquire), so moving it between threads is sound.
+// Release/Acquire), so moving it between threads is sound (the reclaim
+// thread frees or scrubs arenas that no buffer holds any more).
 unsafe impl Send for Arena {}
 // SAFETY: shared access only yields raw pointers (see `Send` above); the
 // owner's protocol keeps concurrent accesses disjoint or atomic.
 unsafe impl Sync for Arena {}
 
+/// Whether mapped arenas of 4 MiB and more get `MADV_HUGEPAGE`: on unless
+/// `PHOTON_WB_HUGEPAGE=0`. Measured (docs/BENCHMARKS.md, "Arena memory"):
+/// filling fresh 64 MiB arenas took ~26× fewer page faults and 2–3× less
+/// time; the cost is residency in 2 MiB steps. Read once.
+#[cfg(target_os = "linux")]
+fn huge_pages() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("PHOTON_WB_HUGEPAGE").map_or(true, |v| v != "0"))
+}
+
+/// Replaces `len` bytes of private anonymous mapping at `ptr` by pages
+/// that read as zero and are not resident; whether it could. Linux:
+/// `MADV_DONTNEED` (guaranteed to zero private anonymous pages). Other
+/// Unixes, where `MADV_DONTNEED` may keep the contents: a fresh anonymous
+/// mapping over the range (`MAP_FIXED`).
+///
+/// # Safety
+///
+/// `ptr` is page-aligned and `ptr..ptr + len` is inside a private
+/// anonymous read-write mapping that nothing else accesses meanwhile.
+#[cfg(unix)]
+unsafe fn release_pages(ptr: *mut u8, len: usize) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: the caller's contract; the advice drops the pages' contents.
+        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: the caller's contract: the range is ours, and replacing it
+        // with a fresh mapping of the same protection keeps it valid.
+        let raw = unsafe {
+            libc::mmap(
+                ptr.cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        raw == ptr.cast()
+    }
+}
+
+/// The kernel's page size (read once).
+#[cfg(unix)]
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: `sysconf` only reads a system constant.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 1 << 16,
+    })
+}
+
 impl Arena {
-    /// Allocates `len` zeroed bytes (`len > 0`) aligned to `align`.
+    /// Allocates `len` zeroed bytes (`len > 0`) aligned to `align`: mapped
+    /// from the kernel when `len >= MAP_MIN` (on Unix; a mapping is
+    /// page-aligned), from the global allocator otherwise.
     pub(crate) fn zeroed(len: usize, align: usize) -> Result<Self> {
         let layout = Layout::from_size_align(len.max(1), align)
             .map_err(|_| Error::OutOfMemory(len as u64))?;
+        #[cfg(unix)]
+        if len >= MAP_MIN && align <= 4096 {
+            return Self::mapped(len);
+        }
         // SAFETY: the layout has a non-zero size (`max(1)`).
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).ok_or(Error::OutOfMemory(len as u64))?;
         Ok(Arena {
             ptr,
-            layout,
+            len: layout.size(),
+            backing: Backing::Heap(layout),
             counted: false,
-            borrowed: false,
+        })
+    }
+
+    /// An anonymous private mapping of `len > 0` bytes: zero pages that the
+    /// kernel materialises on first touch.
+    #[cfg(unix)]
+    fn mapped(len: usize) -> Result<Self> {
+        // SAFETY: a fresh anonymous mapping at an address the kernel
+        // chooses; it aliases nothing. `len > 0`.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(Error::OutOfMemory(len as u64));
+        }
+        #[cfg(target_os = "linux")]
+        if huge_pages() && len >= 4 << 20 {
+            // SAFETY: `raw..raw + len` is the mapping just made; the advice
+            // changes no contents. A failure only means no huge pages.
+            unsafe { libc::madvise(raw, len, libc::MADV_HUGEPAGE) };
+        }
+        let ptr = NonNull::new(raw.cast::<u8>()).ok_or(Error::OutOfMemory(len as u64))?;
+        Ok(Arena {
+            ptr,
+            len,
+            backing: Backing::Mapped,
+            counted: false,
         })
     }
 
     /// As [`Arena::zeroed`], counted in [`live_arenas`] until dropped.
     pub(crate) fn counted(len: usize, align: usize) -> Result<Self> {
         let mut a = Self::zeroed(len, align)?;
-        a.counted = true;
-        // Ordering: Relaxed: a statistic.
-        LIVE_ARENAS.fetch_add(1, Ordering::Relaxed);
+        a.count(true);
         Ok(a)
+    }
+
+    /// Enters (`true`) or leaves (`false`) the [`live_arenas`] count; a
+    /// no-op when already there.
+    pub(crate) fn count(&mut self, counted: bool) {
+        if self.counted == counted {
+            return;
+        }
+        self.counted = counted;
+        // Ordering: Relaxed: a statistic.
+        if counted {
+            LIVE_ARENAS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            LIVE_ARENAS.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// The first byte.
@@ -77,7 +213,67 @@ impl Arena {
     /// Bytes allocated.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.layout.size()
+        self.len
+    }
+
+    /// The prefix [`Arena::zero_head`] zeroes: `dirty` rounded up to a
+    /// page for a mapping; the whole arena for a heap one.
+    fn head(&self, dirty: usize) -> usize {
+        #[cfg(unix)]
+        if self.backing == Backing::Mapped {
+            return dirty
+                .min(self.len)
+                .next_multiple_of(page_size())
+                .min(self.len);
+        }
+        let _ = dirty;
+        self.len
+    }
+
+    /// For a mapping, gives every page past the [`Arena::head`] of `dirty`
+    /// back to the kernel (`release_pages`: they read as zero afterwards,
+    /// and stop being resident), so bytes that JS wrote
+    /// past the allocated prefix through an arena view never reach the
+    /// next buffer. Nothing for a heap arena ([`Arena::zero_head`] zeroes
+    /// it whole).
+    pub(crate) fn release_tail(&mut self, dirty: usize) {
+        debug_assert!(!self.is_borrowed());
+        #[cfg(unix)]
+        if self.backing == Backing::Mapped {
+            let head = self.head(dirty);
+            if head < self.len {
+                // SAFETY: `head..len` is inside the mapping, which `&mut
+                // self` keeps to us, and `ptr + head` is page-aligned (the
+                // mapping is, and `head` is a multiple of the page size).
+                let tail = unsafe { self.ptr.as_ptr().add(head) };
+                // SAFETY: as above.
+                if !unsafe { release_pages(tail, self.len - head) } {
+                    // SAFETY: as above; the fallback zeroes the rest by hand.
+                    unsafe { std::ptr::write_bytes(tail, 0, self.len - head) };
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = dirty;
+    }
+
+    /// Zeroes the [`Arena::head`] of `dirty`: with [`Arena::release_tail`]
+    /// done before, every byte then reads zero.
+    pub(crate) fn zero_head(&mut self, dirty: usize) {
+        debug_assert!(!self.is_borrowed());
+        let head = self.head(dirty);
+        // SAFETY: `&mut self`: nothing else accesses the arena; `head <=
+        // len` bytes from the start are inside the allocation.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, head) };
+    }
+
+    /// Whether the memory is an anonymous mapping (tests).
+    #[cfg(test)]
+    pub(crate) fn is_mapped(&self) -> bool {
+        #[cfg(unix)]
+        return self.backing == Backing::Mapped;
+        #[cfg(not(unix))]
+        return false;
     }
 }
 
@@ -103,9 +299,9 @@ impl Arena {
             .map_err(|_| Error::OutOfMemory(len as u64))?;
         Ok(Arena {
             ptr,
-            layout,
+            len: layout.size(),
+            backing: Backing::Borrowed,
             counted: false,
-            borrowed: true,
         })
     }
 
@@ -113,23 +309,28 @@ impl Arena {
     /// be pooled or reused.
     #[inline]
     pub(crate) fn is_borrowed(&self) -> bool {
-        self.borrowed
+        self.backing == Backing::Borrowed
     }
 }
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        if self.borrowed {
+        match self.backing {
             // Not ours: the owner frees it (see `Arena::borrowed`).
-            return;
+            Backing::Borrowed => return,
+            // SAFETY: `ptr` came from `alloc_zeroed` with exactly `layout`,
+            // and `drop` runs once.
+            Backing::Heap(layout) => unsafe { dealloc(self.ptr.as_ptr(), layout) },
+            #[cfg(unix)]
+            Backing::Mapped => {
+                // SAFETY: `ptr..ptr + len` is exactly the mapping made in
+                // `mapped`, unmapped once, here; nothing uses it any more
+                // (`drop` has the only reference).
+                let rc = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+                debug_assert_eq!(rc, 0, "munmap of an arena failed");
+            }
         }
-        // SAFETY: `ptr` came from `alloc_zeroed` with exactly `layout`, and
-        // `drop` runs once.
-        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
-        if self.counted {
-            // Ordering: Relaxed: a statistic.
-            LIVE_ARENAS.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.count(false);
     }
 }
 
@@ -204,13 +405,14 @@ mod tests {
 
     #[test]
     fn arena_is_zeroed_and_aligned() {
-        for len in [16usize, 512, 1 << 20] {
+        for len in [16usize, 512, 1 << 20, 3 << 20] {
             let a = Arena::zeroed(len, ARENA_ALIGN).unwrap();
             assert_eq!(a.as_ptr() as usize % ARENA_ALIGN, 0);
             assert_eq!(a.len(), len);
             // SAFETY: `a` owns `len` initialised (zeroed) bytes.
             let s = unsafe { std::slice::from_raw_parts(a.as_ptr(), len) };
             assert!(s.iter().all(|&b| b == 0));
+            assert_eq!(a.is_mapped(), cfg!(unix) && len >= MAP_MIN);
         }
     }
 

@@ -27,6 +27,15 @@ impl Lane {
     }
 }
 
+/// The header of a tombstone record covering `bytes` (at least 16).
+fn filler(bytes: u32) -> Header {
+    Header {
+        data: 0,
+        flags: TOMBSTONE,
+        page_size: bytes - HEADER_SIZE,
+    }
+}
+
 impl WriteBuffer {
     /// Reserves a lane of `bytes` (rounded up to 8, at least 16) with one
     /// CAS that also counts one writer. `Again` when the buffer is sealed or
@@ -74,15 +83,68 @@ impl WriteBuffer {
         self.check_lane(&lane)?;
         let tail = lane.remaining();
         if tail > 0 {
-            self.write_record(
-                lane.cursor,
-                Header {
-                    data: 0,
-                    flags: TOMBSTONE,
-                    page_size: tail - HEADER_SIZE,
-                },
-                &[],
-            );
+            self.write_record(lane.cursor, filler(tail), &[]);
+            // The filler is whole as written: complete for segment commits.
+            self.mark_filled(lane.cursor);
+        }
+        self.release_writer()
+    }
+
+    /// Gives up a writer whose thread is gone before it finished: every
+    /// record in `[start, end)` (the range that writer reserved: a page or
+    /// batch, or a lane, closed or not) and each record at `extra` (records
+    /// reserved under that writer without a count of their own) becomes a
+    /// tombstone, an unwritten tail of the range a tombstone filler (as
+    /// [`WriteBuffer::close_lane`] makes), and then the writer is released.
+    ///
+    /// A record whose writer never released may be half written: it must
+    /// never be flushed as if complete. The tombstones are written while
+    /// this writer still counts, so the buffer cannot be flushable yet (no
+    /// flush reads the headers meanwhile, on any thread), and the release's
+    /// Release ordering publishes them to whoever then sees it flushable.
+    ///
+    /// The walk trusts only what it can check: a record starts where its
+    /// start bit is set and must fit the range; anything else (a header
+    /// scribbled through a view) ends the walk with one filler over the
+    /// rest, so the layout stays iterable. An offset in `extra` that is no
+    /// record of this buffer is skipped.
+    pub fn abandon_writer(&self, start: u32, end: u32, extra: &[u32]) -> Result<ReleaseState> {
+        if start > end
+            || end > self.capacity()
+            || !start.is_multiple_of(ALIGN)
+            || !end.is_multiple_of(ALIGN)
+        {
+            return Err(Error::InvalidAddr);
+        }
+        let mut at = start;
+        while at < end {
+            let left = end - at;
+            let fits = self.header(at).ok().and_then(|h| {
+                let size = h.record_size();
+                // A record that fits, leaving no 8-byte tail behind it.
+                (size <= left as u64 && (left as u64 - size == 0 || left as u64 - size >= 16))
+                    .then_some(size as u32)
+            });
+            match fits {
+                Some(size) => {
+                    self.mark_tombstone(at);
+                    at += size;
+                }
+                None if left >= HEADER_SIZE => {
+                    self.write_record(at, filler(left), &[]);
+                    // Whole as written: complete for segment commits.
+                    self.mark_filled(at);
+                    break;
+                }
+                // An 8-byte tail: no record can cover it; never made by a
+                // lane or a reservation (an internal bug if met).
+                None => break,
+            }
+        }
+        for &record in extra {
+            if self.header(record).is_ok() {
+                self.mark_tombstone(record);
+            }
         }
         self.release_writer()
     }
@@ -256,5 +318,170 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, total);
+    }
+
+    fn live(buf: &WriteBuffer) -> Vec<u64> {
+        buf.records()
+            .unwrap()
+            .map(|r| r.unwrap().page_id())
+            .collect()
+    }
+
+    #[test]
+    fn abandon_writer_tombstones_its_records_and_releases() {
+        let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
+        let done = buf.alloc_page(1, 10, true).unwrap();
+        buf.release_writer().unwrap();
+        // A page, and a batch (two pages and a dealloc) whose writers never release.
+        let half = buf.alloc_page(2, 30, true).unwrap();
+        let start = buf.state().allocated;
+        let batch = buf.batch(&[(3, 8), (4, 0)], &[done.addr]).unwrap();
+        let end = buf.state().allocated;
+        // Reserved under the batch's writer without a count of its own.
+        let extra = buf.alloc_page(5, 8, false).unwrap();
+        assert_eq!(buf.seal(), Ok(ReleaseState::None));
+        assert_eq!(buf.state().writers, 2);
+        assert_eq!(
+            buf.abandon_writer(start, end, &[extra.record]),
+            Ok(ReleaseState::None)
+        );
+        let size = record_size(half.page_size) as u32;
+        assert_eq!(
+            buf.abandon_writer(half.record, half.record + size, &[]),
+            Ok(ReleaseState::Flush)
+        );
+        assert_eq!(live(&buf), vec![1]);
+        for r in [
+            half.record,
+            batch.pages[0].record,
+            batch.pages[1].record,
+            batch.dealloc.unwrap(),
+            extra.record,
+        ] {
+            assert_eq!(buf.header(r).unwrap().flags, TOMBSTONE);
+        }
+        // The layout is unchanged: sizes kept, so iteration walks it all.
+        assert_eq!(buf.header(half.record).unwrap().page_size, 30);
+        assert_eq!(buf.state().writers, 0);
+    }
+
+    #[test]
+    fn abandon_writer_of_a_lane_tombstones_its_pages_and_fills_the_tail() {
+        let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
+        let mut lane = buf.reserve_lane(200).unwrap();
+        let (start, end) = (lane.cursor, lane.end);
+        buf.lane_alloc_page(&mut lane, 7, 10).unwrap();
+        buf.lane_alloc_page(&mut lane, 8, 0).unwrap();
+        buf.alloc_page(9, 8, false).unwrap();
+        buf.seal().unwrap();
+        assert_eq!(buf.abandon_writer(start, end, &[]), Ok(ReleaseState::Flush));
+        assert_eq!(live(&buf), vec![9]);
+        let filler = buf.header(lane.cursor).unwrap();
+        assert_eq!((filler.flags, filler.record_size()), (TOMBSTONE, 152));
+        // An empty lane: one filler.
+        let buf = WriteBuffer::with_capacity(2, 256).unwrap();
+        let lane = buf.reserve_lane(64).unwrap();
+        buf.seal().unwrap();
+        assert_eq!(
+            buf.abandon_writer(lane.cursor, lane.end, &[]),
+            Ok(ReleaseState::Flush)
+        );
+        assert_eq!(live(&buf), Vec::<u64>::new());
+        assert_eq!(buf.header(0).unwrap().record_size(), 64);
+    }
+
+    #[test]
+    fn abandon_writer_survives_a_scribbled_header() {
+        let buf = WriteBuffer::with_capacity(2, 1024).unwrap();
+        let mut lane = buf.reserve_lane(128).unwrap();
+        let p = buf.lane_alloc_page(&mut lane, 7, 10).unwrap();
+        // A header overwritten through a view: a size past the lane.
+        // SAFETY: the record is ours (the lane's writer counts); the test
+        // writes its header bytes as a contract-violating caller would.
+        unsafe {
+            let h = buf.arena_ptr().add(p.record as usize + 12).cast::<u32>();
+            h.write_unaligned(5000u32.to_le());
+        }
+        buf.seal().unwrap();
+        assert_eq!(buf.abandon_writer(0, 128, &[]), Ok(ReleaseState::Flush));
+        assert_eq!(live(&buf), Vec::<u64>::new());
+        let filler = buf.header(0).unwrap();
+        assert_eq!((filler.flags, filler.record_size()), (TOMBSTONE, 128));
+    }
+
+    #[test]
+    fn abandon_writer_refuses_a_bad_range_and_a_missing_writer() {
+        let buf = WriteBuffer::with_capacity(2, 256).unwrap();
+        assert_eq!(buf.abandon_writer(8, 0, &[]), Err(Error::InvalidAddr));
+        assert_eq!(buf.abandon_writer(0, 512, &[]), Err(Error::InvalidAddr));
+        assert_eq!(buf.abandon_writer(4, 16, &[]), Err(Error::InvalidAddr));
+        assert_eq!(buf.abandon_writer(0, 0, &[]), Err(Error::NoWriter));
+        assert_eq!(buf.state().writers, 0);
+    }
+
+    /// What a flush reads: each live page's id and whether its body is
+    /// whole (every byte its writer's).
+    fn snapshot(buf: &WriteBuffer) -> Vec<(u64, bool)> {
+        buf.records()
+            .unwrap()
+            .map(|r| r.unwrap())
+            .map(|r| {
+                let fill = (r.page_id() >> 32) as u8 + 1;
+                (r.page_id(), r.body().iter().all(|&b| b == fill))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn abandon_writer_races_other_writers_and_the_flush() {
+        // Threads write pages under writer counts; every third one gives up
+        // its writer half way (as a torn-down thread does). The one told to
+        // flush must see only complete pages: each live body is all one byte.
+        use std::sync::Arc;
+        let buf = Arc::new(WriteBuffer::with_capacity(3, 1 << 16).unwrap());
+        let flushed = Arc::new(std::sync::Mutex::new(None));
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (buf, flushed) = (buf.clone(), flushed.clone());
+                std::thread::spawn(move || {
+                    let mut kept = 0;
+                    for n in 0.. {
+                        let size = 8 + (n * 13 + t as u32) % 90;
+                        let Ok(p) = buf.alloc_page(t << 32 | n as u64, size, true) else {
+                            break;
+                        };
+                        // SAFETY: this thread alone writes the page until it
+                        // releases (or abandons) its writer.
+                        let body = unsafe { buf.page_mut(&p) };
+                        let state = if n % 3 == 0 {
+                            body[..size as usize / 2].fill(t as u8 + 1);
+                            let end = p.record + record_size(size) as u32;
+                            buf.abandon_writer(p.record, end, &[]).unwrap()
+                        } else {
+                            body.fill(t as u8 + 1);
+                            kept += 1;
+                            buf.release_writer().unwrap()
+                        };
+                        if state == ReleaseState::Flush {
+                            *flushed.lock().unwrap() = Some(snapshot(&buf));
+                        }
+                        if n == 200 && t == 0 && buf.seal() == Ok(ReleaseState::Flush) {
+                            *flushed.lock().unwrap() = Some(snapshot(&buf));
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        let kept: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        if buf.seal() == Ok(ReleaseState::Flush) {
+            *flushed.lock().unwrap() = Some(snapshot(&buf));
+        }
+        let pages = flushed.lock().unwrap().take().expect("someone flushed");
+        assert_eq!(pages.len() as u32, kept);
+        assert!(
+            pages.iter().all(|&(_, whole)| whole),
+            "a torn page was flushed"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! A one-shot latch: set once, wakes every waiter, stays set.
 //!
 //! Waiters are either async tasks (a [`Waker`]) or callbacks (how the napi
-//! binding resolves a JS promise on whichever thread waits).
+//! binding resolves a JS promise on whichever thread waits). A latch that
+//! will never be set (its owner is going away) is *abandoned*: every waiter
+//! is woken with [`Woken::Abandoned`], so that nothing waits for ever.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-type Callback = Box<dyn FnOnce() + Send>;
+type Callback = Box<dyn FnOnce(Woken) + Send>;
+
+/// Why a waiter was woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The latch was set.
+    Set,
+    /// The latch was abandoned: it will never be set.
+    Abandoned,
+}
 
 enum Waiter {
     Task(Waker),
@@ -20,6 +31,8 @@ enum Waiter {
 struct Waiters {
     next_id: u64,
     list: Vec<(u64, Waiter)>,
+    /// Set by [`Latch::abandon`] (under the lock).
+    abandoned: bool,
 }
 
 /// A one-shot latch.
@@ -32,10 +45,21 @@ pub struct Latch {
 /// What [`Latch::subscribe`] did with the callback.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Subscription {
-    /// The latch was already set: the callback was called before returning.
+    /// The latch was already set (or abandoned): the callback was called
+    /// before returning.
     Done,
     /// The callback waits under this id (see [`Latch::unsubscribe`]).
     Waiting(u64),
+}
+
+/// Wakes the waiters taken from the list (outside the lock).
+fn wake_all(list: Vec<(u64, Waiter)>, woken: Woken) {
+    for (_, waiter) in list {
+        match waiter {
+            Waiter::Task(waker) => waker.wake(),
+            Waiter::Callback(cb) => cb(woken),
+        }
+    }
 }
 
 impl Latch {
@@ -71,30 +95,52 @@ impl Latch {
             }
             std::mem::take(&mut w.list)
         };
-        for (_, waiter) in list {
-            match waiter {
-                Waiter::Task(waker) => waker.wake(),
-                Waiter::Callback(cb) => cb(),
-            }
-        }
+        wake_all(list, Woken::Set);
         true
     }
 
-    /// Calls `cb` once the latch is set: now if it already is, otherwise on
-    /// the thread that sets it.
-    pub fn subscribe(&self, cb: impl FnOnce() + Send + 'static) -> Subscription {
-        {
+    /// Abandons the latch: it will never be set. Wakes every waiter with
+    /// [`Woken::Abandoned`] (and later subscribers at once). Does nothing
+    /// (returns `false`) if the latch is set or already abandoned.
+    pub fn abandon(&self) -> bool {
+        let list = {
+            let mut w = self.lock();
+            // Ordering: Relaxed under the lock (see `subscribe`).
+            if w.abandoned || self.set.load(Ordering::Relaxed) {
+                return false;
+            }
+            w.abandoned = true;
+            std::mem::take(&mut w.list)
+        };
+        wake_all(list, Woken::Abandoned);
+        true
+    }
+
+    /// Whether [`Latch::abandon`] was called (and the latch was not set).
+    pub fn is_abandoned(&self) -> bool {
+        self.lock().abandoned
+    }
+
+    /// Calls `cb` once the latch is set (with [`Woken::Set`]) or abandoned
+    /// (with [`Woken::Abandoned`]): now if it already is, otherwise on the
+    /// thread that sets or abandons it.
+    pub fn subscribe(&self, cb: impl FnOnce(Woken) + Send + 'static) -> Subscription {
+        let woken = {
             let mut w = self.lock();
             // Ordering: Relaxed is enough under the lock: `set` flips the
             // flag while holding it.
-            if !self.set.load(Ordering::Relaxed) {
+            if self.set.load(Ordering::Relaxed) {
+                Woken::Set
+            } else if w.abandoned {
+                Woken::Abandoned
+            } else {
                 let id = w.next_id;
                 w.next_id += 1;
                 w.list.push((id, Waiter::Callback(Box::new(cb))));
                 return Subscription::Waiting(id);
             }
-        }
-        cb();
+        };
+        cb(woken);
         Subscription::Done
     }
 
@@ -123,7 +169,8 @@ impl Latch {
     }
 }
 
-/// The future of [`Latch::wait`].
+/// The future of [`Latch::wait`]: ready once the latch is set or
+/// abandoned (ask [`Latch::is_set`] which).
 pub struct LatchWait<'a> {
     latch: &'a Latch,
     id: Option<u64>,
@@ -138,7 +185,7 @@ impl Future for LatchWait<'_> {
         }
         let mut w = self.latch.lock();
         // Ordering: Relaxed under the lock (see `subscribe`).
-        if self.latch.set.load(Ordering::Relaxed) {
+        if self.latch.set.load(Ordering::Relaxed) || w.abandoned {
             return Poll::Ready(());
         }
         match self.id {
@@ -200,7 +247,8 @@ mod tests {
         let hits = Arc::new(AtomicUsize::new(0));
         let h = hits.clone();
         assert!(matches!(
-            latch.subscribe(move || {
+            latch.subscribe(move |w| {
+                assert_eq!(w, Woken::Set);
                 h.fetch_add(1, Ordering::SeqCst);
             }),
             Subscription::Waiting(_)
@@ -211,7 +259,8 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         let h = hits.clone();
         assert_eq!(
-            latch.subscribe(move || {
+            latch.subscribe(move |w| {
+                assert_eq!(w, Woken::Set);
                 h.fetch_add(1, Ordering::SeqCst);
             }),
             Subscription::Done
@@ -225,7 +274,7 @@ mod tests {
         let latch = Latch::new();
         let hits = Arc::new(AtomicUsize::new(0));
         let h = hits.clone();
-        let Subscription::Waiting(id) = latch.subscribe(move || {
+        let Subscription::Waiting(id) = latch.subscribe(move |_| {
             h.fetch_add(1, Ordering::SeqCst);
         }) else {
             panic!("latch not set yet")
@@ -234,6 +283,50 @@ mod tests {
         assert!(!latch.unsubscribe(id));
         latch.set();
         assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn latch_abandon_wakes_waiters_once_and_never_after_set() {
+        let latch = Latch::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        assert!(matches!(
+            latch.subscribe(move |w| s.lock().unwrap().push(w)),
+            Subscription::Waiting(_)
+        ));
+        assert!(latch.abandon());
+        assert!(!latch.abandon());
+        assert!(latch.is_abandoned() && !latch.is_set());
+        assert_eq!(latch.waiters(), 0);
+        // A late subscriber learns at once.
+        let s = seen.clone();
+        assert_eq!(
+            latch.subscribe(move |w| s.lock().unwrap().push(w)),
+            Subscription::Done
+        );
+        assert_eq!(*seen.lock().unwrap(), vec![Woken::Abandoned; 2]);
+        block_on(latch.wait());
+
+        // Once set, abandoning does nothing.
+        let set = Latch::new();
+        assert!(set.set());
+        assert!(!set.abandon());
+        assert!(!set.is_abandoned());
+    }
+
+    #[test]
+    fn latch_abandon_wakes_a_pending_future() {
+        let latch = Arc::new(Latch::new());
+        let l = latch.clone();
+        let waiter = std::thread::spawn(move || {
+            block_on(l.wait());
+            l.is_set()
+        });
+        while latch.waiters() == 0 {
+            std::thread::yield_now();
+        }
+        latch.abandon();
+        assert!(!waiter.join().unwrap());
     }
 
     #[test]

@@ -7,24 +7,28 @@
 
 pub(crate) mod arena;
 pub mod buffer_state;
+pub(crate) mod complete;
 pub mod dir_lock;
 pub mod error;
 pub mod lane;
 pub mod latch;
 pub mod page_file;
 pub mod pool;
+pub mod reclaim;
 pub mod record;
+pub mod segment;
 pub(crate) mod sync;
 pub mod write_buffer;
 
-pub use arena::{live_arenas, ARENA_ALIGN};
+pub use arena::{live_arenas, ARENA_ALIGN, MAP_MIN};
 pub use buffer_state::BufferState;
 pub use dir_lock::DirLock;
-pub use error::{Error, Result};
+pub use error::{Class, Code, CodeInfo, Error, Result, CAPACITY_RULE};
 pub use lane::Lane;
-pub use latch::{Latch, Subscription};
+pub use latch::{Latch, Subscription, Woken};
 pub use page_file::{encode_page_file, write_page_file, FileRecord, FlushStats, PageFile};
 pub use pool::{ArenaPool, PoolStats};
+pub use reclaim::{CacheConfig, CacheStats};
 pub use record::{
     record_size, Header, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE, TOMBSTONE,
 };

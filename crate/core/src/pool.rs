@@ -11,6 +11,8 @@
 //! use + idle) are at most its limit; others are freed. A reused arena is
 //! re-zeroed over the prefix its previous buffer allocated, and so is its
 //! record-start bitmap, so a new buffer reads exactly like a fresh one.
+//! Arenas a pool does not keep go to the process-wide cache and its
+//! background thread (`crate::reclaim`), as do those of pool-less buffers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +29,15 @@ pub(crate) struct Slab {
 }
 
 impl Slab {
+    /// A zeroed slab for `capacity` bytes: a scrubbed one from the
+    /// process-wide cache (`crate::reclaim`) if it has one, else a fresh one.
+    pub(crate) fn obtain(capacity: u32) -> Result<Self> {
+        match crate::reclaim::take(capacity as usize) {
+            Some(slab) => Ok(slab),
+            None => Self::fresh(capacity),
+        }
+    }
+
     /// A fresh, zeroed slab for `capacity` bytes.
     pub(crate) fn fresh(capacity: u32) -> Result<Self> {
         Ok(Slab {
@@ -36,9 +47,26 @@ impl Slab {
         })
     }
 
+    /// Makes the slab read as fresh for the process-wide cache, in two
+    /// steps that may run on different threads: [`Slab::release_tail`]
+    /// when it is cached, [`Slab::zero_head`] then or when it is taken
+    /// (`crate::reclaim`). JS may have written anywhere in the arena
+    /// through a view's `.buffer`, not only in the allocated prefix.
+    pub(crate) fn release_tail(&mut self) {
+        self.arena.release_tail(self.dirty as usize);
+    }
+
+    /// The second step (see [`Slab::release_tail`], which must have run):
+    /// zeroes the prefix and the bitmap words over it.
+    pub(crate) fn zero_head(&mut self) {
+        self.arena.zero_head(self.dirty as usize);
+        self.starts.clear_prefix(self.dirty);
+        self.dirty = 0;
+    }
+
     /// Zeroes what the previous buffer used: the arena up to `dirty` and the
     /// bitmap words that cover it.
-    fn scrub(&mut self) {
+    pub(crate) fn scrub(&mut self) {
         let dirty = (self.dirty as usize).min(self.arena.len());
         // SAFETY: `&mut self` is the only reference to this slab (it is in
         // no buffer), and `dirty <= len` bytes from the start are inside
@@ -126,7 +154,7 @@ impl ArenaPool {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 Ok(slab)
             }
-            None => Slab::fresh(self.capacity)
+            None => Slab::obtain(self.capacity)
                 .inspect(|_| {
                     self.created.fetch_add(1, Ordering::Relaxed);
                 })
@@ -135,7 +163,8 @@ impl ArenaPool {
     }
 
     /// Takes back the arena of a dropped buffer: kept while the pool is
-    /// open and manages no more than `limit` arenas, freed otherwise.
+    /// open and manages no more than `limit` arenas, retired otherwise (to
+    /// the process-wide cache or freed, off this thread).
     pub(crate) fn give(&self, slab: Slab) {
         let mut inner = self.lock();
         inner.in_use -= 1;
@@ -144,18 +173,19 @@ impl ArenaPool {
             return;
         }
         drop(inner);
-        drop(slab); // freed outside the lock
+        crate::reclaim::retire(slab); // outside the lock
     }
 
-    /// Frees the idle arenas; with `close`, arenas given back later are
-    /// freed too (the owner is done with the pool).
+    /// Lets the idle arenas go (to the process-wide cache or freed, off
+    /// this thread); with `close`, arenas given back later go too (the
+    /// owner is done with the pool).
     pub fn clear(&self, close: bool) {
         let idle = {
             let mut inner = self.lock();
             inner.closed |= close;
             std::mem::take(&mut inner.idle)
         };
-        drop(idle);
+        idle.into_iter().for_each(crate::reclaim::retire);
     }
 
     /// Counters.
@@ -168,6 +198,13 @@ impl ArenaPool {
             created: self.created.load(Ordering::Relaxed),
             reused: self.reused.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl Drop for ArenaPool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        idle.into_iter().for_each(crate::reclaim::retire);
     }
 }
 

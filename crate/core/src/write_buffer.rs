@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::buffer_state::BufferState;
+use crate::complete::CompleteBits;
 use crate::error::{Error, Result};
-use crate::latch::{Latch, LatchWait, Subscription};
+use crate::latch::{Latch, LatchWait, Subscription, Woken};
 use crate::pool::{ArenaPool, Slab};
 use crate::record::{
     record_size, Header, HeaderCell, RecordKind, ALIGN, DEALLOC_PAGES, HEADER_SIZE, NORMAL_PAGE,
@@ -70,10 +71,12 @@ pub struct WriteBuffer {
     starts: ManuallyDrop<StartBits>,
     pool: Option<Arc<ArenaPool>>,
     flushed: Latch,
+    /// Completion marks for segment commits (`write_buffer/commit.rs`).
+    complete: CompleteBits,
 }
 
 impl WriteBuffer {
-    /// The smallest capacity: a power of two greater than 8.
+    /// The smallest capacity (the rule: [`CAPACITY_RULE`](crate::CAPACITY_RULE)).
     pub const MIN_CAPACITY: u32 = 16;
     /// The largest capacity (the allocated field is 32 bits wide).
     pub const MAX_CAPACITY: u32 = 1 << 31;
@@ -87,7 +90,7 @@ impl WriteBuffer {
         Ok(Self::from_slab(
             group_id,
             capacity,
-            Slab::fresh(capacity)?,
+            Slab::obtain(capacity)?,
             None,
         ))
     }
@@ -126,6 +129,7 @@ impl WriteBuffer {
             starts: ManuallyDrop::new(slab.starts),
             pool,
             flushed: Latch::new(),
+            complete: CompleteBits::new(capacity),
         }
     }
 
@@ -306,6 +310,16 @@ impl WriteBuffer {
         self.starts.mark(offset);
     }
 
+    /// Tombstones the record at `offset` (its start bit is set), for a
+    /// writer that still counts (so the buffer is not flushable).
+    pub(crate) fn mark_tombstone(&self, offset: u32) {
+        self.cell(offset).set_flags(TOMBSTONE);
+        // Complete as it stands for segment commits (which skip
+        // tombstones): an abandoned record does not hold commits back. The
+        // mark's Release orders the flags before it.
+        self.complete.mark(offset);
+    }
+
     /// Writes the header of a page record at `record` (just reserved, so
     /// ours alone) and returns its allocation.
     pub(crate) fn write_page(&self, record: u32, page_id: u64, page_size: u32) -> PageAlloc {
@@ -355,6 +369,8 @@ impl WriteBuffer {
             },
             addrs,
         );
+        // Rust wrote the whole record: complete now.
+        self.complete.mark(record);
         Ok(record)
     }
 
@@ -411,6 +427,8 @@ impl WriteBuffer {
                 },
                 dealloc,
             );
+            // Rust wrote the whole record: complete now.
+            self.complete.mark(offset);
             offset
         }))
     }
@@ -508,6 +526,11 @@ impl WriteBuffer {
         self.header(record)?;
         self.check_writable()?;
         self.cell(record).set_flags(TOMBSTONE);
+        // A tombstone is never written by a segment commit, so it is
+        // complete as it stands: a record abandoned this way (a failed
+        // fill) does not hold commits back. The mark's Release orders the
+        // flags before it, so a commit that sees the mark skips the record.
+        self.complete.mark(record);
         Ok(())
     }
 
@@ -597,8 +620,11 @@ impl WriteBuffer {
         self.flushed.wait()
     }
 
-    /// Calls `cb` once flushed (now, if it already is).
-    pub fn subscribe_flushed(&self, cb: impl FnOnce() + Send + 'static) -> Subscription {
+    /// Calls `cb` once flushed (now, if it already is) with
+    /// [`Woken::Set`], or with [`Woken::Abandoned`] when the buffer is
+    /// dropped unflushed (nothing can flush it any more). The callback holds
+    /// nothing of the buffer, so a wait never keeps the arena alive.
+    pub fn subscribe_flushed(&self, cb: impl FnOnce(Woken) + Send + 'static) -> Subscription {
         self.flushed.subscribe(cb)
     }
 
@@ -610,6 +636,11 @@ impl WriteBuffer {
 
 impl Drop for WriteBuffer {
     fn drop(&mut self) {
+        // Nothing can flush the buffer any more: wake its flush waiters
+        // (they hold nothing of the buffer, so they outlive it) with
+        // `Abandoned`, unless it was flushed. Before the arena goes; the
+        // callbacks never touch it.
+        self.flushed.abandon();
         // SAFETY: `drop` runs once and nothing reads `arena`/`starts` after
         // it; each is taken (or dropped) exactly once below.
         let (arena, starts) = unsafe {
@@ -618,19 +649,25 @@ impl Drop for WriteBuffer {
                 ManuallyDrop::take(&mut self.starts),
             )
         };
+        if arena.is_borrowed() {
+            // Not ours to reuse: only the bitmap is freed.
+            drop((arena, starts));
+            return;
+        }
+        // Ordering: Relaxed: `&mut self` means no other thread uses the
+        // buffer; the `Arc` drop that led here already ordered their
+        // accesses before this one.
+        let dirty = BufferState::unpack(self.state.0.load(Ordering::Relaxed)).allocated;
+        let slab = Slab {
+            arena,
+            starts,
+            dirty,
+        };
         match self.pool.take() {
-            Some(pool) => {
-                // Ordering: Relaxed: `&mut self` means no other thread uses
-                // the buffer; the `Arc` drop that led here already ordered
-                // their accesses before this one.
-                let dirty = BufferState::unpack(self.state.0.load(Ordering::Relaxed)).allocated;
-                pool.give(Slab {
-                    arena,
-                    starts,
-                    dirty,
-                });
-            }
-            None => drop((arena, starts)),
+            Some(pool) => pool.give(slab),
+            // Freed or cached by the reclaim thread, not here: this may be a
+            // GC finalizer on a JS thread.
+            None => crate::reclaim::retire(slab),
         }
     }
 }
@@ -763,6 +800,9 @@ impl<'a> Iterator for RecordIter<'a> {
         None
     }
 }
+
+mod commit;
+pub use commit::CompleteRecords;
 
 #[cfg(test)]
 mod tests;

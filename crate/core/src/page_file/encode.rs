@@ -8,18 +8,19 @@
 //! - of each live dealloc record, the addresses of *other* groups only; a
 //!   dealloc record left with no address is dropped.
 //!
-//! Every checksum is computed from the bytes as they are handed to the
-//! output. The in-memory encoder copies them; the durable writer sends page
-//! bodies straight from the arena (`writev`) after checksumming them there.
-//! Page views are read-only once their writer is released (the contract),
-//! so the bytes cannot change in between; a view written anyway, racing
-//! the flush, yields a file whose record checksum fails: `PageFile::open`
-//! rejects it (`Corrupt`), it is never read back as different bytes.
+//! Every record checksum is computed from the bytes the output holds, after
+//! they were copied there from the arena (copy and checksum in one pass, a
+//! piece at a time), never from the arena itself: what is checksummed is
+//! exactly what is written. Page views are read-only once their writer is
+//! released (the contract); a view written anyway while the flush runs
+//! changes, at most, what that one page holds in the file (its checksum
+//! then matches whatever was copied), never whether the file validates.
 
 use std::collections::HashSet;
 
 use super::format::{
-    encode_index_entry, padded, FileHeader, RecordHead, Trailer, HEADER_LEN, RECORD_CRC_AT,
+    encode_index_entry, padded, seal_record, FileHeader, RecordHead, Trailer, HEADER_LEN,
+    RECORD_HEAD_LEN,
 };
 use crate::error::{Error, Result};
 use crate::record::{RecordKind, DEALLOC_PAGES, NORMAL_PAGE};
@@ -32,27 +33,36 @@ pub(crate) const fn group_of(addr: u64) -> u32 {
 }
 
 /// Where encoded bytes go.
-pub(crate) trait Out<'a> {
+pub(crate) trait Out {
     /// File position of the next byte.
     fn pos(&self) -> u64;
     /// Appends bytes the encoder owns (copied before returning).
     fn put(&mut self, bytes: &[u8]) -> Result<()>;
-    /// Appends bytes that stay valid for the whole encoding: an output may
-    /// send them without copying.
-    fn put_borrowed(&mut self, bytes: &'a [u8]) -> Result<()> {
-        self.put(bytes)
-    }
+    /// Appends one record: `head` (its checksum field still zero), `body`,
+    /// then the zero padding `pad`; computes the record checksum from the
+    /// bytes as copied into the output (not from `body`, which a caller
+    /// racing the flush may still be changing) and stores it in the head.
+    fn put_record(&mut self, head: &[u8; RECORD_HEAD_LEN], body: &[u8], pad: &[u8]) -> Result<()>;
     /// Writes the final header over the first [`HEADER_LEN`] bytes.
     fn patch_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<()>;
 }
 
-impl Out<'_> for Vec<u8> {
+impl Out for Vec<u8> {
     fn pos(&self) -> u64 {
         self.len() as u64
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         self.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn put_record(&mut self, head: &[u8; RECORD_HEAD_LEN], body: &[u8], pad: &[u8]) -> Result<()> {
+        let start = self.len();
+        self.extend_from_slice(head);
+        self.extend_from_slice(body);
+        self.extend_from_slice(pad);
+        seal_record(&mut self[start..]);
         Ok(())
     }
 
@@ -65,31 +75,13 @@ impl Out<'_> for Vec<u8> {
 /// Zero padding (records pad their bodies to 8 bytes).
 const ZEROS: [u8; 8] = [0; 8];
 
-/// A record's body: borrowed from the arena, or built by the encoder.
-enum Body<'a, 'b> {
-    Arena(&'a [u8]),
-    Built(&'b [u8]),
-}
-
 /// Appends one record (head with its checksum, body, zero padding).
 /// Returns its file position.
-fn push_record<'a>(out: &mut impl Out<'a>, head: RecordHead, body: Body<'a, '_>) -> Result<u64> {
+fn push_record(out: &mut impl Out, head: RecordHead, body: &[u8]) -> Result<u64> {
     let pos = out.pos();
-    let bytes = match body {
-        Body::Arena(b) | Body::Built(b) => b,
-    };
-    debug_assert_eq!(bytes.len(), head.page_size as usize);
+    debug_assert_eq!(body.len(), head.page_size as usize);
     let pad = &ZEROS[..(padded(head.page_size) - head.page_size as u64) as usize];
-    let mut h = head.encode();
-    let crc = crc32c::crc32c(&h[..RECORD_CRC_AT]);
-    let crc = crc32c::crc32c_append(crc32c::crc32c_append(crc, bytes), pad);
-    h[RECORD_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
-    out.put(&h)?;
-    match body {
-        Body::Arena(b) => out.put_borrowed(b)?,
-        Body::Built(b) => out.put(b)?,
-    }
-    out.put(pad)?;
+    out.put_record(&head.encode(), body, pad)?;
     Ok(pos)
 }
 
@@ -122,7 +114,7 @@ pub fn encode_page_file(buffer: &WriteBuffer) -> Result<Vec<u8>> {
 
 /// Encodes a flushable buffer into `out` (see [`encode_page_file`]).
 /// Returns the file length and the record count.
-pub(crate) fn encode_to<'a>(buffer: &'a WriteBuffer, out: &mut impl Out<'a>) -> Result<(u64, u32)> {
+pub(crate) fn encode_to(buffer: &WriteBuffer, out: &mut impl Out) -> Result<(u64, u32)> {
     let state = buffer.state();
     if !state.is_flushable() {
         return Err(Error::NotFlushable);
@@ -150,7 +142,7 @@ pub(crate) fn encode_to<'a>(buffer: &'a WriteBuffer, out: &mut impl Out<'a>) -> 
                     page_size: r.header.page_size,
                     offset: r.offset,
                 };
-                push_record(out, head, Body::Arena(body))?
+                push_record(out, head, body)?
             }
             RecordKind::Dealloc => {
                 kept.clear();
@@ -168,7 +160,7 @@ pub(crate) fn encode_to<'a>(buffer: &'a WriteBuffer, out: &mut impl Out<'a>) -> 
                 built.clear();
                 kept.iter()
                     .for_each(|a| built.extend_from_slice(&a.to_le_bytes()));
-                push_record(out, head, Body::Built(&built))?
+                push_record(out, head, &built)?
             }
         };
         index.push((r.offset, pos));

@@ -1,27 +1,34 @@
-//! The test-only fault switch of the writer: `PHOTON_WB_FAULT=<op>:<errno>`
-//! (several separated by commas) makes step `<op>` of every
+//! The writer's test hooks: the fault switch and the durability trace.
+//! They exist only with the cargo feature `test-hooks` (the test build of
+//! the addon, `npm run build:test`) and in this crate's own unit tests.
+//! Without it every hook below is an empty `#[inline(always)]` function: a
+//! release build holds neither their code nor the name of their switch.
+//!
+//! **Fault switch.** `PHOTON_WB_FAULT=<op>:<errno>` (several separated by
+//! commas) makes step `<op>` of every
 //! [`write_page_file`](super::write_page_file) fail with `<errno>` instead
 //! of running, so the ENOSPC / EIO paths can be exercised on a machine whose
-//! disk cannot be filled.
-//!
-//! `<op>:delay=<ms>` instead makes step `<op>` wait `<ms>` milliseconds and
-//! then run (a slow disk, for backpressure tests).
-//!
+//! disk cannot be filled. `<op>:delay=<ms>` instead makes step `<op>` wait
+//! `<ms>` milliseconds and then run (a slow disk, for backpressure tests).
 //! Steps, in order: `open` (create the temp file), `write` (half the bytes
 //! are written, then the error), `sync` (fdatasync of the file), `rename`
 //! (the temp file to the final name), `dirsync` (fsync of the directory).
-//! Errno names are those of [`super::errno::NAMES`].
+//! Errno names are those of [`super::errno::NAMES`]. The switch is read once
+//! per flush ([`scope`]); set it before starting a flush, not during one.
 //!
-//! Never set it outside tests: every flush of the process would fail. It is
-//! read once per flush; set it before starting a flush, not during one.
+//! **Durability trace.** While [`set_tracing`] is on, [`traced`] records
+//! each durability call of the writer (create, write, fdatasync, link or
+//! rename, unlink, directory fsync) *after* the real call returned, with
+//! its path and outcome, so a test can check their order (data synced
+//! before the name appears, directory synced before the flush reports
+//! success) and that they happened at all.
 
-use super::errno;
-use crate::error::{Error, Result};
+use std::io;
+use std::path::Path;
 
-/// The environment variable of the fault switch.
-pub const FAULT_ENV: &str = "PHOTON_WB_FAULT";
+use crate::error::Result;
 
-/// A step of the durable write.
+/// A step of the durable write (what the fault switch names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Creating the temp file.
@@ -36,117 +43,306 @@ pub enum Step {
     DirSync,
 }
 
-impl Step {
-    /// Every step, in the order the writer runs them.
-    pub const ALL: [Step; 5] = [
-        Step::Open,
-        Step::Write,
-        Step::Sync,
-        Step::Rename,
-        Step::DirSync,
-    ];
-
-    /// The step's name in `PHOTON_WB_FAULT`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Step::Open => "open",
-            Step::Write => "write",
-            Step::Sync => "sync",
-            Step::Rename => "rename",
-            Step::DirSync => "dirsync",
-        }
-    }
-}
-
-/// What happens at a planned step.
+/// A durability call of the writer (what the trace records).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    /// The step fails with this errno name.
-    Errno(&'static str),
-    /// The step waits this long, then runs.
-    Delay(std::time::Duration),
+pub enum Call {
+    /// `open(O_CREAT|O_EXCL)` of the temp file.
+    Open,
+    /// `write`/`writev` to the temp file.
+    Write,
+    /// `fdatasync` of the temp file.
+    Fdatasync,
+    /// `link` of the temp file to the final name.
+    Link,
+    /// `rename` of the temp file to the final name.
+    Rename,
+    /// `unlink` of the temp name (after a link).
+    Unlink,
+    /// `fsync` of the directory.
+    FsyncDir,
 }
 
-/// Which steps fail (with which errno name) or are slow.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaultPlan {
-    faults: Vec<(Step, Fault)>,
-}
+pub use imp::*;
 
-impl FaultPlan {
-    /// No fault: every step runs.
-    pub const fn none() -> Self {
-        FaultPlan { faults: Vec::new() }
+/// Release build: every hook does nothing and costs nothing.
+#[cfg(not(any(test, feature = "test-hooks")))]
+mod imp {
+    use super::*;
+
+    /// Runs `f` (the fault switch does not exist in this build).
+    #[inline(always)]
+    pub fn scope<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+        f()
     }
 
-    /// Step `step` fails with `code` (an errno name such as `"ENOSPC"`).
-    pub fn fail(mut self, step: Step, code: &'static str) -> Self {
-        self.faults.push((step, Fault::Errno(code)));
-        self
-    }
-
-    /// Step `step` waits `ms` milliseconds before it runs.
-    pub fn delay(mut self, step: Step, ms: u64) -> Self {
-        self.faults
-            .push((step, Fault::Delay(std::time::Duration::from_millis(ms))));
-        self
-    }
-
-    /// Parses `op:ERRNO` or `op:delay=MS`, comma-separated. An unknown op or errno is an
-    /// [`Error::Io`] with code `EINVAL`, so a typo in a test fails loudly.
-    pub fn parse(spec: &str) -> Result<Self> {
-        let mut plan = FaultPlan::none();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let parsed = part.split_once(':').and_then(|(op, what)| {
-                let step = Step::ALL.into_iter().find(|s| s.name() == op.trim())?;
-                let what = what.trim();
-                let fault = match what.strip_prefix("delay=") {
-                    Some(ms) => Fault::Delay(std::time::Duration::from_millis(ms.parse().ok()?)),
-                    None => Fault::Errno(errno::lookup(what)?),
-                };
-                Some((step, fault))
-            });
-            match parsed {
-                Some((step, fault)) => plan.faults.push((step, fault)),
-                None => {
-                    return Err(Error::Io {
-                        code: "EINVAL",
-                        message: format!(
-                            "{FAULT_ENV}: cannot parse '{part}' (expected <open|write|sync|rename|dirsync>:<ERRNO or delay=MS>)"
-                        ),
-                    })
-                }
-            }
-        }
-        Ok(plan)
-    }
-
-    /// The plan in `PHOTON_WB_FAULT` (none if unset or empty).
-    pub fn from_env() -> Result<Self> {
-        match std::env::var(FAULT_ENV) {
-            Ok(spec) => Self::parse(&spec),
-            Err(_) => Ok(FaultPlan::none()),
-        }
-    }
-
-    /// The injected error of `step`, if it is planned to fail (after the
-    /// planned delay of `step`, if any).
-    pub fn check(&self, step: Step, what: impl std::fmt::Display) -> Result<()> {
-        for (_, fault) in self.faults.iter().filter(|(s, _)| *s == step) {
-            match *fault {
-                Fault::Delay(d) => std::thread::sleep(d),
-                Fault::Errno(code) => {
-                    return Err(Error::Io {
-                        code,
-                        message: format!(
-                            "{what}: injected fault ({FAULT_ENV}={}:{code})",
-                            step.name()
-                        ),
-                    })
-                }
-            }
-        }
+    /// Never fails (the fault switch does not exist in this build).
+    #[inline(always)]
+    pub fn check(_step: Step, _what: impl std::fmt::Display) -> Result<()> {
         Ok(())
+    }
+
+    /// Runs `f` (nothing is traced in this build).
+    #[inline(always)]
+    pub fn traced<T>(
+        _call: Call,
+        _path: &Path,
+        _to: Option<&Path>,
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        f()
+    }
+}
+
+/// Test build: the fault switch and the trace.
+#[cfg(any(test, feature = "test-hooks"))]
+mod imp {
+    use std::cell::RefCell;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use super::super::errno;
+    use super::*;
+    use crate::error::Error;
+
+    /// The environment variable of the fault switch.
+    pub const FAULT_ENV: &str = "PHOTON_WB_FAULT";
+
+    impl Step {
+        /// Every step, in the order the writer runs them.
+        pub const ALL: [Step; 5] = [
+            Step::Open,
+            Step::Write,
+            Step::Sync,
+            Step::Rename,
+            Step::DirSync,
+        ];
+
+        /// The step's name in `PHOTON_WB_FAULT`.
+        pub const fn name(self) -> &'static str {
+            match self {
+                Step::Open => "open",
+                Step::Write => "write",
+                Step::Sync => "sync",
+                Step::Rename => "rename",
+                Step::DirSync => "dirsync",
+            }
+        }
+    }
+
+    impl Call {
+        /// The call's name in the trace.
+        pub const fn name(self) -> &'static str {
+            match self {
+                Call::Open => "open",
+                Call::Write => "write",
+                Call::Fdatasync => "fdatasync",
+                Call::Link => "link",
+                Call::Rename => "rename",
+                Call::Unlink => "unlink",
+                Call::FsyncDir => "fsync",
+            }
+        }
+    }
+
+    /// What happens at a planned step.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fault {
+        /// The step fails with this errno name.
+        Errno(&'static str),
+        /// The step waits this long, then runs.
+        Delay(std::time::Duration),
+    }
+
+    /// Which steps fail (with which errno name) or are slow.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct FaultPlan {
+        faults: Vec<(Step, Fault)>,
+    }
+
+    impl FaultPlan {
+        /// No fault: every step runs.
+        pub const fn none() -> Self {
+            FaultPlan { faults: Vec::new() }
+        }
+
+        /// Step `step` fails with `code` (an errno name such as `"ENOSPC"`).
+        pub fn fail(mut self, step: Step, code: &'static str) -> Self {
+            self.faults.push((step, Fault::Errno(code)));
+            self
+        }
+
+        /// Step `step` waits `ms` milliseconds before it runs.
+        pub fn delay(mut self, step: Step, ms: u64) -> Self {
+            self.faults
+                .push((step, Fault::Delay(std::time::Duration::from_millis(ms))));
+            self
+        }
+
+        /// Parses `op:ERRNO` or `op:delay=MS`, comma-separated. An unknown op or errno is an
+        /// [`Error::Io`] with code `EINVAL`, so a typo in a test fails loudly.
+        pub fn parse(spec: &str) -> Result<Self> {
+            let mut plan = FaultPlan::none();
+            for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let parsed = part.split_once(':').and_then(|(op, what)| {
+                    let step = Step::ALL.into_iter().find(|s| s.name() == op.trim())?;
+                    let what = what.trim();
+                    let fault = match what.strip_prefix("delay=") {
+                        Some(ms) => {
+                            Fault::Delay(std::time::Duration::from_millis(ms.parse().ok()?))
+                        }
+                        None => Fault::Errno(errno::lookup(what)?),
+                    };
+                    Some((step, fault))
+                });
+                match parsed {
+                    Some((step, fault)) => plan.faults.push((step, fault)),
+                    None => {
+                        return Err(Error::Io {
+                            code: "EINVAL",
+                            message: format!(
+                                "{FAULT_ENV}: cannot parse '{part}' (expected <open|write|sync|rename|dirsync>:<ERRNO or delay=MS>)"
+                            ),
+                        })
+                    }
+                }
+            }
+            Ok(plan)
+        }
+
+        /// The plan in `PHOTON_WB_FAULT` (none if unset or empty).
+        pub fn from_env() -> Result<Self> {
+            match std::env::var(FAULT_ENV) {
+                Ok(spec) => Self::parse(&spec),
+                Err(_) => Ok(FaultPlan::none()),
+            }
+        }
+
+        /// The injected error of `step`, if it is planned to fail (after the
+        /// planned delay of `step`, if any).
+        pub fn check(&self, step: Step, what: impl std::fmt::Display) -> Result<()> {
+            for (_, fault) in self.faults.iter().filter(|(s, _)| *s == step) {
+                match *fault {
+                    Fault::Delay(d) => std::thread::sleep(d),
+                    Fault::Errno(code) => {
+                        return Err(Error::Io {
+                            code,
+                            message: format!(
+                                "{what}: injected fault ({FAULT_ENV}={}:{code})",
+                                step.name()
+                            ),
+                        })
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    thread_local! {
+        /// The fault plan of the flush running on this thread.
+        static PLAN: RefCell<Option<FaultPlan>> = const { RefCell::new(None) };
+    }
+
+    /// Puts the previous plan of this thread back (also on a panic).
+    struct Restore(Option<FaultPlan>);
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            PLAN.with(|p| *p.borrow_mut() = prev);
+        }
+    }
+
+    /// Runs `f` with `plan` as this thread's fault plan (tests: a plan per
+    /// call, without the process-wide environment).
+    pub fn with_plan<T>(plan: FaultPlan, f: impl FnOnce() -> T) -> T {
+        let _restore = Restore(PLAN.with(|p| p.borrow_mut().replace(plan)));
+        f()
+    }
+
+    /// Runs one flush `f` under the plan of `PHOTON_WB_FAULT` (read once,
+    /// here), unless [`with_plan`] already set one. A malformed switch is
+    /// an [`Error::Io`] with code `EINVAL`.
+    pub fn scope<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if PLAN.with(|p| p.borrow().is_some()) {
+            return f();
+        }
+        with_plan(FaultPlan::from_env()?, f)
+    }
+
+    /// The injected error of `step` in this thread's plan, if it is planned
+    /// to fail (after the planned delay of `step`, if any).
+    pub fn check(step: Step, what: impl std::fmt::Display) -> Result<()> {
+        PLAN.with(|p| match &*p.borrow() {
+            Some(plan) => plan.check(step, what),
+            None => Ok(()),
+        })
+    }
+
+    /// One traced durability call (or a note of the binding, such as the
+    /// moment a flush is reported to JS).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TraceEntry {
+        /// [`Call::name`], or the note's name.
+        pub call: &'static str,
+        /// The file or directory the call is about.
+        pub path: PathBuf,
+        /// The new name, for `link` and `rename`.
+        pub to: Option<PathBuf>,
+        /// The errno name if the call failed.
+        pub error: Option<&'static str>,
+    }
+
+    /// The trace: `None` while tracing is off.
+    static TRACE: Mutex<Option<Vec<TraceEntry>>> = Mutex::new(None);
+
+    fn push(entry: TraceEntry) {
+        let mut trace = TRACE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = trace.as_mut() {
+            v.push(entry);
+        }
+    }
+
+    /// Turns the process-wide trace on (empty) or off (dropping it).
+    pub fn set_tracing(on: bool) {
+        *TRACE.lock().unwrap_or_else(|e| e.into_inner()) = on.then(Vec::new);
+    }
+
+    /// What was traced since the last call (tracing stays as it is).
+    pub fn take_trace() -> Vec<TraceEntry> {
+        TRACE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Records a note that is not a call of the writer (e.g. `"resolve"`).
+    pub fn note(what: &'static str, path: &Path) {
+        push(TraceEntry {
+            call: what,
+            path: path.to_owned(),
+            to: None,
+            error: None,
+        });
+    }
+
+    /// Runs the real call `f` and then records it with its outcome.
+    pub fn traced<T>(
+        call: Call,
+        path: &Path,
+        to: Option<&Path>,
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let out = f();
+        push(TraceEntry {
+            call: call.name(),
+            path: path.to_owned(),
+            to: to.map(Path::to_owned),
+            error: out.as_ref().err().map(errno::code_of),
+        });
+        out
     }
 }
 

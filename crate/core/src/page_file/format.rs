@@ -52,6 +52,19 @@ pub const MAX_FILE_LEN: u64 = HEADER_LEN as u64
     + (1u64 << 31) / 16 * (RECORD_HEAD_LEN + INDEX_ENTRY_LEN) as u64
     + TRAILER_LEN as u64;
 
+/// The longest file a buffer with `allocated` reserved bytes can produce:
+/// each kept record takes its own buffer bytes (16-byte header, padded
+/// body; a dealloc record may keep fewer addresses) plus 8 more for its file
+/// head and 16 for its index entry, and records are disjoint within
+/// `allocated`, at least 16 bytes each. A longer file is refused before its
+/// records are read.
+#[inline]
+pub const fn max_len_for(allocated: u32) -> u64 {
+    (HEADER_LEN + TRAILER_LEN) as u64
+        + allocated as u64
+        + (allocated as u64 / 16) * (RECORD_HEAD_LEN - 16 + INDEX_ENTRY_LEN) as u64
+}
+
 /// Reads a little-endian `u32` at `at`, or names what was cut short.
 pub fn le_u32(bytes: &[u8], at: usize) -> Result<u32> {
     at.checked_add(4)
@@ -187,7 +200,18 @@ impl Trailer {
         let at = file.len().checked_sub(TRAILER_LEN).ok_or_else(|| {
             Error::Corrupt(format!("file of {} bytes has no trailer", file.len()))
         })?;
-        let b = &file[at..];
+        Trailer::decode_at(&file[at..], at as u64, header_crc)
+    }
+
+    /// Decodes and checks a trailer `b` read from file offset `at` (for
+    /// messages only), without the rest of the file.
+    pub fn decode_at(b: &[u8], at: u64, header_crc: u32) -> Result<Trailer> {
+        if b.len() != TRAILER_LEN {
+            return Err(Error::Corrupt(format!(
+                "trailer at offset {at}: {} bytes, need {TRAILER_LEN}",
+                b.len()
+            )));
+        }
         let bad = |what: String| Err(Error::Corrupt(format!("trailer at offset {at}: {what}")));
         if b[28..32] != END_MAGIC {
             return bad("bad end magic (truncated or torn file?)".into());
@@ -381,6 +405,15 @@ mod tests {
         assert!(le_u32(&b, usize::MAX - 1).is_err());
         assert!(le_u64(&[0u8; 8], 1).is_err());
         assert_eq!(le_u64(&[1, 0, 0, 0, 0, 0, 0, 2], 0).unwrap(), 2 << 56 | 1);
+    }
+
+    #[test]
+    fn max_len_for_is_within_max_file_len() {
+        assert_eq!(max_len_for(0), 72);
+        // One empty page: 16 buffer bytes give 24 + 16 file bytes.
+        assert_eq!(max_len_for(16), 72 + 40);
+        // The largest buffer gives the largest file of all.
+        assert_eq!(max_len_for(1 << 31), MAX_FILE_LEN);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! A test harness, not API: the unit tests and
 //! `examples/fuzz_page_file.rs` share it (an example cannot see
-//! `#[cfg(test)]` code), which is why it is public but hidden from the docs.
+//! `#[cfg(test)]` code), which is why it is public, compiled only for tests
+//! and with the `test-hooks` feature.
 
 use std::collections::HashSet;
 

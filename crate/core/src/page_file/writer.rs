@@ -1,6 +1,8 @@
 //! The durable writer: stream the encoded file into a temp file in the
-//! target directory (through one reused 1 MiB buffer, header patched in
-//! last), `fdatasync` it, move it to the final name, `fsync` the directory.
+//! target directory through one reused 1 MiB staging buffer (page bodies are
+//! copied into it and checksummed there, in one pass, so the checksum covers
+//! exactly the bytes written; header patched in last), `fdatasync` it, move
+//! it to the final name, `fsync` the directory.
 //!
 //! On any failure the temp file is removed and no file is left under the
 //! final name, so a reader never finds a partial file there. (With
@@ -18,14 +20,14 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::encode::{encode_to, Out};
 use super::errno::code_of;
-use super::fault::{FaultPlan, Step};
-use super::format::HEADER_LEN;
+use super::fault::{self, Call, Step};
+use super::format::{HEADER_LEN, RECORD_CRC_AT, RECORD_HEAD_LEN};
 use crate::error::{Error, Result};
 use crate::write_buffer::WriteBuffer;
 
@@ -47,21 +49,25 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// - [`Error::NotFlushable`] unless the buffer is sealed with no writer;
 /// - [`Error::Io`] with the errno name as its code on any I/O failure
 ///   (`EEXIST` if `path` exists and `overwrite` is false);
-/// - honours the test-only fault switch `PHOTON_WB_FAULT` (see
-///   [`FaultPlan`]).
+/// - in a build with the `test-hooks` feature, honours the fault switch
+///   `PHOTON_WB_FAULT` and the durability trace (see [`fault`]).
 ///
 /// It does not call [`WriteBuffer::on_flushed`]: the caller does, on `Ok`.
 pub fn write_page_file(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<FlushStats> {
-    write_page_file_with(buffer, path, overwrite, &FaultPlan::from_env()?)
+    fault::scope(|| write_buffer(buffer, path, overwrite))
 }
 
-/// [`write_page_file`] with an explicit fault plan (tests; a binding that
-/// reads the switch on its own thread).
-pub fn write_page_file_with(
+fn write_buffer(buffer: &WriteBuffer, path: &Path, overwrite: bool) -> Result<FlushStats> {
+    write_buffer_linking(buffer, path, overwrite, hard_link)
+}
+
+/// [`write_buffer`] moving the temp file with `link` (tests give a `link`
+/// that fails as on a file system without hard links).
+fn write_buffer_linking(
     buffer: &WriteBuffer,
     path: &Path,
     overwrite: bool,
-    faults: &FaultPlan,
+    link: Link,
 ) -> Result<FlushStats> {
     if !buffer.is_flushable() {
         return Err(Error::NotFlushable);
@@ -70,8 +76,8 @@ pub fn write_page_file_with(
         bytes: 0,
         records: 0,
     };
-    write_durably(path, overwrite, faults, |file, tmp| {
-        let mut out = ChunkOut::new(file, tmp, faults);
+    write_durably_linking(path, overwrite, link, |file, tmp| {
+        let mut out = ChunkOut::new(file, tmp);
         let (bytes, records) = encode_to(buffer, &mut out)?;
         out.flush()?;
         stats = FlushStats {
@@ -83,145 +89,149 @@ pub fn write_page_file_with(
     Ok(stats)
 }
 
-/// Bytes gathered before a `writev`.
+/// Bytes staged before a `write`.
 const CHUNK: usize = 1 << 20;
-/// Slices per `writev` at most (POSIX guarantees `IOV_MAX` >= 16; Linux and
-/// macOS allow 1024).
-const MAX_SLICES: usize = 512;
-/// Arena bodies shorter than this are copied rather than given a slice.
-const COPY_BELOW: usize = 512;
+/// Body bytes copied, then checksummed, at a time (still in the CPU's cache
+/// when the checksum reads them back).
+const PIECE: usize = 64 << 10;
 
-/// One piece of pending output.
-enum Seg<'a> {
-    /// `owned[start..end]`.
-    Owned(usize, usize),
-    /// Bytes in the arena, sent without copying.
-    Arena(&'a [u8]),
-}
+const _: () = assert!(RECORD_HEAD_LEN <= CHUNK && PIECE <= CHUNK);
 
-/// The streaming [`Out`] of the durable writer: small pieces are gathered
-/// in one reused buffer, page bodies are referenced in place, and both go
-/// out with `writev` about every [`CHUNK`] bytes.
-struct ChunkOut<'a, 'f> {
+/// The streaming [`Out`] of the durable writer: everything, page bodies
+/// included, is copied into one reused staging buffer, which goes out with
+/// one `write` every [`CHUNK`] bytes. A record's checksum is computed from
+/// its copy in the staging buffer, so the arena changing meanwhile (a
+/// caller breaking the read-only contract) cannot make file and checksum
+/// disagree.
+struct ChunkOut<'f> {
     file: &'f mut File,
     tmp: &'f Path,
-    faults: &'f FaultPlan,
-    owned: Vec<u8>,
-    segs: Vec<Seg<'a>>,
-    pending: usize,
+    staged: Vec<u8>,
     written: u64,
 }
 
-impl<'a, 'f> ChunkOut<'a, 'f> {
-    fn new(file: &'f mut File, tmp: &'f Path, faults: &'f FaultPlan) -> Self {
+impl<'f> ChunkOut<'f> {
+    fn new(file: &'f mut File, tmp: &'f Path) -> Self {
         ChunkOut {
             file,
             tmp,
-            faults,
-            owned: Vec::with_capacity(64 << 10),
-            segs: Vec::new(),
-            pending: 0,
+            staged: Vec::with_capacity(CHUNK),
             written: 0,
         }
     }
 
-    fn maybe_flush(&mut self) -> Result<()> {
-        if self.pending >= CHUNK || self.segs.len() >= MAX_SLICES {
+    /// Room left in the staging buffer, writing it out first if it is full.
+    fn room(&mut self) -> Result<usize> {
+        if self.staged.len() >= CHUNK {
             self.flush()?;
         }
-        Ok(())
+        Ok(CHUNK - self.staged.len())
     }
 
-    /// Writes everything pending.
+    /// Writes everything staged.
     fn flush(&mut self) -> Result<()> {
-        if self.pending == 0 {
+        if self.staged.is_empty() {
             return Ok(());
         }
         let what = format!("write '{}'", self.tmp.display());
-        let mut slices: Vec<IoSlice<'_>> = self
-            .segs
-            .iter()
-            .map(|s| match *s {
-                Seg::Owned(a, b) => IoSlice::new(&self.owned[a..b]),
-                Seg::Arena(b) => IoSlice::new(b),
-            })
-            .collect();
-        if let Err(e) = self.faults.check(Step::Write, &what) {
+        if let Err(e) = fault::check(Step::Write, &what) {
             // A realistic failure: part of the data made it.
             let _ = self
                 .file
-                .write_vectored(&slices[..slices.len().div_ceil(2)]);
+                .write(&self.staged[..self.staged.len().div_ceil(2)]);
             return Err(e);
         }
-        write_all_vectored(self.file, &mut slices).map_err(|e| Error::io(&what, &e))?;
-        self.written += self.pending as u64;
-        self.pending = 0;
-        self.owned.clear();
-        self.segs.clear();
+        let (file, staged) = (&mut *self.file, &self.staged);
+        fault::traced(Call::Write, self.tmp, None, || file.write_all(staged))
+            .map_err(|e| Error::io(&what, &e))?;
+        self.written += self.staged.len() as u64;
+        self.staged.clear();
         Ok(())
     }
-}
 
-/// `write_vectored` until every slice is written.
-fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    /// Writes `bytes` at file position `at`, below what is already written,
+    /// then returns to the end.
+    fn write_back(&mut self, bytes: &[u8], at: u64, what: &str) -> Result<()> {
+        let end = self.written;
+        debug_assert!(at + bytes.len() as u64 <= end);
+        let what = format!("write {what} of '{}'", self.tmp.display());
+        let file = &mut *self.file;
+        fault::traced(Call::Write, self.tmp, None, || {
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.write_all(bytes))
+                .and_then(|()| file.seek(SeekFrom::Start(end)).map(drop))
+        })
+        .map_err(|e| Error::io(&what, &e))
     }
-    Ok(())
 }
 
-impl<'a> Out<'a> for ChunkOut<'a, '_> {
+impl Out for ChunkOut<'_> {
     fn pos(&self) -> u64 {
-        self.written + self.pending as u64
+        self.written + self.staged.len() as u64
     }
 
-    fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
+    fn put(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            let n = self.room()?.min(bytes.len());
+            self.staged.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
         }
-        let start = self.owned.len();
-        self.owned.extend_from_slice(bytes);
-        let end = self.owned.len();
-        match self.segs.last_mut() {
-            Some(Seg::Owned(_, last)) if *last == start => *last = end,
-            _ => self.segs.push(Seg::Owned(start, end)),
-        }
-        self.pending += bytes.len();
-        self.maybe_flush()
+        Ok(())
     }
 
-    fn put_borrowed(&mut self, bytes: &'a [u8]) -> Result<()> {
-        if bytes.len() < COPY_BELOW {
-            return self.put(bytes);
+    fn put_record(
+        &mut self,
+        head: &[u8; RECORD_HEAD_LEN],
+        mut body: &[u8],
+        pad: &[u8],
+    ) -> Result<()> {
+        // A record that fits a chunk is staged whole, so its checksum is
+        // stored in the staging buffer before anything of it is written.
+        // (Writing the checksum back into the file instead stalls: the page
+        // holding the head may be under writeback by then, and on devices
+        // with stable pages a write to it waits for that I/O.) A longer one
+        // at least starts with its whole head staged, so the head is either
+        // still staged or written whole when its checksum is known.
+        let len = RECORD_HEAD_LEN + body.len() + pad.len();
+        let need = if len <= CHUNK { len } else { RECORD_HEAD_LEN };
+        if self.room()? < need {
+            self.flush()?;
         }
-        self.segs.push(Seg::Arena(bytes));
-        self.pending += bytes.len();
-        self.maybe_flush()
+        let at = self.pos();
+        let mut crc = crc32c::crc32c(&head[..RECORD_CRC_AT]);
+        self.put(head)?;
+        while !body.is_empty() {
+            let n = self.room()?.min(body.len()).min(PIECE);
+            let start = self.staged.len();
+            self.staged.extend_from_slice(&body[..n]);
+            // From the copy: exactly what will be written.
+            crc = crc32c::crc32c_append(crc, &self.staged[start..]);
+            body = &body[n..];
+        }
+        crc = crc32c::crc32c_append(crc, pad);
+        self.put(pad)?;
+        let field = at + RECORD_CRC_AT as u64;
+        let crc = crc.to_le_bytes();
+        match field.checked_sub(self.written) {
+            Some(i) => {
+                let i = i as usize;
+                self.staged[i..i + 4].copy_from_slice(&crc);
+                Ok(())
+            }
+            // A record longer than a chunk: its head is already in the
+            // file.
+            None => self.write_back(&crc, field, "record checksum"),
+        }
     }
 
     fn patch_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<()> {
-        if self.written == 0 {
-            if let Some(Seg::Owned(0, end)) = self.segs.first() {
-                if *end >= HEADER_LEN {
-                    // Still pending: patch it in place.
-                    self.owned[..HEADER_LEN].copy_from_slice(header);
-                    return Ok(());
-                }
-            }
+        if self.written == 0 && self.staged.len() >= HEADER_LEN {
+            // Still staged: patch it in place.
+            self.staged[..HEADER_LEN].copy_from_slice(header);
+            return Ok(());
         }
         self.flush()?;
-        let what = format!("write header of '{}'", self.tmp.display());
-        let end = self.written;
-        self.file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| self.file.write_all(header))
-            .and_then(|()| self.file.seek(SeekFrom::Start(end)).map(drop))
-            .map_err(|e| Error::io(&what, &e))
+        self.write_back(header, 0, "header")
     }
 }
 
@@ -239,7 +249,7 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
 }
 
 /// Creates a fresh temp file `.<name>.tmp-<pid>-<n>` in `dir`.
-fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result<(PathBuf, File)> {
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(PathBuf, File)> {
     let mut attempts = 0;
     loop {
         // Ordering: Relaxed: only uniqueness matters, which the RMW gives;
@@ -250,8 +260,11 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result
         tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
         let tmp = dir.join(tmp_name);
         let what = format!("open '{}'", tmp.display());
-        faults.check(Step::Open, &what)?;
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        fault::check(Step::Open, &what)?;
+        let opened = fault::traced(Call::Open, &tmp, None, || {
+            OpenOptions::new().write(true).create_new(true).open(&tmp)
+        });
+        match opened {
             Ok(file) => return Ok((tmp, file)),
             // A stale temp file of an earlier process with our pid.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
@@ -264,13 +277,12 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, faults: &FaultPlan) -> Result
 fn fill(
     mut file: File,
     tmp: &Path,
-    faults: &FaultPlan,
     write: impl FnOnce(&mut File, &Path) -> Result<()>,
 ) -> Result<()> {
     write(&mut file, tmp)?;
     let what = format!("fdatasync '{}'", tmp.display());
-    faults.check(Step::Sync, &what)?;
-    file.sync_data().map_err(|e| Error::io(&what, &e))
+    fault::check(Step::Sync, &what)?;
+    fault::traced(Call::Fdatasync, tmp, None, || file.sync_data()).map_err(|e| Error::io(&what, &e))
 }
 
 /// Whether a failed `link` means the file system has no hard links.
@@ -278,16 +290,25 @@ fn links_unsupported(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Unsupported || matches!(code_of(e), "EPERM" | "ENOTSUP")
 }
 
+/// How the temp file gets its final name when none may be replaced.
+type Link = fn(&Path, &Path) -> io::Result<()>;
+
+/// `link(2)`.
+fn hard_link(from: &Path, to: &Path) -> io::Result<()> {
+    fs::hard_link(from, to)
+}
+
 /// Moves the temp file to `path`; without `overwrite`, never replaces an
 /// existing file (see the module docs). On failure `path` is left as it was.
-fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Result<()> {
+fn publish(tmp: &Path, path: &Path, overwrite: bool, link: Link) -> Result<()> {
     let what = format!("rename '{}' -> '{}'", tmp.display(), path.display());
-    faults.check(Step::Rename, &what)?;
+    fault::check(Step::Rename, &what)?;
+    let rename = || fault::traced(Call::Rename, tmp, Some(path), || fs::rename(tmp, path));
     if overwrite {
-        return fs::rename(tmp, path).map_err(|e| Error::io(&what, &e));
+        return rename().map_err(|e| Error::io(&what, &e));
     }
-    match fs::hard_link(tmp, path) {
-        Ok(()) => fs::remove_file(tmp).map_err(|e| {
+    match fault::traced(Call::Link, tmp, Some(path), || link(tmp, path)) {
+        Ok(()) => fault::traced(Call::Unlink, tmp, None, || fs::remove_file(tmp)).map_err(|e| {
             let _ = fs::remove_file(path);
             Error::io(format!("unlink '{}'", tmp.display()), &e)
         }),
@@ -297,7 +318,7 @@ fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Resu
                 let exists = io::Error::from(io::ErrorKind::AlreadyExists);
                 return Err(Error::io(&what, &exists));
             }
-            fs::rename(tmp, path).map_err(|e| Error::io(&what, &e))
+            rename().map_err(|e| Error::io(&what, &e))
         }
         Err(e) => Err(Error::io(&what, &e)),
     }
@@ -307,31 +328,29 @@ fn publish(tmp: &Path, path: &Path, overwrite: bool, faults: &FaultPlan) -> Resu
 /// offers no such call; NTFS journals the rename itself.)
 fn sync_dir(dir: &Path) -> io::Result<()> {
     if cfg!(unix) {
-        File::open(dir)?.sync_all()
+        let handle = File::open(dir)?;
+        fault::traced(Call::FsyncDir, dir, None, || handle.sync_all())
     } else {
         Ok(())
     }
 }
 
 /// The durable write to `path` of what `write` puts in the temp file (see
-/// the module docs).
-pub(crate) fn write_durably(
+/// the module docs), moved into place with `link` unless `overwrite`.
+fn write_durably_linking(
     path: &Path,
     overwrite: bool,
-    faults: &FaultPlan,
+    link: Link,
     write: impl FnOnce(&mut File, &Path) -> Result<()>,
 ) -> Result<()> {
     let (dir, name) = split(path)?;
-    let (tmp, file) = create_temp(dir, name, faults)?;
-    if let Err(e) =
-        fill(file, &tmp, faults, write).and_then(|()| publish(&tmp, path, overwrite, faults))
-    {
+    let (tmp, file) = create_temp(dir, name)?;
+    if let Err(e) = fill(file, &tmp, write).and_then(|()| publish(&tmp, path, overwrite, link)) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
     let what = format!("fsync directory '{}'", dir.display());
-    let synced = faults
-        .check(Step::DirSync, &what)
+    let synced = fault::check(Step::DirSync, &what)
         .and_then(|()| sync_dir(dir).map_err(|e| Error::io(&what, &e)));
     if let Err(e) = synced {
         // The entry may not be durable: take it back rather than let a
@@ -348,6 +367,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::super::encode::encode_page_file;
+    use super::super::fault::FaultPlan;
     use super::super::reader::PageFile;
     use super::super::sample::{sample, XorShift};
     use super::*;
@@ -496,7 +516,9 @@ mod tests {
                         fs::write(&path, b"old").unwrap();
                     }
                     let plan = FaultPlan::none().fail(step, code);
-                    let err = write_page_file_with(&s.buffer, &path, existing, &plan).unwrap_err();
+                    let err = fault::with_plan(plan, || {
+                        write_page_file(&s.buffer, &path, existing).unwrap_err()
+                    });
                     let case = format!("{} {code} existing={existing}: {err}", step.name());
                     assert_eq!(err.code(), code, "{case}");
                     assert!(matches!(err, Error::Io { .. }), "{case}");
@@ -508,8 +530,7 @@ mod tests {
                     }
                     // The buffer is untouched: a retry works.
                     assert!(s.buffer.is_flushable());
-                    let stats =
-                        write_page_file_with(&s.buffer, &path, true, &FaultPlan::none()).unwrap();
+                    let stats = write_page_file(&s.buffer, &path, true).unwrap();
                     assert_eq!(dir.names(), ["12.page"], "{case}");
                     let file = PageFile::open(&path).unwrap();
                     assert_eq!(stats.records, file.len() as u64);
@@ -519,23 +540,193 @@ mod tests {
         }
     }
 
+    /// A `link` as on a file system without hard links.
+    fn no_links(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    #[cfg(unix)]
+    fn links_eperm(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    fn links_eacces(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::PermissionDenied))
+    }
+
     #[test]
-    fn write_page_file_real_enospc_on_tmpfs() {
-        // Needs a small file system to fill, e.g. as root:
-        // mount -t tmpfs -o size=64k tmpfs /tmp/pwb-tmpfs
-        // PHOTON_WB_TMPFS_DIR=/tmp/pwb-tmpfs cargo test -p photon-write-buffer-core tmpfs
-        let Some(dir) = std::env::var_os("PHOTON_WB_TMPFS_DIR") else {
-            eprintln!("PHOTON_WB_TMPFS_DIR not set: skipped");
-            return;
+    fn write_page_file_without_hard_links_falls_back_to_check_then_rename() {
+        let s = flushable(8);
+        let mut unsupported: Vec<Link> = vec![no_links];
+        #[cfg(unix)]
+        unsupported.push(links_eperm);
+        for link in unsupported {
+            let dir = TempDir::new("nolink");
+            let path = dir.0.join("12.page");
+            // A free name: renamed into place.
+            let stats = write_buffer_linking(&s.buffer, &path, false, link).unwrap();
+            assert_eq!(dir.names(), ["12.page"]);
+            let file = PageFile::open(&path).unwrap();
+            assert_eq!(stats.records, file.len() as u64);
+            s.check(&file).unwrap();
+            // A taken name: EEXIST, the file untouched, no temp file left.
+            fs::write(&path, b"precious").unwrap();
+            let err = write_buffer_linking(&s.buffer, &path, false, link).unwrap_err();
+            assert_eq!(err.code(), "EEXIST", "{err}");
+            assert_eq!(fs::read(&path).unwrap(), b"precious");
+            assert_eq!(dir.names(), ["12.page"]);
+        }
+        // Any other failure of link is the flush's error; nothing is left.
+        let dir = TempDir::new("linkfail");
+        let path = dir.0.join("12.page");
+        let err = write_buffer_linking(&s.buffer, &path, false, links_eacces).unwrap_err();
+        assert_eq!(err.code(), "EACCES", "{err}");
+        assert!(dir.names().is_empty(), "{:?}", dir.names());
+    }
+
+    #[test]
+    fn write_page_file_records_longer_than_a_chunk_get_their_checksum_written_back() {
+        // Records of 1.5 MiB: each one's head is written before its checksum
+        // is known.
+        let dir = TempDir::new("long");
+        let buf = WriteBuffer::with_capacity(6, 8 << 20).unwrap();
+        for id in 0u64..4 {
+            let p = buf.alloc_page(id, (3 << 19) + id as u32, false).unwrap();
+            // SAFETY: the page was just reserved; nothing else refers to it.
+            let body = unsafe { buf.page_mut(&p) };
+            body.iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = (i as u64 * 7 + id) as u8);
+        }
+        buf.seal().unwrap();
+        let path = dir.0.join("6.page");
+        write_page_file(&buf, &path, false).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), encode_page_file(&buf).unwrap());
+        assert_eq!(PageFile::open(&path).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn write_page_file_scribbled_during_the_write_still_validates() {
+        // A caller that writes into pages after releasing them (a contract
+        // violation a JS view allows) while flushes run: the scribbled pages
+        // may hold any of the bytes they went through, but every file
+        // validates and every other page reads back exactly.
+        use std::sync::atomic::AtomicBool;
+        const PAGE: u32 = 4096;
+        let buf = WriteBuffer::with_capacity(7, 4 << 20).unwrap();
+        let mut victims = Vec::new();
+        let mut pages = Vec::new();
+        for id in 0u64.. {
+            let Ok(p) = buf.alloc_page(id, PAGE, false) else {
+                break;
+            };
+            // SAFETY: the page was just reserved; nothing else refers to it.
+            let body = unsafe { buf.page_mut(&p) };
+            body.fill(id as u8);
+            if id % 16 == 3 {
+                victims.push(body.as_mut_ptr() as usize);
+            } else {
+                pages.push((p.addr, id as u8));
+            }
+        }
+        buf.seal().unwrap();
+        let stop = AtomicBool::new(false);
+        let dir = TempDir::new("scribble");
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut x = 0u8;
+                // Ordering: Relaxed: a stop flag; it publishes nothing.
+                while !stop.load(Ordering::Relaxed) {
+                    x = x.wrapping_add(1);
+                    for &v in &victims {
+                        for i in (0..PAGE as usize).step_by(61) {
+                            // SAFETY: inside a live page of `buf`, which
+                            // outlives the scope. The flush reads these bytes
+                            // meanwhile: the race under test, as a JS caller
+                            // makes it (plain bytes, every value valid).
+                            unsafe { (v as *mut u8).add(i).write_volatile(x) };
+                        }
+                    }
+                }
+            });
+            for round in 0..8 {
+                let path = dir.0.join(format!("{round}.page"));
+                let flushed = write_page_file(&buf, &path, false);
+                let opened = flushed.and_then(|_| PageFile::open(&path));
+                if opened.is_err() {
+                    // Ordering: Relaxed: see above.
+                    stop.store(true, Ordering::Relaxed);
+                }
+                let file = opened.unwrap();
+                for &(addr, fill) in &pages {
+                    assert!(file.page(addr).unwrap().iter().all(|&b| b == fill));
+                }
+            }
+            // Ordering: Relaxed: see above.
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
+    #[test]
+    fn write_page_file_trace_syncs_data_before_the_name_and_the_dir_last() {
+        // The trace is process-wide: keep only this test's directory.
+        let dir = TempDir::new("trace");
+        let s = flushable(7);
+        fault::set_tracing(true);
+        for (name, overwrite) in [("1.page", false), ("2.page", true)] {
+            let path = dir.0.join(name);
+            write_page_file(&s.buffer, &path, overwrite).unwrap();
+        }
+        let trace: Vec<_> = fault::take_trace()
+            .into_iter()
+            .filter(|e| e.path.starts_with(&dir.0))
+            .collect();
+        fault::set_tracing(false);
+        let calls: Vec<_> = trace.iter().map(|e| e.call).collect();
+        // The temp file is created, written, synced, then linked (no
+        // overwrite) or renamed (overwrite), then the directory is synced.
+        let expect = |publish: &[&'static str]| {
+            let mut v = vec!["open", "write", "fdatasync"];
+            v.extend_from_slice(publish);
+            v.push("fsync");
+            v
         };
+        let mut want = expect(&["link", "unlink"]);
+        want.extend(expect(&["rename"]));
+        let dedup: Vec<_> = calls
+            .iter()
+            .enumerate()
+            .filter(|&(i, c)| i == 0 || !(*c == "write" && calls[i - 1] == "write"))
+            .map(|(_, c)| *c)
+            .collect();
+        assert_eq!(dedup, want, "{trace:?}");
+        assert!(trace.iter().all(|e| e.error.is_none()), "{trace:?}");
+        let fsyncs: Vec<_> = trace.iter().filter(|e| e.call == "fsync").collect();
+        assert!(fsyncs.iter().all(|e| e.path == dir.0), "{trace:?}");
+        let links: Vec<_> = trace.iter().filter(|e| e.to.is_some()).collect();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].to.as_deref(), Some(dir.0.join("1.page").as_path()));
+        assert_eq!(links[1].to.as_deref(), Some(dir.0.join("2.page").as_path()));
+    }
+
+    // Needs a small file system to fill, e.g. as root:
+    // mount -t tmpfs -o size=64k tmpfs /tmp/pwb-tmpfs
+    // PHOTON_WB_TMPFS_DIR=/tmp/pwb-tmpfs cargo test -p photon-write-buffer-core tmpfs -- --include-ignored
+    // .ci/run mounts one and scripts/test-all.js then runs the ignored tests;
+    // elsewhere it is reported as ignored (with this reason), never as passed.
+    #[test]
+    #[ignore = "needs a 64 KiB tmpfs in PHOTON_WB_TMPFS_DIR (.ci/run mounts one)"]
+    fn write_page_file_real_enospc_on_tmpfs() {
+        let dir = std::env::var_os("PHOTON_WB_TMPFS_DIR")
+            .expect("PHOTON_WB_TMPFS_DIR: a small (64 KiB) tmpfs to fill");
         let dir = PathBuf::from(dir);
         let big = sample(&mut XorShift::new(5), 12, 1 << 20, 64 * 1024);
         let path = dir.join("big.page");
-        let err = write_page_file_with(&big.buffer, &path, false, &FaultPlan::none()).unwrap_err();
+        let err = write_page_file(&big.buffer, &path, false).unwrap_err();
         assert_eq!(err.code(), "ENOSPC", "{err}");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
         let small = flushable(6);
-        write_page_file_with(&small.buffer, &path, false, &FaultPlan::none()).unwrap();
+        write_page_file(&small.buffer, &path, false).unwrap();
         small.check(&PageFile::open(&path).unwrap()).unwrap();
         fs::remove_file(&path).unwrap();
     }

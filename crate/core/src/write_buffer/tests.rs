@@ -477,14 +477,38 @@ fn write_buffer_flush_latch() {
     let buf = WriteBuffer::with_capacity(1, 64).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     assert!(matches!(
-        buf.subscribe_flushed(move || tx.send(()).unwrap()),
+        buf.subscribe_flushed(move |w| tx.send(w).unwrap()),
         Subscription::Waiting(_)
     ));
     assert!(!buf.is_flushed());
     assert!(buf.on_flushed());
     assert!(!buf.on_flushed());
-    rx.try_recv().unwrap();
+    assert_eq!(rx.try_recv(), Ok(Woken::Set));
     assert!(buf.is_flushed());
+    drop(buf);
+    assert!(
+        rx.try_recv().is_err(),
+        "a flushed buffer's drop wakes nobody"
+    );
+}
+
+#[test]
+fn write_buffer_drop_unflushed_abandons_its_waiters() {
+    let buf = WriteBuffer::with_capacity(1, 64).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
+    assert!(matches!(
+        buf.subscribe_flushed(move |w| tx.send(w).unwrap()),
+        Subscription::Waiting(_)
+    ));
+    let Subscription::Waiting(gone) = buf.subscribe_flushed(move |w| tx2.send(w).unwrap()) else {
+        panic!("not flushed yet")
+    };
+    assert!(buf.unsubscribe_flushed(gone));
+    assert!(rx.try_recv().is_err());
+    drop(buf);
+    assert_eq!(rx.try_recv(), Ok(Woken::Abandoned));
+    assert!(rx.try_recv().is_err(), "the cancelled waiter is not woken");
 }
 
 #[test]
