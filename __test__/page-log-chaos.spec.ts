@@ -9,8 +9,8 @@ import './use-test-addon.ts'
 //
 // Short by default (CI): a few seeds, a few thousand operations.
 // Long: PHOTON_WB_CHAOS_OPS=100000 (and PHOTON_WB_CHAOS_SEED=<n> to pick the
-// seed); the counts are logged. PHOTON_WB_CHAOS_TERMINATE=1 also
-// terminates workers in the middle of an operation.
+// seed); the counts are logged. Workers are terminated in the middle of
+// operations too (PHOTON_WB_CHAOS_TERMINATE=0: only idle ones).
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import path from 'node:path'
