@@ -116,3 +116,34 @@ test('recovery: a directory named like a temp file is left alone', async (t) => 
   t.is(fs.readFileSync(path.join(d, 'inside'), 'utf8'), 'user data')
   await log.close()
 })
+
+test('recovery: a dealloc record frees only the latest address of a page id; one freeing an address already replaced by a newer one changes nothing', async (t) => {
+  const dir = tempDir(t)
+  const flush = async (wb: WriteBuffer): Promise<void> => {
+    wb.seal()
+    await wb.flushTo(path.join(dir, `${wb.groupId}.page`))
+    wb.dispose()
+  }
+  // Group 1: pages 5 and 6.
+  const g1 = new WriteBuffer(1, 4096)
+  const a1 = g1.writePage(5n, bytes(51), false)
+  const b1 = g1.writePage(6n, bytes(61), false)
+  await flush(g1)
+  // Group 2: page 5 again (its latest address now), and a dealloc record
+  // freeing page 5's first address, which is no longer its latest.
+  const g2 = new WriteBuffer(2, 4096)
+  const a2 = g2.writePage(5n, bytes(52), false)
+  g2.deallocPages([a1], false)
+  await flush(g2)
+  // Group 3: a dealloc record freeing page 6's latest (and only) address.
+  const g3 = new WriteBuffer(3, 4096)
+  g3.deallocPages([b1], false)
+  await flush(g3)
+
+  const log = await PageLog.open(dir, { bufferSize: 4096 })
+  t.teardown(() => log.close())
+  t.is(log.addressOf(5n), a2, 'page 5 keeps its newer address: the dealloc of the older one changes nothing')
+  t.is(log.addressOf(6n), undefined, 'page 6 is gone: its latest address was freed')
+  t.is(log.pageCount, 1)
+  t.deepEqual(Buffer.from(await log.read(a2)), bytes(52))
+})
