@@ -13,19 +13,10 @@
  *   leaves memory and its pages are read from the file, at the same address.
  * - At most `maxBuffers` buffers are unflushed (the active one included):
  *   when all are used, `append` waits for a flush (it returns a `Promise`).
- * - `open` on an existing directory recovers the page files (`recovery.ts`):
- *   it validates every file, builds the index page id → latest address, and
- *   continues with the group after the last file.
+ * - `open` recovers the page files (`recovery.ts`): validates every file,
+ *   rebuilds the page index, continues with the group after the last file.
  *
- * Sync/async shapes (documented in the README):
- * - `append` returns the `bigint` address synchronously when the page fits
- *   without waiting (the fast path), and a `Promise<bigint>` when it had to
- *   wait for a flush to free a buffer. Argument errors and
- *   `ERR_TOO_LARGE_SIZE` / `ERR_CLOSED` always throw synchronously.
- * - `read` returns a `Buffer` synchronously when the page is in memory or its
- *   page file is already open, and a `Promise<Buffer>` when the file must be
- *   opened first. An address of no known group throws `ERR_INVALID_ADDR`
- *   synchronously; one that is not a page of its file rejects with it.
+ * Sync/async shapes of `append` and `read`: docs/api.md.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -55,7 +46,7 @@ interface Waiter {
 
 /**
  * A log of pages over consecutive write buffers and their page files: see the
- * module comment for the loop, the README for the contract.
+ * module comment for the loop, docs/page-log.md for the contract.
  */
 export class PageLog {
   /** The directory of the page files (absolute). */
@@ -200,7 +191,7 @@ export class PageLog {
   /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
   #install(): boolean {
     if (this.#live.size >= this.maxBuffers) return false
-    if (this.#nextGroup > U32_MAX) throw new RangeError('PageLog: group ids exhausted (2^32 - 1)')
+    if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
     this.#active = wb
@@ -211,7 +202,13 @@ export class PageLog {
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
   #installEagerly(): void {
-    if (this.#shared !== null && this.#active === null && !this.#closed && this.#error === null) this.#install()
+    if (this.#shared === null || this.#active !== null || this.#closed || this.#error !== null) return
+    if (this.#nextGroup > U32_MAX) {
+      // Runs in the flush job: tell the writers instead of throwing there.
+      this.#shared.failed(groupsExhausted(this.dir))
+      return
+    }
+    this.#install()
   }
 
   /** Seals the active buffer and queues it for the flush; the next append installs a new one. */
@@ -286,6 +283,7 @@ export class PageLog {
     this.#files.add(g)
     this.#flushedUpTo = g
     this.#flushes++
+    this.#shared?.flushed()
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const w = this.#waiters[i]
       if (w.target <= g) {
@@ -404,7 +402,8 @@ export class PageLog {
     if (this.#shared === null) {
       const shared = new SharedLog(this.dir, this.bufferSize, {
         look: (g) => this.#look(g),
-        flush: () => this.#closing ?? (this.#closed ? Promise.resolve() : this.flush()),
+        // After a close() whose flush failed (a retry is due): nothing is durable yet.
+        flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#error ?? notRetried()) : this.flush()),
       })
       this.#shared = shared
       if (this.#active === null) this.#install()
@@ -494,3 +493,7 @@ export class PageLog {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
   }
 }
+
+/** No group id is left for a next buffer: the last page file is `4294967295.page`. */
+const groupsExhausted = (dir: string): WriteBufferError => new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)
+const notRetried = (): WriteBufferError => new WriteBufferError('ERR_CLOSED', 'PageLog.flush: the log is closing; its flush failed and close() was not retried yet')

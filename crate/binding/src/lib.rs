@@ -23,5 +23,6 @@ mod layout;
 mod page_file;
 mod registry;
 mod scratch;
+mod segment;
 mod shared;
 mod test_hooks;

@@ -86,6 +86,8 @@ impl WriteBuffer {
         let tail = lane.remaining();
         if tail > 0 {
             self.write_record(lane.cursor, filler(tail), &[]);
+            // The filler is whole as written: complete for segment commits.
+            self.mark_filled(lane.cursor);
         }
         self.release_writer()
     }
@@ -131,6 +133,7 @@ impl WriteBuffer {
                     at += size;
                 }
                 None if left >= HEADER_SIZE => {
+                    // (Complete for segment commits: `write_filler` marks it.)
                     self.write_filler(at, end);
                     break;
                 }
@@ -190,6 +193,8 @@ impl WriteBuffer {
             // Nothing past the cursor was ever marked (walks stop at it).
             if lane.remaining() > 0 {
                 self.write_record(lane.cursor, filler(lane.remaining()), &[]);
+                // The filler is whole as written: complete for segment commits.
+                self.mark_filled(lane.cursor);
             }
             None
         } else {
@@ -242,6 +247,8 @@ impl WriteBuffer {
             at += ALIGN;
         }
         self.write_record(offset, filler(end - offset), &[]);
+        // Whole as written: complete for segment commits.
+        self.mark_filled(offset);
     }
 
     /// Cheap sanity checks that keep a forged lane inside the arena (the
