@@ -8,6 +8,7 @@
 
 import * as native from './load-binding.js'
 import { WriteBuffer, WriteBufferError, type WriteBufferErrorCode } from './index.ts'
+import { markOpenLanes } from './src/handle.ts'
 
 /** The error of an outcome: `WriteBufferError` for `ERR_*`, else an errno-coded `Error`. */
 function outcomeError(code: string, message: string, what: string): Error {
@@ -98,7 +99,10 @@ export class Segment {
    */
   markComplete(addr: bigint): void {
     const record = Number(BigInt.asUintN(32, addr)) - 16
-    const status = native.markComplete(this.#owner.slot, record >>> 0)
+    let status = native.markComplete(this.#owner.slot, record >>> 0)
+    // A page of an open lane of this thread (written in JS, its start not
+    // marked until the lane closes): marked now, so try again.
+    if (status !== 0 && markOpenLanes()) status = native.markComplete(this.#owner.slot, record >>> 0)
     if (status !== 0) throw new WriteBufferError('ERR_INVALID_ADDR', `markComplete: no record at ${addr}`)
   }
 

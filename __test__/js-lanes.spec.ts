@@ -159,3 +159,21 @@ test('a buffer written by lanes, native reservations and batches iterates and fl
   )
   t.deepEqual(fromFile, fromBuffer)
 })
+
+test("a segment's markComplete finds a lane page before the lane closes, on the lane's thread", async (t) => {
+  const { Segment } = await import('../segment.ts')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-js-lanes-seg-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const wb = new WriteBuffer(8, 1 << 16)
+  const seg = await Segment.prepare(dir, wb)
+  const lane = wb.lane(4096)
+  const a = lane.allocPage(1n, 100)
+  a.page.fill(7)
+  seg.markComplete(a.addr)
+  t.throws(() => seg.markComplete(a.addr + 8n), { instanceOf: WriteBufferError })
+  // (A commit covers what was reserved before it: the whole lane, whose
+  // rest is complete once it closes.)
+  t.is(lane.close(), 'none')
+  await seg.commit()
+  t.deepEqual(seg.read(a.addr), Buffer.alloc(100, 7))
+})

@@ -32,6 +32,21 @@ export interface MarkableLane {
   mark(): boolean
 }
 
+/** Every open lane of this thread, on any buffer (`markOpenLanes`). */
+const openLanes = new Set<MarkableLane>()
+export { openLanes }
+
+/**
+ * Has Rust mark the pages of every open lane of this thread (for a lookup
+ * through another object than the lane's buffer, e.g. a `Segment`'s
+ * `markComplete`); whether any were marked.
+ */
+export function markOpenLanes(): boolean {
+  let any = false
+  for (const lane of openLanes) if (lane.mark()) any = true
+  return any
+}
+
 /** The slot a disposed buffer's handle names: never a registered slot. */
 export const NO_SLOT = 0xffff_ffff
 

@@ -28,7 +28,7 @@ import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard 
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { NO_SLOT } = handle
+const { NO_SLOT, openLanes } = handle
 const { S32, SI32, putU64, fastLaneMark, fastLaneClose } = scratch
 const { S_SLOT, S_STATUS, S_U64, S_U64_HI, A_RECORD, A_CURSOR, A_END, O_CURSOR, O_RELEASE, RELEASE_FLUSH } = layout
 const { H_DATA, H_DATA_HI, H_FLAGS, H_SIZE } = layout
@@ -58,6 +58,7 @@ export class LaneImpl implements Lane, MarkableLane {
     this.#end = end
     this.#capacity = h.capacity
     h.lanes.add(this)
+    openLanes.add(this)
   }
 
   get remaining(): number {
@@ -140,6 +141,7 @@ export class LaneImpl implements Lane, MarkableLane {
     if (status === 0) {
       this.#closed = true
       h.lanes.delete(this)
+      openLanes.delete(this)
       return S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none'
     }
     if (status !== CORRUPT_STATUS) throw statusError(status, 'Lane.close')
@@ -147,6 +149,7 @@ export class LaneImpl implements Lane, MarkableLane {
     // on is a tombstone.
     this.#closed = true
     h.lanes.delete(this)
+    openLanes.delete(this)
     const err = new WriteBufferError(
       'ERR_CORRUPT',
       `Lane.close: the page header at offset ${S32[O_CURSOR]} of the lane was overwritten: ` +
