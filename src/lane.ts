@@ -5,7 +5,8 @@
 import { checkU32 } from './args.ts'
 import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
-import { AGAIN_STATUS, WriteBufferError, statusError } from './errors.ts'
+import { HEADER_SIZE, recordSize } from './constants.ts'
+import { AGAIN_STATUS, WriteBufferError, reasonError, statusError } from './errors.ts'
 import type { Handle } from './handle.ts'
 import * as records from './records.ts'
 import type { Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriterGuard } from './types.ts'
@@ -37,7 +38,14 @@ export class LaneImpl implements Lane {
 
   allocPage(pageId: U64Like, pageSize: number): PageAlloc {
     const a = this.tryAllocPage(pageId, pageSize)
-    if (a === null) throw statusError(AGAIN_STATUS, `Lane.allocPage(${pageSize} bytes)`)
+    if (a === null) {
+      const [need, left] = [recordSize(pageSize), this.remaining]
+      const detail =
+        need > left
+          ? `the page takes ${need} bytes of the lane, ${left} are left`
+          : `the page takes ${need} of the ${left} bytes left, and a page that does not fill the lane exactly must leave ${HEADER_SIZE} bytes for its filler`
+      throw reasonError('laneFull', `Lane.allocPage(${pageSize} bytes)`, detail)
+    }
     return a
   }
 

@@ -6,11 +6,11 @@
 import { resolve as resolvePath } from 'node:path'
 import { inspect } from 'node:util'
 
-import { checkBoolean, checkU32, invalidType, outOfRange, toU64, toU64Array } from './args.ts'
+import { checkBoolean, checkOptionNames, checkU32, invalidType, outOfRange, toU64, toU64Array } from './args.ts'
 import { isNoExternal, jsArena, syncArenaMode } from './arena-mode.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
-import { CLOSED_STATUS, WriteBufferError, messageOf, nativeError, statusError } from './errors.ts'
+import { AGAIN_STATUS, CLOSED_STATUS, WriteBufferError, nativeError, notFlushable, reasonError, statusError } from './errors.ts'
 import * as layout from './layout.ts'
 import { Handle, NO_SLOT } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
@@ -104,6 +104,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     checkU32('groupId', groupId)
     checkCapacity('capacity', capacity)
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
+    if (opts !== undefined) checkOptionNames('opts', opts, ['pool'] satisfies (keyof WriteBufferOptions)[])
     const pool = opts?.pool
     if (pool !== undefined && !(pool instanceof ArenaPool)) throw invalidType('opts.pool', 'an instance of ArenaPool', pool)
     if (pool !== undefined && pool.capacity !== capacity) {
@@ -314,11 +315,21 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     return releaseState('releaseWriter')
   }
 
-  /** Seals the buffer; `'flush'` when no writer is in progress. `ERR_AGAIN` if already sealed. */
+  /** Seals the buffer; `'flush'` when no writer is in progress. `ERR_AGAIN` ("already sealed") if already sealed. */
   seal(): ReleaseState {
     S32[S_SLOT] = this.#h.slot
-    call(fastSeal, 'seal')
+    fastSeal()
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw status === AGAIN_STATUS ? reasonError('alreadySealed', 'seal') : statusError(status, 'seal')
     return S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none'
+  }
+
+  /** `ERR_NOT_FLUSHABLE` for `what` unless the buffer is sealed with no writer (the error says which is missing). */
+  #checkFlushable(what: string): void {
+    this.#state()
+    const sealed = (S32[O_STATE] & STATE_SEALED) !== 0
+    const writers = S32[O_WRITERS]
+    if (!sealed || writers !== 0) throw notFlushable(what, sealed, writers)
   }
 
   /** The zero-copy view of the live page record at `addr`. */
@@ -334,9 +345,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
 
   /** The live records in allocation order, tombstones skipped. Needs a flushable buffer. */
   records(): IterableIterator<BufferRecord> {
-    if (!this.isFlushable) {
-      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `records: ${messageOf('ERR_NOT_FLUSHABLE')}`)
-    }
+    this.#checkFlushable('records')
     return new RecordIterator(this.#h)
   }
 
@@ -355,6 +364,13 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   waitFlushed(opts?: { signal?: AbortSignal }): Promise<void> {
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
       return Promise.reject(invalidType('opts', 'of type object', opts))
+    }
+    if (opts !== undefined) {
+      try {
+        checkOptionNames('opts', opts, ['signal'])
+      } catch (e) {
+        return Promise.reject(e)
+      }
     }
     const signal = opts?.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -436,12 +452,11 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   async flushTo(path: string, opts?: { overwrite?: boolean }): Promise<FlushResult> {
     if (typeof path !== 'string') throw invalidType('path', 'of type string', path)
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
+    if (opts !== undefined) checkOptionNames('opts', opts, ['overwrite'])
     const overwrite = opts?.overwrite === undefined ? false : opts.overwrite
     checkBoolean('opts.overwrite', overwrite)
     this.#checkLive('flushTo')
-    if (!this.isFlushable) {
-      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${messageOf('ERR_NOT_FLUSHABLE')}`)
-    }
+    this.#checkFlushable('flushTo')
     const full = resolvePath(path)
     let out: native.FlushOutcome
     try {

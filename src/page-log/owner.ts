@@ -32,7 +32,7 @@ import path from 'node:path'
 
 import { groupOf } from '../address.ts'
 import { U32_MAX, invalidType, toU64 } from '../args.ts'
-import { WriteBufferError, internalError, isCode } from '../errors.ts'
+import { WriteBufferError, fsError, internalError, isCode } from '../errors.ts'
 import { ArenaPool } from '../pool.ts'
 import { WriteBuffer } from '../write-buffer.ts'
 import type * as native from '../../load-binding.js'
@@ -134,13 +134,18 @@ export class PageLog {
       throw invalidType('dir', 'of type string', dir)
     }
     const config = logConfig(path.resolve(dir), opts)
-    await fs.promises.mkdir(config.dir, { recursive: true })
-    const lock = lockDir(config.dir)
     try {
-      return new PageLog(config, lock, await recoverDir(config))
+      await fs.promises.mkdir(config.dir, { recursive: true })
+      const lock = lockDir(config.dir)
+      try {
+        return new PageLog(config, lock, await recoverDir(config))
+      } catch (err) {
+        lock.release()
+        throw err
+      }
     } catch (err) {
-      lock.release()
-      throw err
+      // Node's fs errors (ENOTDIR, EACCES, …) say the operation, not the call.
+      throw fsError(err, 'PageLog.open')
     }
   }
 
