@@ -13,19 +13,8 @@
  *   leaves memory and its pages are read from the file, at the same address.
  * - At most `maxBuffers` buffers are unflushed (the active one included):
  *   when all are used, `append` waits for a flush (it returns a `Promise`).
- * - `open` on an existing directory recovers the page files (`recovery.ts`):
- *   it validates every file, builds the index page id → latest address, and
- *   continues with the group after the last file.
  *
- * Sync/async shapes (documented in the README):
- * - `append` returns the `bigint` address synchronously when the page fits
- *   without waiting (the fast path), and a `Promise<bigint>` when it had to
- *   wait for a flush to free a buffer. Argument errors and
- *   `ERR_TOO_LARGE_SIZE` / `ERR_CLOSED` always throw synchronously.
- * - `read` returns a `Buffer` synchronously when the page is in memory or its
- *   page file is already open, and a `Promise<Buffer>` when the file must be
- *   opened first. An address of no known group throws `ERR_INVALID_ADDR`
- *   synchronously; one that is not a page of its file rejects with it.
+ * Sync/async shapes: see `append` and `read` (and the README).
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -99,6 +88,8 @@ export class PageLog {
   #shared: SharedLog | null = null
 
   #appends = 0
+  /** Shared logs: the owner's own appends per unflushed group (the rest of its pages are the writers'). */
+  readonly #ownAppends = new Map<number, number>()
   #stalls = 0
   #flushes = 0
   #flushErrors = 0
@@ -122,12 +113,9 @@ export class PageLog {
 
   /**
    * Opens (creating it if missing) the log in `dir` and recovers its page
-   * files: stale temp files of an interrupted flush (`.<name>.tmp-…`) are
-   * deleted; every `<groupId>.page` is validated in group order (a corrupt
-   * one rejects with `ERR_CORRUPT` naming it, or is renamed to
-   * `<name>.corrupt` with `onCorrupt: 'quarantine'`); the index
-   * page id → latest address is rebuilt; appends continue with the group
-   * after the last file.
+   * files (`recovery.ts`: temp files deleted, every page file validated, a
+   * corrupt one `ERR_CORRUPT` or quarantined, the index rebuilt); appends
+   * continue with the group after the last file.
    */
   static async open(dir: string, opts: PageLogOptions = {}): Promise<PageLog> {
     if (typeof dir !== 'string') {
@@ -194,6 +182,7 @@ export class PageLog {
       }
       this.#index.setLatest(pageId, addr)
       this.#appends++
+      if (this.#shared !== null) this.#ownAppends.set(wb.groupId, (this.#ownAppends.get(wb.groupId) ?? 0) + 1)
       return addr
     }
   }
@@ -275,7 +264,12 @@ export class PageLog {
     // Worker writers' pages are indexed here, from the records (a page's
     // latest address is its highest one).
     try {
-      if (this.#shared !== null) this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
+      if (this.#shared !== null) {
+        const pages = this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
+        // The writers' appends count once the owner indexes them: now.
+        this.#appends += pages - (this.#ownAppends.get(g) ?? 0)
+        this.#ownAppends.delete(g)
+      }
       await wb.flushTo(this.#files.pathOf(g))
     } catch (err) {
       this.#flushing = false
@@ -387,6 +381,11 @@ export class PageLog {
     )
     this.#closing = closing
     return closing
+  }
+
+  /** `await using log = await PageLog.open(dir)`: `close()` when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   async #closeAll(): Promise<void> {
