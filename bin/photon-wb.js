@@ -85,7 +85,14 @@ async function walkFile(file, bar) {
   let step
   let cursor = [0, 0, 0]
   for (;;) {
-    step = native.salvagePageFile(file, cursor[0], cursor[1], cursor[2], 4096)
+    try {
+      step = native.salvagePageFile(file, cursor[0], cursor[1], cursor[2], 4096)
+    } catch (e) {
+      // Not a regular file (a FIFO, a device, …): nothing to walk.
+      if (!e || e.code !== 'ERR_CORRUPT') throw e
+      const damage = { code: e.code, message: e.message, headerError: null, stopPos: null, stop: e.message }
+      return { path: file, groupId: null, bytes: fs.statSync(file).size, records, damage }
+    }
     const e = step.entries
     for (let w = 0; w < e.length; w += REC_WORDS) {
       const group = step.groupId ?? null
