@@ -8,7 +8,7 @@ import { WriteBuffer, arenaMode, type ArenaMode } from '../index.ts'
 import payload from './fixtures/thread-payload.js'
 import { testAddonEnv } from './test-addon.ts'
 
-// Arena modes (README, "Electron and runtimes without external buffers").
+// Arena modes (docs/runtimes.md, "Electron and runtimes without external buffers").
 // Each mode runs in its own child process (fixtures/arena-mode-child.js, on
 // the compiled build), because the mode is process-wide and one-way: the
 // environment of the child picks it. The child does the work (alloc, views,

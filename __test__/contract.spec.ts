@@ -12,7 +12,7 @@ import * as native from '../load-binding.js'
 
 // The JS↔Rust contract has one definition on the Rust side (the core's error
 // table `Code`, the binding's `layout` module); these tests check that the
-// TypeScript side and the README agree with it.
+// TypeScript side and the error table of docs/api.md agree with it.
 
 const root = process.cwd()
 const errorTableScript = createRequire(path.join(root, 'package.json'))('./scripts/error-table.js') as {
@@ -91,8 +91,8 @@ test('a coded native error becomes the class its table row names', (t) => {
   t.regex(outcomeError('ERR_NAPI', 'm', 'op', '/p').message, /^op: internal error \(ERR_NAPI: m\)/)
 })
 
-test("the README's error table is the one generated from the binding error table", (t) => {
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+test("the error table of docs/api.md is the one generated from the binding error table", (t) => {
+  const readme = fs.readFileSync(path.join(root, 'docs', 'api.md'), 'utf8')
   const expected = errorTableScript.generate(native.errorTable())
   t.is(errorTableScript.tableIn(readme), expected, 'run `node scripts/error-table.js --write`')
   for (const code of WRITE_BUFFER_ERROR_CODES) t.true(expected.includes(`\`${code}\``), code)

@@ -95,6 +95,20 @@ test('test-all counts the unfinished tests of a cargo test binary that aborted',
   t.regex(r.stdout, /^problem: cargo: was killed by SIGABRT.*counted as 3 failed$/m)
 })
 
+test("test-all lists a summary runner's SKIP lines with their reason and never counts them as passed", (t) => {
+  const r = runAll(t, [
+    {
+      name: 'snippets',
+      parse: 'summary',
+      script: `console.log('PASS README.md:10\\nSKIP README.md:40: declarations, not a program\\n1 passed, 0 failed')`,
+    },
+  ])
+  t.is(r.last, '1 passed, 0 failed', r.stdout)
+  t.regex(r.stdout, /^1 skipped \(not counted as passed\):$/m)
+  t.regex(r.stdout, /^ {2}snippets: README\.md:40 — declarations, not a program$/m)
+  t.is(r.status, 0)
+})
+
 test('test-all reports skipped, ignored and todo tests with their reason and never counts them as passed', (t) => {
   const r = runAll(t, [
     {

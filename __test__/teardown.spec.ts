@@ -201,12 +201,11 @@ test.serial(`a worker terminated at random points of PageLog writer callbacks ne
   t.true(landed >= RUNS / 4, `terminations landed inside a callback in ${landed} of ${RUNS} runs`)
 })
 
-// The writer disposes the buffer it leaves full (PageLogWriter #leaveFull)
-// even while an outer writer callback still holds a view of it and a writer
-// count on it: the outer append then fails (its view is detached, the
-// tombstoning of its record throws ERR_CLOSED in place of the real outcome).
-// The dispose must wait until the writer holds no count on that buffer.
-test.failing('a re-entrant append inside a worker\'s writer callback that fills the buffer keeps the outer append (the writer disposes a buffer it still writes into)', async (t) => {
+// The writer must not dispose the buffer it leaves full (PageLogWriter
+// #leaveFull) while an outer writer callback still holds a view of it and a
+// writer count on it: the outer append would fail (its view detached, the
+// tombstoning of its record throwing ERR_CLOSED in place of the real outcome).
+test('a re-entrant append inside a worker\'s writer callback that fills the buffer keeps the outer append (the writer disposes a buffer it still writes into)', async (t) => {
   const dir = tmpDir(t)
   const log = await PageLog.open(dir, { bufferSize: 4096, maxBuffers: 4 })
   const worker = new Worker(path.resolve('__test__', 'fixtures', 'reentrant-writer.js'), {

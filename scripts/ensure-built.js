@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the addon (release) and compiles the TypeScript (index.ts and src/)
-// when the outputs are missing or older than their sources. Run by `prepare`, `demo`, `bench` and
-// `test`, so a fresh clone needs only `npm install`. With `--test` (what
+// when the outputs are missing or older than their sources. Run by `demo`, `bench`, `test`,
+// `smoke:bun` and `prepack` (so `npm pack`/`npm publish` pack a fresh build), so a fresh clone
+// needs only `npm install && npm run demo`. Not an install script: a consumer's `npm install`
+// of the published package runs nothing (its scripts/ is not shipped). With `--test` (what
 // scripts/test-all.js runs) it also builds the test build of the addon
 // (`npm run build:test`, cargo feature test-hooks) that the fault specs load.
 'use strict'

@@ -1,17 +1,17 @@
 #!/usr/bin/env node
-// The README's "Error codes" table, generated from the one error table (the
+// The "Error codes" table of docs/api.md, generated from the one error table (the
 // core's `Code`, exported by the binding as `errorTable()`): codes that
 // reach the caller, `WriteBufferError` first, then Node's, then the errno
 // row. `node scripts/error-table.js` prints it; `--write` puts it into
-// README.md between the markers. `__test__/contract.spec.ts` fails when the
-// README's table differs from this.
+// docs/api.md between the markers. `__test__/contract.spec.ts` fails when
+// that table differs from this.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
 
 const BEGIN = "<!-- error-table: generated from the core's error table by scripts/error-table.js; do not edit -->"
 const END = '<!-- /error-table -->'
-const README = path.join(__dirname, '..', 'README.md')
+const README = path.join(__dirname, '..', 'docs', 'api.md')
 
 /** The errno failures of file operations: no code of the table, Node's own. */
 const ERRNO_ROW =
@@ -41,7 +41,7 @@ function tableIn(text) {
 function withTable(text, table) {
   const a = text.indexOf(BEGIN)
   const b = text.indexOf(END)
-  if (a < 0 || b < a) throw new Error(`README.md has no ${BEGIN} … ${END} section`)
+  if (a < 0 || b < a) throw new Error(`docs/api.md has no ${BEGIN} … ${END} section`)
   return `${text.slice(0, a + BEGIN.length)}\n${table}\n${text.slice(b)}`
 }
 

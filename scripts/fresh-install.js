@@ -6,8 +6,12 @@
 // this host's platform package (from a temp copy of `npm/<triple>/` plus the
 // built `.node`; nothing is written into `npm/`), installs the two tarballs
 // into an empty temp project with cargo/rustc stripped from PATH, then
-// requires and imports the package there, round-trips a page through a page
-// file, and type-checks a consumer .ts/.mts against the shipped types.
+// requires and imports the package there (npm may print no warning about it),
+// round-trips a page through a page file, and type-checks a consumer .ts/.mts
+// against the shipped types with this repo's TypeScript and with the oldest
+// one the README promises (MIN_TYPESCRIPT, installed once into
+// target/typescript-<version>/: the first run needs the registry). Also runs
+// `npm publish --dry-run` of both packages.
 // Ends with `N passed, N failed`; exit 1 on any failure.
 'use strict'
 const { spawnSync } = require('node:child_process')
@@ -18,6 +22,8 @@ const path = require('node:path')
 const root = path.resolve(__dirname, '..')
 const pkg = require(path.join(root, 'package.json'))
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+// The oldest TypeScript the shipped types support (README, "Install and platforms").
+const MIN_TYPESCRIPT = '4.9.5'
 const typeRoots = path.join(root, 'node_modules', '@types')
 const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const started = Date.now()
@@ -47,16 +53,25 @@ function run(cmd, args, opts = {}) {
   return r
 }
 
-// This host's napi platform triple, spelled like the `npm/` dirs.
-function hostTriple() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const glibc = process.report.getReport().header.glibcVersionRuntime
-    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
+// npm's warnings in a command's stderr (`npm warn …`, `npm WARN …`), except
+// the one a dry-run publish prints when nobody is logged in to the registry.
+function npmWarnings(stderr) {
+  return stderr
+    .split('\n')
+    .filter((l) => /^npm warn/i.test(l))
+    .filter((l) => !/requires you to be logged in/.test(l))
 }
+
+// `npm publish --dry-run --json`'s entry for `name` (npm 11 keys the output
+// by package name; older npm printed the entry itself).
+function publishedJson(stdout, name) {
+  const json = JSON.parse(stdout.slice(stdout.indexOf('{')))
+  const entry = json[name] ?? json
+  if (!Array.isArray(entry.files)) throw new Error(`no file list in npm's output: ${stdout.slice(0, 300)}`)
+  return entry
+}
+
+const { packAll, hostTriple } = require('./pack.js')
 
 // PATH without any directory that holds cargo or rustc; node stays reachable.
 function pathWithoutRust() {
@@ -133,9 +148,10 @@ try {
   })
 
   check('npm pack: main package and platform package', () => {
-    fs.mkdirSync(path.join(tmp, 'tgz'))
-    let r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', path.join(tmp, 'tgz')], { cwd: root })
-    const packedTgz = path.join(tmp, 'tgz', JSON.parse(r.stdout)[0].filename)
+    // The pre-release recipe (`npm run pack:local`, README "Install and platforms").
+    const packed = packAll(path.join(tmp, 'tgz'))
+    const packedTgz = packed.main
+    platformTgz = packed.platform
     // Give it the optionalDependencies that `napi prepublish` adds at publish
     // time (one per napi.targets entry, none of them on the registry yet), so
     // the install below sees the published shape. npm treats a platform
@@ -151,19 +167,13 @@ try {
       manifest.optionalDependencies[require(path.join(root, 'npm', t, 'package.json')).name] = pkg.version
     }
     fs.writeFileSync(pubJson, JSON.stringify(manifest, null, 2))
-    r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', pub], { cwd: path.join(pub, 'package') })
+    const r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', pub], { cwd: path.join(pub, 'package') })
     mainTgz = path.join(pub, JSON.parse(r.stdout)[0].filename)
-    const dir = path.join(tmp, 'platform')
-    fs.cpSync(path.join(root, 'npm', triple), dir, { recursive: true })
-    fs.copyFileSync(path.join(root, nodeFile), path.join(dir, nodeFile))
-    r = run(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', path.join(tmp, 'tgz')], { cwd: dir })
-    const packed = JSON.parse(r.stdout)[0]
-    platformTgz = path.join(tmp, 'tgz', packed.filename)
-    if (!packed.files.some((f) => f.path === nodeFile)) throw new Error(`${nodeFile} not in ${packed.filename}`)
+    if (!packed.platformPacked.files.some((f) => f.path === nodeFile)) throw new Error(`${nodeFile} not in ${path.basename(platformTgz)}`)
     if (fs.readdirSync(path.join(root, 'npm', triple)).some((f) => f.endsWith('.node'))) {
       throw new Error(`a .node file is inside npm/${triple}/`)
     }
-    return `${path.basename(mainTgz)}, ${path.basename(platformTgz)} (${(packed.size / 1024).toFixed(0)} KiB)`
+    return `${path.basename(mainTgz)}, ${path.basename(platformTgz)} (${(packed.platformPacked.size / 1024).toFixed(0)} KiB)`
   })
 
   check('PATH without cargo/rustc: `which cargo` fails', () => {
@@ -179,10 +189,12 @@ try {
   // --offline: npm may not fetch anything, so the install proves that the two
   // tarballs are all it needs. Install scripts stay enabled: a script that
   // wanted cargo would fail here.
-  check('npm install of the two tarballs (offline, no Rust on PATH)', () => {
+  check('npm install of the two tarballs (offline, no Rust on PATH, no npm warning)', () => {
     fs.mkdirSync(app)
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
-    run(npmCmd, ['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', mainTgz, platformTgz], { cwd: app, env })
+    const r = run(npmCmd, ['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', mainTgz, platformTgz], { cwd: app, env })
+    const warned = npmWarnings(r.stderr)
+    if (warned.length) throw new Error(`npm warned:\n  ${warned.join('\n  ')}`)
     const installed = path.join(app, 'node_modules', pkg.name)
     const stray = fs.readdirSync(installed).filter((f) => f.endsWith('.node'))
     if (stray.length) throw new Error(`main package carries ${stray.join(', ')}`)
@@ -258,8 +270,9 @@ try {
     return `${version}; inspect and --page ok; bench refused (exit 2)`
   })
 
-  check('tsc --noEmit on a consumer .ts (CJS) and .mts (ESM) using the shipped types', () => {
-    const src = `
+  // A consumer of the shipped types, compiled as CommonJS (.ts) and as ESM
+  // (.mts); the .mts also takes the default export, as index.mjs gives it.
+  const consumerSrc = `
 import { WriteBuffer, WriteBufferError, PageFile } from '${pkg.name}'
 import type { PageAlloc, BufferRecord, WriteBufferErrorCode, FlushResult } from '${pkg.name}'
 
@@ -297,13 +310,61 @@ export async function main(path: string): Promise<number> {
   return res.records + (bad ? 0 : 1)
 }
 `
-    fs.writeFileSync(path.join(app, 'consumer.ts'), src)
-    fs.writeFileSync(path.join(app, 'consumer.mts'), src)
-    const args = [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
-      '--lib', 'ES2022,ESNext.Disposable', '--types', 'node', '--typeRoots', typeRoots, 'consumer.ts', 'consumer.mts']
+  const consumerDefault = `
+import api, { WriteBuffer } from '${pkg.name}'
+const wb: InstanceType<typeof api.WriteBuffer> = new WriteBuffer(1, 1 << 16)
+export const headerSize: number = api.HEADER_SIZE + wb.capacity
+`
+  /** tsc --noEmit --strict over the consumer files; throws with tsc's output. */
+  const typeCheck = (tscPath, lib) => {
+    fs.writeFileSync(path.join(app, 'consumer.ts'), consumerSrc)
+    fs.writeFileSync(path.join(app, 'consumer.mts'), consumerSrc)
+    fs.writeFileSync(path.join(app, 'consumer-default.mts'), consumerDefault)
+    const args = [tscPath, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
+      '--lib', lib, '--types', 'node', '--typeRoots', typeRoots, 'consumer.ts', 'consumer.mts', 'consumer-default.mts']
     const r = run(process.execPath, args, { cwd: app, env, allowFail: true })
     if (r.status !== 0) throw new Error(`tsc exited ${r.status}\n  ${(r.stdout + r.stderr).trim().split('\n').join('\n  ')}`)
-    return 'no errors'
+    return `no errors (TypeScript ${run(process.execPath, [tscPath, '--version']).stdout.trim().replace(/^Version /, '')})`
+  }
+
+  check('tsc --noEmit on a consumer .ts (CJS) and .mts (ESM) using the shipped types', () =>
+    typeCheck(tsc, 'ES2022,ESNext.Disposable'))
+
+  check(`the same consumer type-checks with TypeScript ${MIN_TYPESCRIPT}, the oldest supported`, () => {
+    // Kept in target/ (not a devDependency: two packages named `tsc` in one
+    // node_modules/.bin would fight); fetched from the registry once.
+    const dir = path.join(root, 'target', `typescript-${MIN_TYPESCRIPT}`)
+    const oldTsc = path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc')
+    if (!fs.existsSync(oldTsc)) {
+      fs.mkdirSync(dir, { recursive: true })
+      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'typescript-min', private: true }))
+      run(npmCmd, ['install', '--no-audit', '--no-fund', '--no-package-lock', `typescript@${MIN_TYPESCRIPT}`], { cwd: dir })
+    }
+    return typeCheck(oldTsc, 'ES2022')
+  })
+
+  // What `npm publish` would do (it runs `prepack`, which only checks the
+  // build here), minus the upload; npm may warn about nothing but the missing
+  // login. The platform package is published from a copy of npm/<triple>/
+  // with the built addon, as the release workflow does.
+  check('npm publish --dry-run: main package', () => {
+    const r = run(npmCmd, ['publish', '--dry-run', '--json'], { cwd: root, env: { ...process.env, npm_config_update_notifier: 'false' } })
+    const warned = npmWarnings(r.stderr)
+    if (warned.length) throw new Error(`npm warned:\n  ${warned.join('\n  ')}`)
+    const out = publishedJson(r.stdout, pkg.name)
+    return `${out.files.length} files, ${(out.size / 1024).toFixed(0)} KiB`
+  })
+
+  check(`npm publish --dry-run: ${platformName}`, () => {
+    const dir = path.join(tmp, 'platform')
+    fs.cpSync(path.join(root, 'npm', triple), dir, { recursive: true })
+    fs.copyFileSync(path.join(root, nodeFile), path.join(dir, nodeFile))
+    const r = run(npmCmd, ['publish', '--dry-run', '--json'], { cwd: dir, env: { ...process.env, npm_config_update_notifier: 'false' } })
+    const warned = npmWarnings(r.stderr)
+    if (warned.length) throw new Error(`npm warned:\n  ${warned.join('\n  ')}`)
+    const out = publishedJson(r.stdout, platformName)
+    if (!out.files.some((f) => f.path === nodeFile)) throw new Error(`${nodeFile} not in the dry-run's files`)
+    return `${out.files.length} files, ${nodeFile} included`
   })
 
   check('without the platform package: ERR_PHOTON_WB_NO_BINDING naming the fix', () => {

@@ -3,9 +3,11 @@
 // and per runner, every failure in full, the whole output in a log file
 // (its path is printed at the end). The last line is `N passed, N failed`,
 // summing all runners: the AVA specs (counted from the TAP lines), the
-// fresh-install test (its own summary line), `cargo test` and the loom models
-// (their `test result:` lines), `cargo fmt --check` and clippy (one each), after
-// the build of the addon, its test build and the TypeScript (one check). A new runner goes into projectRunners() with
+// fresh-install test and the README/docs code blocks (their own summary
+// lines), publint and attw (one check each), `cargo test` and the loom models
+// (their `test result:` lines), `cargo fmt --check` and clippy (one each),
+// after the build of the addon, its test build and the TypeScript (one
+// check). A new runner goes into projectRunners() with
 // the parser of its output; a linter or formatter check is `parse: 'check'`
 // (one test: its exit code).
 //
@@ -112,11 +114,16 @@ function parseTap(out) {
   return r
 }
 
-/** scripts/fresh-install.js: `PASS name…` / `FAIL name: why` lines, then `N passed, N failed`. */
+/**
+ * scripts/fresh-install.js, scripts/doc-snippets.js: `PASS name…` / `FAIL name: why` /
+ * `SKIP name: reason` lines, then `N passed, N failed`.
+ */
 function parseSummary(out) {
   const r = { passed: 0, failed: 0, skipped: [], failures: [], units: [], complete: false, expected: undefined }
   const lines = out.split('\n')
   lines.forEach((line, i) => {
+    const skip = /^SKIP (.+?): (.+)$/.exec(line)
+    if (skip) r.skipped.push({ what: skip[1], reason: skip[2] })
     if (line.startsWith('FAIL ')) {
       let text = line
       for (let k = i + 1; k < lines.length && lines[k].startsWith('  '); k++) text += `\n${lines[k]}`
@@ -241,6 +248,17 @@ function projectRunners() {
     { name: 'build', cmd: process.execPath, args: [path.join(root, 'scripts', 'ensure-built.js'), '--test'], parse: 'check' },
     { name: 'ava', cmd: process.execPath, args: [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], parse: 'tap' },
     { name: 'fresh install', cmd: process.execPath, args: [path.join(root, 'scripts', 'fresh-install.js')], parse: 'summary' },
+    // Every code block of README.md and docs/*.md, run as printed.
+    { name: 'doc snippets', cmd: process.execPath, args: [path.join(root, 'scripts', 'doc-snippets.js')], parse: 'summary' },
+    // What publish tools say of the packed package: publint (warnings are
+    // errors) and attw (types vs JavaScript for every resolution mode).
+    { name: 'publint', cmd: process.execPath, args: [path.join(root, 'node_modules', 'publint', 'src', 'cli.js'), '--strict'], parse: 'check' },
+    {
+      name: 'attw',
+      cmd: process.execPath,
+      args: [path.join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), '--pack', '.', '--format', 'ascii'],
+      parse: 'check',
+    },
     { name: 'cargo test', cmd: 'cargo', args: ['test', '--workspace', '--release', ...target, '--no-fail-fast', ...ignored], parse: 'cargo' },
     {
       name: 'loom',

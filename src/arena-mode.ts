@@ -1,6 +1,6 @@
 /**
- * The process-wide arena mode (see the README, "Electron and runtimes
- * without external buffers"): `PHOTON_WB_ARENA` read at load, the one-way
+ * The process-wide arena mode (see docs/runtimes.md, "Electron and
+ * runtimes without external buffers"): `PHOTON_WB_ARENA` read at load, the one-way
  * switch to `'js'` when the runtime refuses an external `ArrayBuffer`, and
  * the `SharedArrayBuffer`s of the `'js'` mode.
  */

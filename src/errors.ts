@@ -26,6 +26,7 @@ export const WRITE_BUFFER_ERROR_CODES = [
   'ERR_IO',
   'ERR_CLOSED',
   'ERR_LOCKED',
+  'ERR_GROUPS_EXHAUSTED',
 ] as const
 
 /** Stable error codes of {@link WriteBufferError}. */

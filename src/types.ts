@@ -51,8 +51,8 @@ export interface WriteBufferHandle {
 }
 
 /**
- * How arenas are exposed to JS (see the README, "Electron and runtimes
- * without external buffers"): `'external'` (the default), Rust-owned memory
+ * How arenas are exposed to JS (see docs/runtimes.md, "Electron and
+ * runtimes without external buffers"): `'external'` (the default), Rust-owned memory
  * seen as external `ArrayBuffer`s; `'js'`, JS-owned `SharedArrayBuffer`s
  * whose memory the native side borrows, for runtimes that refuse external
  * buffers (Electron's V8 sandbox).

@@ -6,7 +6,7 @@
 import { resolve as resolvePath } from 'node:path'
 import { inspect } from 'node:util'
 
-import { checkBoolean, checkOptionNames, checkU32, invalidType, outOfRange, toU64, toU64Array } from './args.ts'
+import { checkBoolean, checkOptionNames, checkU32, invalidType, invalidValue, outOfRange, toU64, toU64Array } from './args.ts'
 import { isNoExternal, jsArena, syncArenaMode } from './arena-mode.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
@@ -107,6 +107,10 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     if (opts !== undefined) checkOptionNames('opts', opts, ['pool'] satisfies (keyof WriteBufferOptions)[])
     const pool = opts?.pool
     if (pool !== undefined && !(pool instanceof ArenaPool)) throw invalidType('opts.pool', 'an instance of ArenaPool', pool)
+    if (pool !== undefined && !(pool[POOL] instanceof native.NativeArenaPool)) {
+      // Made with ArenaPool.prototype but not by its constructor: no arenas to give.
+      throw invalidValue('opts.pool', 'an ArenaPool made by new ArenaPool()', pool)
+    }
     if (pool !== undefined && pool.capacity !== capacity) {
       throw outOfRange('capacity', `the pool's capacity (${pool.capacity})`, capacity)
     }
@@ -327,8 +331,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   /** `ERR_NOT_FLUSHABLE` for `what` unless the buffer is sealed with no writer (the error says which is missing). */
   #checkFlushable(what: string): void {
     this.#state()
-    const sealed = (S32[O_STATE] & STATE_SEALED) !== 0
-    const writers = S32[O_WRITERS]
+    const [sealed, writers] = [(S32[O_STATE] & STATE_SEALED) !== 0, S32[O_WRITERS]]
     if (!sealed || writers !== 0) throw notFlushable(what, sealed, writers)
   }
 
@@ -362,11 +365,9 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * view or flush left): a wait never keeps the buffer alive.
    */
   waitFlushed(opts?: { signal?: AbortSignal }): Promise<void> {
-    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
-      return Promise.reject(invalidType('opts', 'of type object', opts))
-    }
     if (opts !== undefined) {
       try {
+        if (opts === null || typeof opts !== 'object') throw invalidType('opts', 'of type object', opts)
         checkOptionNames('opts', opts, ['signal'])
       } catch (e) {
         return Promise.reject(e)
@@ -420,25 +421,13 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     return { ...handle, arena: h.arena as SharedArrayBuffer, arenaOffset: h.base }
   }
 
-  /** A `WriteBuffer` over the buffer a `share()` handle names (any thread). */
+  /**
+   * A `WriteBuffer` over the buffer a `share()` handle names (any thread).
+   * A handle whose `groupId` or `capacity` is not the buffer's is refused
+   * (`ERR_INVALID_ARG_VALUE`), like one that names no live buffer.
+   */
   static attach(handle: WriteBufferHandle): WriteBuffer {
-    if (handle === null || typeof handle !== 'object') throw invalidType('handle', 'a WriteBufferHandle', handle)
-    const id = handle.photonWriteBuffer
-    if (typeof id !== 'number' || id >>> 0 !== id) {
-      throw invalidType('handle', 'a WriteBufferHandle from WriteBuffer#share()', handle)
-    }
-    let jsBytes: Uint8Array | undefined
-    let owner: native.NativeBuffer
-    try {
-      jsBytes = handleArena(handle)
-      owner = native.NativeBuffer.attach(id, jsBytes)
-    } catch (e) {
-      const err = new TypeError(`WriteBuffer.attach: ${(e as Error).message}`)
-      ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
-      throw err
-    }
-    adopting = { owner, jsBytes: owner.isBorrowed ? jsBytes : undefined }
-    return new WriteBuffer(0, 0)
+    return attachHandle(handle, true)
   }
 
   /**
@@ -472,4 +461,40 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     const [allocated, writers, flags] = [S32[O_ALLOCATED], S32[O_WRITERS], S32[O_STATE]]
     return `WriteBuffer { groupId: ${this.groupId}, capacity: ${this.capacity}, allocated: ${allocated}, writers: ${writers}, sealed: ${(flags & STATE_SEALED) !== 0}, flushed: ${(flags & STATE_FLUSHED) !== 0} }`
   }
+}
+
+/**
+ * `WriteBuffer.attach`; with `check` false the handle's `groupId` and
+ * `capacity` are not compared with the buffer's (for `PageLogWriter`, which
+ * may know only the share id, from its log's control words).
+ */
+export function attachHandle(handle: WriteBufferHandle, check: boolean): WriteBuffer {
+  if (handle === null || typeof handle !== 'object') throw invalidType('handle', 'a WriteBufferHandle', handle)
+  const id = handle.photonWriteBuffer
+  if (typeof id !== 'number' || id >>> 0 !== id) {
+    throw invalidType('handle', 'a WriteBufferHandle from WriteBuffer#share()', handle)
+  }
+  let jsBytes: Uint8Array | undefined
+  let owner: native.NativeBuffer
+  try {
+    jsBytes = handleArena(handle)
+    owner = native.NativeBuffer.attach(id, jsBytes)
+  } catch (e) {
+    throw badHandle((e as Error).message)
+  }
+  if (check && (owner.groupId !== handle.groupId || owner.capacity !== handle.capacity)) {
+    const err = badHandle(
+      `the handle says group ${String(handle.groupId)}, capacity ${String(handle.capacity)}, but buffer ${id} has group ${owner.groupId}, capacity ${owner.capacity}`,
+    )
+    owner.dispose(undefined)
+    throw err
+  }
+  adopting = { owner, jsBytes: owner.isBorrowed ? jsBytes : undefined }
+  return new WriteBuffer(0, 0)
+}
+
+function badHandle(message: string): TypeError {
+  const err = new TypeError(`WriteBuffer.attach: ${message}`)
+  ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
+  return err
 }

@@ -1,10 +1,9 @@
 /**
- * PageLog: the loop around the write buffers, as the photondb page store
- * drives them (docs/page-log.md): one active buffer, rotated when full
- * (group ids consecutive); sealed buffers flushed in group order by one
- * background job to `<dir>/<groupId>.page`; at most `maxBuffers` unflushed.
- * One shape per call: `tryAppend`/`tryRead` are synchronous (`null` when
- * they would wait or need I/O), `append`/`read` always return a promise.
+ * PageLog (docs/page-log.md, docs/api.md): one active buffer, rotated when
+ * full; sealed buffers flushed in group order by one background job to
+ * `<dir>/<groupId>.page`; at most `maxBuffers` unflushed. One shape per call:
+ * `tryAppend`/`tryRead` are synchronous (`null` when they would wait or need
+ * I/O), `append`/`read` always return a promise.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -34,7 +33,7 @@ interface Waiter {
 
 /**
  * A log of pages over consecutive write buffers and their page files: see the
- * module comment for the loop, the README for the contract.
+ * module comment for the loop, docs/page-log.md for the contract.
  */
 export class PageLog {
   /** The directory of the page files (absolute). */
@@ -125,15 +124,11 @@ export class PageLog {
     }
   }
 
-  // -------------------------------------------------------------------------
-  // Appends
-
   /**
    * Appends one page now and returns its address, or `null` when it would
    * wait (every buffer in use, or earlier appends waiting: then `append`).
-   * `data` is copied in, or, as a function, fills the zero-copy view of
-   * `size` bytes before it returns (if it throws, the record is tombstoned
-   * and the error thrown). Errors throw.
+   * `data` is copied in, or a writer fills the zero-copy view of `size`
+   * bytes (if it throws, the record is tombstoned). Errors throw.
    */
   tryAppend(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | null {
     this.#checkOpen('tryAppend')
@@ -142,11 +137,7 @@ export class PageLog {
     return this.#stalled.length === 0 ? this.#tryAppend(id, data, n) : null
   }
 
-  /**
-   * Appends one page: at once when it fits (`tryAppend`'s path), else once a
-   * flush frees a buffer (copying `data` first; a writer is called then).
-   * Every error rejects.
-   */
+  /** Appends one page: now if it fits (`tryAppend`), else once a flush frees a buffer (`data` copied first). Errors reject. */
   append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): Promise<bigint> {
     try {
       this.#checkOpen('append')
@@ -173,9 +164,8 @@ export class PageLog {
         if (!this.#install()) return null
         wb = this.#active as unknown as WriteBuffer
       }
-      // Bytes: one reservation and a copy, no writer count. Only this
-      // thread flushes, and nothing between the reservation and the end of
-      // the copy yields to it.
+      // Bytes: one reservation and a copy, no writer count: only this thread
+      // flushes, and nothing between reservation and copy yields to it.
       const addr = appendTo(wb, pageId, data, size, false, this.#onRelease)
       if (addr === null) {
         // Cannot happen: the size was checked against the capacity.
@@ -197,7 +187,7 @@ export class PageLog {
   /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
   #install(): boolean {
     if (this.#live.size >= this.maxBuffers) return false
-    if (this.#nextGroup > U32_MAX) throw new RangeError('PageLog: group ids exhausted (2^32 - 1)')
+    if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
     this.#active = wb
@@ -208,7 +198,13 @@ export class PageLog {
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
   #installEagerly(): void {
-    if (this.#shared !== null && this.#active === null && !this.#closed && this.#error === null) this.#install()
+    if (this.#shared === null || this.#active !== null || this.#closed || this.#error !== null) return
+    if (this.#nextGroup > U32_MAX) {
+      // Runs in the flush job: tell the writers instead of throwing there.
+      this.#shared.failed(groupsExhausted(this.dir))
+      return
+    }
+    this.#install()
   }
 
   /** Seals the active buffer and queues it for the flush; the next append installs a new one. */
@@ -288,6 +284,7 @@ export class PageLog {
     this.#files.add(g)
     this.#flushedUpTo = g
     this.#flushes++
+    this.#shared?.flushed()
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const w = this.#waiters[i]
       if (w.target <= g) {
@@ -405,7 +402,8 @@ export class PageLog {
     if (this.#shared === null) {
       const shared = new SharedLog(this.dir, this.bufferSize, {
         look: (g) => this.#look(g),
-        flush: () => this.#closing ?? (this.#closed ? Promise.resolve() : this.flush()),
+        // After a close() whose flush failed (a retry is due): nothing is durable yet.
+        flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#error ?? notRetried()) : this.flush()),
       })
       this.#shared = shared
       if (this.#active === null) this.#install()
@@ -495,3 +493,7 @@ export class PageLog {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
   }
 }
+
+/** No group id is left for a next buffer: the last page file is `4294967295.page`. */
+const groupsExhausted = (dir: string): WriteBufferError => new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)
+const notRetried = (): WriteBufferError => new WriteBufferError('ERR_CLOSED', 'PageLog.flush: the log is closing; its flush failed and close() was not retried yet')

@@ -1,6 +1,7 @@
 /** The index of a PageLog: page id → latest address, and the keys it uses. */
 import { unknownKind } from '../records.ts'
 import type { BufferRecord } from '../types.ts'
+import { SHARD_LIMIT, ShardedMap } from './sharded-map.ts'
 
 /**
  * A page id as a Map key: a number when it is a safe integer (hashing a
@@ -15,13 +16,32 @@ export function keyOf(id: Key): Key {
   return typeof id === 'number' || id > MAX_SAFE ? id : Number(id)
 }
 
-/** Page id → latest address; and, once a dealloc record was met, its inverse. */
+/**
+ * Page id → latest address; and, once a dealloc record was met, its inverse.
+ * Both hold any number of entries that fits in memory (`ShardedMap`: a
+ * `Map` alone stops at 2^24 - 1).
+ */
 export class PageIndex {
   // Keys are page ids as numbers when they are safe integers (a Map hashes
   // those far faster than bigints), else as bigints: see `keyOf`.
-  readonly #index = new Map<Key, bigint>()
+  readonly #index: ShardedMap<Key, bigint>
+  /** `#index`'s one `Map` while it has only one (the hot path goes straight to it), else null. */
+  #one: Map<Key, bigint> | null
   /** Address → key: built only when a dealloc record is met (recovery), then kept up to date. */
-  #owner: Map<bigint, Key> | null = null
+  #owner: ShardedMap<bigint, Key> | null = null
+  readonly #shardLimit: number
+
+  /** @param shardLimit entries per `Map` before it splits (see `ShardedMap`; tests pass a small one) */
+  constructor(shardLimit = SHARD_LIMIT) {
+    this.#shardLimit = shardLimit
+    this.#index = new ShardedMap(shardLimit)
+    this.#one = this.#index.single
+  }
+
+  /** How many `Map`s hold the page ids (for tests). */
+  get shards(): number {
+    return this.#index.shards
+  }
 
   /** Page ids with an address. */
   get size(): number {
@@ -29,7 +49,8 @@ export class PageIndex {
   }
 
   get(key: Key): bigint | undefined {
-    return this.#index.get(key)
+    const one = this.#one
+    return one !== null ? one.get(key) : this.#index.get(key)
   }
 
   /** `addr` is the latest address of `key` (with `onlyIfLater`: unless it already has a higher one). */
@@ -43,14 +64,19 @@ export class PageIndex {
         owner.set(addr, key)
       }
     }
-    this.#index.set(key, addr)
+    const one = this.#one
+    if (one === null) this.#index.set(key, addr)
+    else if (one.set(key, addr).size >= this.#shardLimit) {
+      this.#index.split()
+      this.#one = null
+    }
   }
 
   /** A dealloc record frees `addr`: the page id whose latest address it is loses its entry. */
   forget(addr: bigint): void {
     let owner = this.#owner
     if (owner === null) {
-      owner = new Map()
+      owner = new ShardedMap(this.#shardLimit)
       for (const [key, a] of this.#index) owner.set(a, key)
       this.#owner = owner
     }

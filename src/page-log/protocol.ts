@@ -38,7 +38,15 @@ export type LogMessage =
   /** The active buffer changed; `handle` is the new one's (null: none), for writers to attach. */
   | { readonly type: 'installed'; readonly handle: WriteBufferHandle | null }
   | { readonly type: 'closed' }
+  /**
+   * The owner's last message, posted right before it closes the channel:
+   * every flush request it received has had its reply; a writer rejects
+   * the ones still pending with `ERR_CLOSED` (the owner never saw them).
+   */
+  | { readonly type: 'shutdown' }
   | { readonly type: 'failed'; readonly message: string; readonly code: string | undefined }
+  /** A flush succeeded after a failure: writers forget the failure. */
+  | { readonly type: 'recovered' }
   /** A writer sealed group `group`, or released its last writer: the owner looks at it. */
   | { readonly type: 'look'; readonly group: number }
   /** A writer has no handle for the active buffer (it attached after the broadcast): send it again. */

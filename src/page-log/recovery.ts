@@ -1,9 +1,12 @@
 /**
  * What `PageLog.open` does with its directory: it locks it (`LOCK`); stale
- * temp files of an interrupted flush are deleted; every page file is
- * validated in group order (a corrupt one rejects with `ERR_CORRUPT` naming it, or is set aside
- * as `<name>.corrupt` with `onCorrupt: 'quarantine'`); the index page id →
- * latest address is rebuilt from the records.
+ * temp files of an interrupted flush are deleted (regular files whose name
+ * is exactly one the writer makes, nothing else); every page file is
+ * validated in group order (a corrupt one — or anything named like a page
+ * file that is not a regular file — rejects with `ERR_CORRUPT` naming it, or
+ * is set aside as `<name>.corrupt` with `onCorrupt: 'quarantine'`, never
+ * over an earlier one); the index page id → latest address is rebuilt from
+ * the records.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -45,9 +48,12 @@ export interface Recovered {
 export async function recoverDir(config: LogConfig): Promise<Recovered> {
   const { dir, onCorrupt } = config
   const groups: number[] = []
-  for (const name of await fs.promises.readdir(dir)) {
+  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    const name = entry.name
     if (isTempFile(name)) {
-      await fs.promises.rm(path.join(dir, name), { force: true })
+      // The writer only makes regular files: a directory or link named
+      // like a temp file is somebody else's, left alone.
+      if (entry.isFile()) await fs.promises.rm(path.join(dir, name), { force: true })
       continue
     }
     const g = groupOfPageFile(name)
@@ -63,15 +69,20 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
     const file = files.pathOf(g)
     let pf: PageFile
     try {
+      // Only a regular file is a page file (stat follows a link, and does
+      // not block on a FIFO the way an open does).
+      const st = await fs.promises.stat(file)
+      if (!st.isFile()) throw new WriteBufferError('ERR_CORRUPT', `not a regular file (${fileType(st)})`)
       pf = await PageFile.open(file)
-      if (pf.groupId !== g) {
+      const held = pf.groupId
+      if (held !== g) {
         pf.close()
-        throw new WriteBufferError('ERR_CORRUPT', `holds group ${pf.groupId}, not ${g}`)
+        throw new WriteBufferError('ERR_CORRUPT', `holds group ${held}, not ${g}`)
       }
     } catch (err) {
       if (!(err instanceof WriteBufferError) || err.code !== 'ERR_CORRUPT') throw err
       if (onCorrupt === 'quarantine') {
-        await fs.promises.rename(file, quarantinePath(file))
+        await quarantine(file)
         quarantined++
         continue
       }
@@ -83,6 +94,42 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
   }
   const last = groups.length === 0 ? 0 : groups[groups.length - 1]
   return { index, files, nextGroup: last + 1, recoveredFiles, quarantined }
+}
+
+function fileType(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
+  return 'not a file'
+}
+
+/**
+ * Sets `file` aside under the first free name of `quarantinePath(file, k)`,
+ * never replacing what is there: a hard link fails with `EEXIST` on a taken
+ * name (then the original is unlinked); where a link is impossible (a
+ * directory, a file system without hard links) a rename onto a name checked
+ * to be free — no other PageLog touches the directory while we hold its lock.
+ */
+async function quarantine(file: string): Promise<string> {
+  for (let k = 0; ; k++) {
+    const to = quarantinePath(file, k)
+    try {
+      await fs.promises.link(file, to)
+      await fs.promises.unlink(file)
+      return to
+    } catch (err) {
+      if (isCode(err, 'EEXIST')) continue
+    }
+    try {
+      await fs.promises.lstat(to)
+      continue // taken
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) throw err
+    }
+    await fs.promises.rename(file, to)
+    return to
+  }
 }
 
 function corruptFile(file: string, cause: Error): WriteBufferError {

@@ -24,6 +24,11 @@ export class SharedLog {
   readonly #control: Int32Array
   /** The handle of the active buffer (null: none). */
   #activeHandle: WriteBufferHandle | null = null
+  /** Flush requests received and not replied to yet: writer id → request numbers. */
+  readonly #requests = new Map<string, Set<number>>()
+  #channelClosed = false
+  /** A 'failed' was broadcast and no flush has succeeded since. */
+  #failedSent = false
 
   constructor(dir: string, bufferSize: number, events: OwnerEvents) {
     const name = channelName()
@@ -48,7 +53,15 @@ export class SharedLog {
 
   /** A background flush failed. */
   failed(err: unknown): void {
+    this.#failedSent = true
     this.#post({ type: 'failed', ...errorInfo(err) })
+  }
+
+  /** A flush succeeded: if a failure was broadcast, writers may forget it. */
+  flushed(): void {
+    if (!this.#failedSent) return
+    this.#failedSent = false
+    this.#post({ type: 'recovered' })
   }
 
   /** The log is closing: appends throw `ERR_CLOSED` from now on. */
@@ -57,24 +70,52 @@ export class SharedLog {
     this.#post({ type: 'closed' })
   }
 
-  /** The log is closed: no buffer is active any more; the channel is closed. */
+  /**
+   * The log is closed (its flush of everything succeeded): no buffer is
+   * active any more. Every flush request received so far is answered with
+   * success (the close's flush covered it), then 'shutdown' (writers reject
+   * what is still pending: requests the owner never received), then the
+   * channel is closed.
+   */
   close(): void {
     Atomics.store(this.#control, C_ACTIVE, 0)
+    if (this.#channelClosed) return
+    for (const [to, reqs] of this.#requests) for (const req of reqs) this.#post({ type: 'flushed', to, req })
+    this.#requests.clear()
+    this.#post({ type: 'shutdown' })
+    this.#channelClosed = true
     this.#channel.close()
   }
 
+  /** Never posts on a closed channel (a reply may come after the close). */
   #post(m: LogMessage): void {
-    this.#channel.postMessage(m)
+    if (!this.#channelClosed) this.#channel.postMessage(m)
+  }
+
+  /** Replies to request `req` of writer `to`, once (`close()` may have answered it already). */
+  #reply(to: string, req: number, error?: ErrorInfo): void {
+    const reqs = this.#requests.get(to)
+    if (reqs === undefined || !reqs.delete(req)) return
+    if (reqs.size === 0) this.#requests.delete(to)
+    this.#post({ type: 'flushed', to, req, error })
   }
 
   #onMessage(m: LogMessage, events: OwnerEvents): void {
     if (m.type === 'look') events.look(m.group)
     else if (m.type === 'need') this.#post({ type: 'installed', handle: this.#activeHandle })
     else if (m.type === 'flush') {
-      const reply = (error?: ErrorInfo) => this.#post({ type: 'flushed', to: m.from, req: m.req, error })
-      events.flush().then(
-        () => reply(),
-        (err: unknown) => reply(errorInfo(err)),
+      let reqs = this.#requests.get(m.from)
+      if (reqs === undefined) this.#requests.set(m.from, (reqs = new Set()))
+      reqs.add(m.req)
+      let done: Promise<void>
+      try {
+        done = events.flush()
+      } catch (err) {
+        done = Promise.reject(err)
+      }
+      done.then(
+        () => this.#reply(m.from, m.req),
+        (err: unknown) => this.#reply(m.from, m.req, errorInfo(err)),
       )
     }
   }

@@ -7,7 +7,7 @@ import { BroadcastChannel } from 'node:worker_threads'
 import { invalidType } from '../args.ts'
 import { WriteBufferError, isCode, withCode } from '../errors.ts'
 import type { WriteBufferHandle } from '../types.ts'
-import { WriteBuffer } from '../write-buffer.ts'
+import { attachHandle, type WriteBuffer } from '../write-buffer.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { Key } from './page-index.ts'
 import { C_ACTIVE, C_CLOSED, C_GEN, C_WORDS, type LogMessage, type PageLogHandle } from './protocol.ts'
@@ -36,10 +36,20 @@ export class PageLogWriter {
   readonly #flushes = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
   #req = 0
   #failed: Error | null = null
+  /** The owner said 'shutdown': it will never answer a flush request again. */
+  #shutDown = false
   /** Handles of the buffers the owner installed, by share id (only the latest few are kept). */
   readonly #handles = new Map<number, WriteBufferHandle>()
   /** Releases a writer count of an append (`appendTo`), made once. */
   readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
+  /**
+   * Attached buffers with writer callbacks of this writer running on them,
+   * and how many (a callback may append again, re-entrantly). Such a
+   * buffer is never disposed under its callbacks (their views would be
+   * detached and their writer counts could not be released): the last
+   * callback out disposes it if this writer has let go of it meanwhile.
+   */
+  readonly #busy = new Map<WriteBuffer, number>()
   #closed = false
   #appends = 0
   #stalls = 0
@@ -85,9 +95,13 @@ export class PageLogWriter {
       this.#handles.set(m.handle.photonWriteBuffer, m.handle)
       if (this.#handles.size > 4) this.#handles.delete(this.#handles.keys().next().value as number)
     }
-    if (m.type === 'installed' || m.type === 'closed' || m.type === 'failed') {
+    if (m.type === 'installed' || m.type === 'closed' || m.type === 'failed' || m.type === 'recovered' || m.type === 'shutdown') {
       if (m.type === 'failed') this.#failed = withCode(new Error(`PageLog: a flush failed in the owner thread: ${m.message}`), m.code ?? 'ERR_IO')
+      else if (m.type === 'recovered') this.#failed = null
+      else if (m.type === 'shutdown') this.#shutDown = true
       for (const wake of this.#wakers.splice(0)) wake()
+      // Flush requests the owner has not answered by now it never received.
+      if (m.type === 'shutdown') this.#rejectFlushes('PageLogWriter.flush: the log was closed before it saw this request')
     } else if (m.type === 'flushed' && m.to === this.#id) {
       const f = this.#flushes.get(m.req)
       if (f === undefined) return
@@ -185,25 +199,43 @@ export class PageLogWriter {
     if (active === 0) return null
     let wb = this.#wb
     if (wb === null || this.#wbId !== active) {
-      wb?.dispose()
-      this.#wb = null
+      if (wb !== null) this.#letGo(wb)
       // The owner's broadcast has the full handle (in the 'js' arena mode
-      // attach needs its SharedArrayBuffer); the id alone does otherwise.
-      const handle = this.#handles.get(active) ?? { photonWriteBuffer: active, groupId: 0, capacity: this.bufferSize }
+      // attach needs its SharedArrayBuffer); the id alone (from the control
+      // words, so not checked against a groupId) does otherwise.
+      const known = this.#handles.get(active)
       try {
-        wb = WriteBuffer.attach(handle)
+        wb = attachHandle(known ?? { photonWriteBuffer: active, groupId: 0, capacity: 0 }, known !== undefined)
       } catch {
         // Gone (flushed: the owner has moved on), or its handle has not
         // reached this writer yet: ask for it; the reply wakes us.
         if (!this.#handles.has(active)) this.#channel.postMessage({ type: 'need' } satisfies LogMessage)
         return null
       }
+      if (wb.capacity !== this.bufferSize) {
+        // A handle whose bufferSize is not the log's: its size checks would be wrong.
+        wb.dispose()
+        throw withCode(
+          new TypeError(`PageLogWriter.append: the handle's bufferSize (${this.bufferSize}) is not the log's (${wb.capacity}); pass the handle of PageLog#share() unchanged`),
+          'ERR_INVALID_ARG_VALUE',
+        )
+      }
       this.#wb = wb
       this.#wbId = active
     }
     // Bytes: reserve + copy under a writer count (the owner may flush
     // concurrently), no view object. A writer callback fills a view.
-    const addr = appendTo(wb, pageId, data, size, true, this.#onRelease)
+    let addr: bigint | null
+    if (typeof data === 'function') {
+      this.#busy.set(wb, (this.#busy.get(wb) ?? 0) + 1)
+      try {
+        addr = appendTo(wb, pageId, data, size, true, this.#onRelease)
+      } finally {
+        this.#leaveCallback(wb)
+      }
+    } else {
+      addr = appendTo(wb, pageId, data, size, true, this.#onRelease)
+    }
     if (addr === null) {
       this.#leaveFull(wb)
       return null
@@ -224,8 +256,24 @@ export class PageLogWriter {
     if (sealed) this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
     // This writer is done with it: let its arena go back to the pool as
     // soon as the owner has flushed it.
-    wb.dispose()
-    this.#wb = null
+    this.#letGo(wb)
+  }
+
+  /** This writer is done with `wb` (the attached one): disposed now, or by its last running callback. */
+  #letGo(wb: WriteBuffer): void {
+    if (this.#wb === wb) this.#wb = null
+    if (!this.#busy.has(wb)) wb.dispose()
+  }
+
+  /** A writer callback on `wb` returned (or threw): the last one out disposes `wb` if it was let go of. */
+  #leaveCallback(wb: WriteBuffer): void {
+    const n = (this.#busy.get(wb) ?? 1) - 1
+    if (n > 0) {
+      this.#busy.set(wb, n)
+      return
+    }
+    this.#busy.delete(wb)
+    if (wb !== this.#wb) wb.dispose()
   }
 
   #release(wb: WriteBuffer): void {
@@ -239,6 +287,9 @@ export class PageLogWriter {
   async flush(): Promise<void> {
     this.#checkOpen('flush')
     if (this.#tail !== null) await this.#tail.catch(() => undefined)
+    // The owner answers every request it receives before it shuts down;
+    // once it did, nobody would answer this one.
+    if (this.#closed || this.#shutDown) throw new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the log is closed')
     const req = ++this.#req
     const done = new Promise<void>((resolve, reject) => this.#flushes.set(req, { resolve, reject }))
     this.#refChannel()
@@ -250,12 +301,19 @@ export class PageLogWriter {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#wb?.dispose()
-    this.#wb = null
+    if (this.#wb !== null) this.#letGo(this.#wb)
     for (const wake of this.#wakers.splice(0)) wake()
-    for (const f of this.#flushes.values()) f.reject(new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the writer was closed'))
-    this.#flushes.clear()
+    this.#rejectFlushes('PageLogWriter.flush: the writer was closed')
     this.#channel.close()
+  }
+
+  /** Rejects every pending flush with `ERR_CLOSED`. */
+  #rejectFlushes(message: string): void {
+    for (const f of this.#flushes.values()) {
+      this.#unrefChannel()
+      f.reject(new WriteBufferError('ERR_CLOSED', message))
+    }
+    this.#flushes.clear()
   }
 
   [Symbol.dispose](): void {

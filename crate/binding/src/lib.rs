@@ -24,5 +24,6 @@ mod page_file;
 mod registry;
 mod salvage;
 mod scratch;
+mod segment;
 mod shared;
 mod test_hooks;

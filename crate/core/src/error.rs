@@ -76,15 +76,15 @@ pub struct CodeInfo {
     /// The message of a status-word error of this code (the JS layer puts
     /// the operation in front of it).
     pub message: &'static str,
-    /// When it is raised: the README's error table, generated from this.
+    /// When it is raised: the error table of docs/api.md, generated from this.
     pub when: &'static str,
 }
 
 /// Every stable error code of the package: the one table of codes, their
 /// messages and their status numbers. The core's [`Error`] maps onto it; the
 /// binding raises the binding-only ones (`Closed`, `Locked`, ...); the JS
-/// layer reads the table from the binding (`errorTable()`), and the README's
-/// error table is generated from it (`scripts/error-table.js`).
+/// layer reads the table from the binding (`errorTable()`), and the error
+/// table of docs/api.md is generated from it (`scripts/error-table.js`).
 ///
 /// A status word `s < 0` means `Code::ALL[-1 - s]` ([`Code::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,8 @@ pub enum Code {
     Closed,
     /// `ERR_LOCKED` (binding: the directory lock is held)
     Locked,
+    /// `ERR_GROUPS_EXHAUSTED` (JS: a `PageLog` ran out of group ids)
+    GroupsExhausted,
     /// `ERR_INVALID_ARG_TYPE` (Node's code)
     InvalidArgType,
     /// `ERR_INVALID_ARG_VALUE` (Node's code)
@@ -129,7 +131,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in status order: `Code::ALL[i]` has status `-1 - i`.
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Code::Again,
         Code::TooLargeSize,
         Code::NotFlushable,
@@ -143,6 +145,7 @@ impl Code {
         Code::Io,
         Code::Closed,
         Code::Locked,
+        Code::GroupsExhausted,
         Code::InvalidArgType,
         Code::InvalidArgValue,
         Code::NoExternalBuffers,
@@ -231,6 +234,12 @@ impl Code {
                 "the directory is locked by another PageLog",
                 "`PageLog.open` of a directory that another `PageLog` (this process or another) has open: its `LOCK` file is `flock`ed until close or process death",
             ),
+            Code::GroupsExhausted => (
+                "ERR_GROUPS_EXHAUSTED",
+                WriteBufferError,
+                "the log has used every group id (up to 2^32 - 1): copy its live pages into a log in a new directory",
+                "a `PageLog` append needs a buffer after group 2^32 − 1 (`4294967295.page`): copy the live pages into a log in a new directory",
+            ),
             Code::InvalidArgType => (
                 "ERR_INVALID_ARG_TYPE",
                 TypeError,
@@ -241,7 +250,7 @@ impl Code {
                 "ERR_INVALID_ARG_VALUE",
                 TypeError,
                 "an argument has an invalid value",
-                "an options object with an unknown key (the message names the known ones); `attach` of a handle whose buffer no thread holds any more, or (`'js'` arena mode) whose `arena`/`arenaOffset` is not that buffer's arena",
+                "`attach` of a handle whose buffer no thread holds any more, whose `groupId`/`capacity` is not that buffer's, or (`'js'` arena mode) whose `arena`/`arenaOffset` is not that buffer's arena; a `PageLogWriter` append through a handle whose `bufferSize` is not its log's; an `ArenaPool` not made by its constructor; an options object with an unknown key (the message names the known ones)",
             ),
             Code::NoExternalBuffers => (
                 "ERR_NO_EXTERNAL_BUFFERS",

@@ -84,6 +84,8 @@ impl WriteBuffer {
         let tail = lane.remaining();
         if tail > 0 {
             self.write_record(lane.cursor, filler(tail), &[]);
+            // The filler is whole as written: complete for segment commits.
+            self.mark_filled(lane.cursor);
         }
         self.release_writer()
     }
@@ -130,6 +132,8 @@ impl WriteBuffer {
                 }
                 None if left >= HEADER_SIZE => {
                     self.write_record(at, filler(left), &[]);
+                    // Whole as written: complete for segment commits.
+                    self.mark_filled(at);
                     break;
                 }
                 // An 8-byte tail: no record can cover it; never made by a

@@ -7,6 +7,7 @@
 
 pub(crate) mod arena;
 pub mod buffer_state;
+pub(crate) mod complete;
 pub mod dir_lock;
 pub mod error;
 pub mod lane;
@@ -15,6 +16,7 @@ pub mod page_file;
 pub mod pool;
 pub mod reclaim;
 pub mod record;
+pub mod segment;
 pub(crate) mod sync;
 pub mod write_buffer;
 

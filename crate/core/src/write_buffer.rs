@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::buffer_state::BufferState;
+use crate::complete::CompleteBits;
 use crate::error::{Error, Result};
 use crate::latch::{Latch, LatchWait, Subscription, Woken};
 use crate::pool::{ArenaPool, Slab};
@@ -70,6 +71,8 @@ pub struct WriteBuffer {
     starts: ManuallyDrop<StartBits>,
     pool: Option<Arc<ArenaPool>>,
     flushed: Latch,
+    /// Completion marks for segment commits (`write_buffer/commit.rs`).
+    complete: CompleteBits,
 }
 
 impl WriteBuffer {
@@ -126,6 +129,7 @@ impl WriteBuffer {
             starts: ManuallyDrop::new(slab.starts),
             pool,
             flushed: Latch::new(),
+            complete: CompleteBits::new(capacity),
         }
     }
 
@@ -310,6 +314,10 @@ impl WriteBuffer {
     /// writer that still counts (so the buffer is not flushable).
     pub(crate) fn mark_tombstone(&self, offset: u32) {
         self.cell(offset).set_flags(TOMBSTONE);
+        // Complete as it stands for segment commits (which skip
+        // tombstones): an abandoned record does not hold commits back. The
+        // mark's Release orders the flags before it.
+        self.complete.mark(offset);
     }
 
     /// Writes the header of a page record at `record` (just reserved, so
@@ -361,6 +369,8 @@ impl WriteBuffer {
             },
             addrs,
         );
+        // Rust wrote the whole record: complete now.
+        self.complete.mark(record);
         Ok(record)
     }
 
@@ -417,6 +427,8 @@ impl WriteBuffer {
                 },
                 dealloc,
             );
+            // Rust wrote the whole record: complete now.
+            self.complete.mark(offset);
             offset
         }))
     }
@@ -514,6 +526,11 @@ impl WriteBuffer {
         self.header(record)?;
         self.check_writable()?;
         self.cell(record).set_flags(TOMBSTONE);
+        // A tombstone is never written by a segment commit, so it is
+        // complete as it stands: a record abandoned this way (a failed
+        // fill) does not hold commits back. The mark's Release orders the
+        // flags before it, so a commit that sees the mark skips the record.
+        self.complete.mark(record);
         Ok(())
     }
 
@@ -783,6 +800,9 @@ impl<'a> Iterator for RecordIter<'a> {
         None
     }
 }
+
+mod commit;
+pub use commit::CompleteRecords;
 
 #[cfg(test)]
 mod tests;

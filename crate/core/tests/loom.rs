@@ -316,6 +316,66 @@ fn loom_one_release_too_many_gets_no_writer() {
     });
 }
 
+/// Segment commits: the completion mark against the commit's scan. Two
+/// writers reserve, write, publish (Relaxed), mark complete and release; a
+/// third does the same without marking (the v1 protocol: complete only
+/// once the buffer is flushable). Concurrently the committer seals, then
+/// scans the complete prefix once and reads the word of every record in it
+/// with Relaxed loads: only the mark's Release/Acquire (or, for the
+/// unmarked writer, the state word's) can make them visible, so loom finds
+/// any ordering too weak to let a commit write a record it cannot see
+/// whole.
+#[test]
+fn loom_complete_marks_race_a_commit_scan() {
+    model(Some(3), || {
+        let wb = Arc::new(WriteBuffer::with_capacity(1, 128).unwrap());
+        let sh = Shared::new();
+        let handles: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let (wb, sh) = (wb.clone(), sh.clone());
+                thread::spawn(move || {
+                    let page = match wb.alloc_page(page_id(i), 8, true) {
+                        Ok(page) => page,
+                        Err(Error::Again) => return, // sealed first
+                        Err(e) => panic!("writer {i}: unexpected {e:?}"),
+                    };
+                    write_body(&wb, i, &page);
+                    sh.publish(i);
+                    if i < 2 {
+                        wb.mark_complete(page.record).expect("a record");
+                    }
+                    wb.release_writer().expect("acquired");
+                })
+            })
+            .collect();
+        wb.seal().expect("sealed once");
+        let end = wb.complete_prefix(0);
+        // SAFETY: `end` is `complete_prefix(0)`; complete records are not
+        // written again by their writers.
+        let scanned: Vec<_> = unsafe { wb.complete_records(0, end) }
+            .map(|(_, h, body)| (h.data, body.to_vec()))
+            .collect();
+        for (id, body) in scanned {
+            let i = (id - 100) as usize;
+            // Ordering: Relaxed on purpose (see `Shared::publish`).
+            assert_eq!(
+                sh.words[i].load(Ordering::Relaxed),
+                stamp(i),
+                "scan saw writer {i} unpublished"
+            );
+            assert!(
+                body.iter().all(|&b| b == fill(i)),
+                "scan saw writer {i}'s body unfinished"
+            );
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        // Once every writer is done, the whole buffer is committable.
+        assert_eq!(wb.complete_prefix(0), wb.state().allocated);
+    });
+}
+
 /// A writer whose thread dies gives its count up (`abandon_writer`: its
 /// record tombstoned, then the count released) while another writer
 /// releases normally and the main thread seals: exactly one `Flush`, the

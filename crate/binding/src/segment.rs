@@ -1,0 +1,586 @@
+//! Segments (page-file format v2): prepare a buffer's segment, commit it
+//! (group commit), seal it, recover a directory's segments, read one page.
+//! The I/O runs on libuv's thread pool as napi async work; the promises
+//! never reject (they settle with an outcome carrying `code`/`message`, as
+//! `flushTo` does), except for argument errors.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use photon_wb_core::segment::{
+    recover_dir, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
+};
+use photon_wb_core::{Code, Error as CoreError, WriteBuffer};
+
+use crate::arena_mode::{self, Borrow};
+use crate::error::{coded, to_napi_error, ErrorCode};
+use crate::external;
+use crate::registry;
+
+/// What an async segment call produced: an error's code and message, or
+/// numbers.
+#[napi(object)]
+pub struct SegmentOutcome {
+    /// Stable code (`ERR_…`) or errno name (`ENOSPC`, …) on failure.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// Seal: records in the index; commit: records committed so far.
+    pub records: f64,
+    /// Seal: the sealed file's length; commit: record bytes written so far.
+    pub bytes: f64,
+}
+
+fn outcome(r: std::result::Result<(f64, f64), CoreError>) -> SegmentOutcome {
+    match r {
+        Ok((records, bytes)) => SegmentOutcome {
+            code: None,
+            message: None,
+            records,
+            bytes,
+        },
+        Err(e) => SegmentOutcome {
+            code: Some(e.code().to_owned()),
+            message: Some(e.to_string()),
+            records: 0.0,
+            bytes: 0.0,
+        },
+    }
+}
+
+fn u64_of(addr: &BigInt) -> Option<u64> {
+    let (signed, value, lossless) = addr.get_u64();
+    (!signed && lossless).then_some(value)
+}
+
+/// Prepares a segment off the JS thread.
+pub struct PrepareTask {
+    dir: PathBuf,
+    group_id: u32,
+    capacity: u32,
+    prealloc: Option<u64>,
+}
+
+impl Task for PrepareTask {
+    type Output = std::result::Result<SegmentWriter, CoreError>;
+    type JsValue = NativeSegment;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(SegmentWriter::prepare(
+            &self.dir,
+            self.group_id,
+            self.capacity,
+            self.prealloc,
+        ))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<NativeSegment> {
+        Ok(match out {
+            Ok(w) => NativeSegment {
+                writer: Some(Arc::new(w)),
+                error: None,
+            },
+            Err(e) => NativeSegment {
+                writer: None,
+                error: Some(outcome(Err(e))),
+            },
+        })
+    }
+}
+
+/// `prepareSegment(dir, groupId, capacity, prealloc?)`: a promise of a
+/// `NativeSegment` (check `errorCode` first): the segment file of group
+/// `groupId` created, sized (zeros written) and synced with its directory.
+/// `prealloc` defaults to the capacity + 1/8 + the header.
+#[napi(ts_return_type = "Promise<NativeSegment>")]
+pub fn prepare_segment(
+    dir: String,
+    group_id: u32,
+    capacity: u32,
+    prealloc: Option<f64>,
+) -> Result<AsyncTask<PrepareTask>> {
+    let prealloc = match prealloc {
+        None => None,
+        Some(p) if p.is_finite() && p >= 0.0 && p <= (1u64 << 53) as f64 => Some(p as u64),
+        Some(_) => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "prealloc must be a non-negative safe integer",
+            ))
+        }
+    };
+    Ok(AsyncTask::new(PrepareTask {
+        dir: PathBuf::from(dir),
+        group_id,
+        capacity,
+        prealloc,
+    }))
+}
+
+/// A commit or a seal, off the JS thread.
+pub struct SegmentTask {
+    writer: Arc<SegmentWriter>,
+    buffer: Arc<WriteBuffer>,
+    seal: bool,
+    /// For a borrowed (`'js'`) arena: a reference to it, made on the JS
+    /// thread before the work is queued and dropped in `finally` on the JS
+    /// thread, so the memory `compute` reads stays alive (as `FlushTask`).
+    keep: Option<Borrow>,
+}
+
+impl Task for SegmentTask {
+    type Output = std::result::Result<(f64, f64), CoreError>;
+    type JsValue = SegmentOutcome;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(if self.seal {
+            self.writer
+                .seal(&self.buffer)
+                .map(|s| (s.records as f64, s.file_len as f64))
+        } else {
+            self.writer.commit(&self.buffer).map(|()| {
+                let s = self.writer.stats();
+                (s.records as f64, s.bytes as f64)
+            })
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<SegmentOutcome> {
+        Ok(outcome(out))
+    }
+
+    fn finally(mut self, _env: Env) -> Result<()> {
+        drop(self.keep.take());
+        Ok(())
+    }
+}
+
+/// The committed records of a segment as parallel typed arrays, in buffer
+/// order.
+#[napi(object)]
+pub struct SegmentEntries {
+    pub group_id: u32,
+    pub path: String,
+    /// Sealed (index and trailer valid).
+    pub sealed: bool,
+    /// 1 when recovery cut a torn tail, else 0.
+    pub torn: u32,
+    /// Sealed: the buffer's allocated bytes; otherwise the buffer offset
+    /// after the last committed record.
+    pub allocated: u32,
+    /// Page ids (0 for dealloc records).
+    pub page_ids: BigUint64Array,
+    /// Addresses (`groupId << 32 | offset + 16`).
+    pub addrs: BigUint64Array,
+    /// Body sizes.
+    pub sizes: Uint32Array,
+    /// 1 = page, 2 = dealloc.
+    pub flags: Uint32Array,
+    /// File offsets of the record heads.
+    pub file_pos: Float64Array,
+    /// Record checksums.
+    pub crcs: Uint32Array,
+    /// Addresses freed by the dealloc records, in record order.
+    pub deallocs: BigUint64Array,
+}
+
+fn entries_of(
+    group_id: u32,
+    path: String,
+    sealed: bool,
+    torn: u32,
+    allocated: u32,
+    entries: &[IndexEntry],
+    deallocs: Vec<u64>,
+) -> SegmentEntries {
+    SegmentEntries {
+        group_id,
+        path,
+        sealed,
+        torn,
+        allocated,
+        page_ids: entries.iter().map(|e| e.page_id).collect::<Vec<_>>().into(),
+        addrs: entries
+            .iter()
+            .map(|e| e.addr(group_id))
+            .collect::<Vec<_>>()
+            .into(),
+        sizes: Uint32Array::new(entries.iter().map(|e| e.page_size).collect()),
+        flags: Uint32Array::new(entries.iter().map(|e| e.flags).collect()),
+        file_pos: Float64Array::new(entries.iter().map(|e| e.file_pos as f64).collect()),
+        crcs: Uint32Array::new(entries.iter().map(|e| e.crc).collect()),
+        deallocs: deallocs.into(),
+    }
+}
+
+fn recovered_entries(s: &RecoveredSegment) -> SegmentEntries {
+    entries_of(
+        s.header.group_id,
+        s.path.display().to_string(),
+        s.sealed,
+        s.torn,
+        s.allocated,
+        &s.entries,
+        s.deallocs.clone(),
+    )
+}
+
+/// The segment of one buffer (or the error its preparation met).
+#[napi]
+pub struct NativeSegment {
+    writer: Option<Arc<SegmentWriter>>,
+    error: Option<SegmentOutcome>,
+}
+
+impl NativeSegment {
+    fn writer(&self) -> Result<&Arc<SegmentWriter>> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "the segment failed to prepare"))
+    }
+
+    fn task(
+        &self,
+        env: &Env,
+        slot: u32,
+        arena: Option<Unknown>,
+        seal: bool,
+    ) -> Result<AsyncTask<SegmentTask>> {
+        let writer = self.writer()?.clone();
+        let buffer = registry::get(slot)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+        let what = if seal { "seal" } else { "commit" };
+        let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), what)
+            .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
+        Ok(AsyncTask::new(SegmentTask {
+            writer,
+            buffer,
+            seal,
+            keep,
+        }))
+    }
+}
+
+#[napi]
+impl NativeSegment {
+    /// The error code when preparing failed.
+    #[napi(getter)]
+    pub fn error_code(&self) -> Option<String> {
+        self.error.as_ref().and_then(|e| e.code.clone())
+    }
+
+    /// The error message when preparing failed.
+    #[napi(getter)]
+    pub fn error_message(&self) -> Option<String> {
+        self.error.as_ref().and_then(|e| e.message.clone())
+    }
+
+    /// The segment's file.
+    #[napi(getter)]
+    pub fn path(&self) -> Result<String> {
+        Ok(self.writer()?.path().display().to_string())
+    }
+
+    /// The segment's group id.
+    #[napi(getter)]
+    pub fn group_id(&self) -> Result<u32> {
+        Ok(self.writer()?.header().group_id)
+    }
+
+    /// Commits the buffer in `slot` (its group and capacity must be the
+    /// segment's): resolves once every record reserved before the call is
+    /// durable. Commits made while one runs share the next `fdatasync`.
+    /// The call blocks a libuv pool thread until then: keep one commit per
+    /// segment in flight and coalesce the rest on the JS side. Records must
+    /// be marked complete (`markComplete`) or their writers released.
+    #[napi(ts_return_type = "Promise<SegmentOutcome>")]
+    pub fn commit(
+        &self,
+        env: &Env,
+        slot: u32,
+        arena: Option<Unknown>,
+    ) -> Result<AsyncTask<SegmentTask>> {
+        self.task(env, slot, arena, false)
+    }
+
+    /// `commit`, synchronously on the JS thread (for an `'exit'` handler,
+    /// where no promise can settle any more). Blocks until durable; waits
+    /// for unmarked records like `commit` (it would wait forever for a
+    /// record this thread still has to fill: mark or release first).
+    #[napi]
+    pub fn commit_sync(&self, slot: u32) -> Result<SegmentOutcome> {
+        let writer = self.writer()?;
+        let buffer = registry::get(slot)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+        // The arena stays alive: `buffer` is a strong reference, and a
+        // borrowed (`'js'`) arena's owner is referenced by the JS caller for
+        // the whole (synchronous) call.
+        Ok(outcome(writer.commit(&buffer).map(|()| {
+            let s = writer.stats();
+            (s.records as f64, s.bytes as f64)
+        })))
+    }
+
+    /// Seals the segment with the buffer in `slot`, which must be flushable:
+    /// a last commit, then index and trailer. Resolves with the index's
+    /// record count and the file's length.
+    #[napi(ts_return_type = "Promise<SegmentOutcome>")]
+    pub fn seal(
+        &self,
+        env: &Env,
+        slot: u32,
+        arena: Option<Unknown>,
+    ) -> Result<AsyncTask<SegmentTask>> {
+        self.task(env, slot, arena, true)
+    }
+
+    /// `[requests, commits run, fdatasyncs, record bytes, records]`.
+    #[napi]
+    pub fn stats(&self) -> Result<Vec<f64>> {
+        let s = self.writer()?.stats();
+        Ok(vec![
+            s.requests as f64,
+            s.rounds as f64,
+            s.syncs as f64,
+            s.bytes as f64,
+            s.records as f64,
+        ])
+    }
+
+    /// The committed (durable) records so far.
+    #[napi]
+    pub fn entries(&self) -> Result<SegmentEntries> {
+        let w = self.writer()?;
+        let entries = w.entries();
+        let allocated = entries
+            .last()
+            .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
+        Ok(entries_of(
+            w.header().group_id,
+            w.path().display().to_string(),
+            w.is_sealed(),
+            0,
+            allocated,
+            &entries,
+            Vec::new(),
+        ))
+    }
+
+    /// The committed page at `addr`, read from the file (one `pread`) and
+    /// checked. Throws `ERR_INVALID_ADDR` if it is not a committed page of
+    /// this segment, `ERR_CORRUPT` if its bytes on disk do not check.
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn read<'env>(
+        &self,
+        env: &'env Env,
+        addr: BigInt,
+    ) -> std::result::Result<Unknown<'env>, napi::Error<ErrorCode>> {
+        let w = self.writer().map_err(plain)?;
+        let addr = u64_of(&addr).ok_or_else(|| to_napi_error(CoreError::InvalidAddr))?;
+        let body = w.read_page(addr).map_err(to_napi_error)?;
+        external::copy(env, &body).map_err(plain)
+    }
+}
+
+/// A napi error (argument or runtime failure) in the shape of the calls
+/// that throw stable codes.
+fn plain(e: Error) -> napi::Error<ErrorCode> {
+    coded(Code::InvalidArgValue, e.reason.clone())
+}
+
+/// Recovers a directory off the JS thread.
+pub struct RecoverTask {
+    dir: PathBuf,
+    max_open: u32,
+}
+
+impl Task for RecoverTask {
+    type Output = std::result::Result<photon_wb_core::segment::DirRecovery, CoreError>;
+    type JsValue = NativeRecovery;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(recover_dir(&self.dir))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<NativeRecovery> {
+        Ok(match out {
+            Ok(r) => {
+                let reader = SegmentReader::new(self.max_open as usize);
+                // One copy of the records, shared by the reader and
+                // `segment(i)` (which builds its typed arrays on demand).
+                let recovered: Vec<_> = r.segments.into_iter().map(Arc::new).collect();
+                for s in &recovered {
+                    reader.add_shared(s.clone());
+                }
+                NativeRecovery {
+                    recovered,
+                    removed_temp: r.removed_temp,
+                    bytes_read: r.bytes_read as f64,
+                    reader: Some(Arc::new(reader)),
+                    error: None,
+                }
+            }
+            Err(e) => NativeRecovery {
+                recovered: Vec::new(),
+                removed_temp: 0,
+                bytes_read: 0.0,
+                reader: None,
+                error: Some(outcome(Err(e))),
+            },
+        })
+    }
+}
+
+/// `recoverSegments(dir, maxOpenFiles)`: a promise of a `NativeRecovery`
+/// (check `errorCode` first): every `seg-*.pws` of `dir`, sealed ones from
+/// their trailer and index only, unsealed ones by a walk to their last
+/// intact record; leftover temporary files removed.
+#[napi(ts_return_type = "Promise<NativeRecovery>")]
+pub fn recover_segments(dir: String, max_open_files: u32) -> AsyncTask<RecoverTask> {
+    AsyncTask::new(RecoverTask {
+        dir: PathBuf::from(dir),
+        max_open: max_open_files,
+    })
+}
+
+/// What `recoverSegments` found, and a reader of its pages.
+#[napi]
+pub struct NativeRecovery {
+    recovered: Vec<Arc<RecoveredSegment>>,
+    removed_temp: u32,
+    bytes_read: f64,
+    reader: Option<Arc<SegmentReader>>,
+    error: Option<SegmentOutcome>,
+}
+
+#[napi]
+impl NativeRecovery {
+    /// The error code when recovery failed.
+    #[napi(getter)]
+    pub fn error_code(&self) -> Option<String> {
+        self.error.as_ref().and_then(|e| e.code.clone())
+    }
+
+    /// The error message when recovery failed.
+    #[napi(getter)]
+    pub fn error_message(&self) -> Option<String> {
+        self.error.as_ref().and_then(|e| e.message.clone())
+    }
+
+    /// Temporary files of unfinished preparations that were removed.
+    #[napi(getter)]
+    pub fn removed_temp(&self) -> u32 {
+        self.removed_temp
+    }
+
+    /// Makes this reader serve the committed pages of `segment` too (call
+    /// it after the segment is sealed, or again after later commits).
+    #[napi]
+    pub fn adopt(&self, segment: &NativeSegment) -> Result<()> {
+        let reader = self
+            .reader
+            .as_ref()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "recovery failed"))?;
+        let w = segment.writer()?;
+        reader.add_entries(
+            w.header().group_id,
+            w.path().to_owned(),
+            w.seed(),
+            w.entries(),
+        );
+        Ok(())
+    }
+
+    /// Seals segment `i` if it was recovered unsealed (index and trailer
+    /// after its last intact record, over a torn tail): off the JS thread.
+    /// Resolves with the index's record count and the file's length.
+    #[napi(ts_return_type = "Promise<SegmentOutcome>")]
+    pub fn seal(&self, i: u32) -> Result<AsyncTask<SealRecoveredTask>> {
+        let seg = self
+            .recovered
+            .get(i as usize)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "segment index out of range"))?
+            .clone();
+        Ok(AsyncTask::new(SealRecoveredTask { seg }))
+    }
+
+    /// Files the page reader holds open now (at most `maxOpenFiles`).
+    #[napi(getter)]
+    pub fn open_files(&self) -> u32 {
+        self.reader.as_ref().map_or(0, |r| r.open_files() as u32)
+    }
+
+    /// Bytes recovery read.
+    #[napi(getter)]
+    pub fn bytes_read(&self) -> f64 {
+        self.bytes_read
+    }
+
+    /// Segments found.
+    #[napi(getter)]
+    pub fn count(&self) -> u32 {
+        self.recovered.len() as u32
+    }
+
+    /// The records of segment `i` (by ascending group id), as fresh typed
+    /// arrays (built on each call; the native side keeps one copy of the
+    /// records, for reads).
+    #[napi]
+    pub fn segment(&self, i: u32) -> Result<SegmentEntries> {
+        let s = self
+            .recovered
+            .get(i as usize)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "segment index out of range"))?;
+        Ok(recovered_entries(s))
+    }
+
+    /// The page at `addr` (one `pread`, checked). Throws `ERR_INVALID_ADDR`
+    /// if no recovered page has that address, `ERR_CORRUPT` if its bytes on
+    /// disk do not check.
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn read<'env>(
+        &self,
+        env: &'env Env,
+        addr: BigInt,
+    ) -> std::result::Result<Unknown<'env>, napi::Error<ErrorCode>> {
+        let reader = self
+            .reader
+            .as_ref()
+            .ok_or_else(|| coded(Code::InvalidArgValue, "recovery failed"))?;
+        let addr = u64_of(&addr).ok_or_else(|| to_napi_error(CoreError::InvalidAddr))?;
+        let body = reader.read(addr).map_err(to_napi_error)?;
+        external::copy(env, &body).map_err(plain)
+    }
+}
+
+/// Scratch-free call: marks the record at `record` of the buffer in `slot`
+/// complete (its writer filled it), so a commit may write it before the
+/// writer is released. Returns 0, or a negative status (`ERR_INVALID_ADDR`
+/// when no record starts there, `ERR_CLOSED` for an empty slot).
+#[napi]
+pub fn mark_complete(slot: u32, record: u32) -> i32 {
+    registry::with(slot, |wb| match wb.mark_complete(record) {
+        Ok(()) => 0,
+        Err(e) => e.status(),
+    })
+    .unwrap_or(Code::Closed.status())
+}
+
+/// Seals a recovered segment off the JS thread.
+pub struct SealRecoveredTask {
+    seg: Arc<RecoveredSegment>,
+}
+
+impl Task for SealRecoveredTask {
+    type Output = std::result::Result<(f64, f64), CoreError>;
+    type JsValue = SegmentOutcome;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(seal_recovered(&self.seg).map(|s| (s.records as f64, s.file_len as f64)))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<SegmentOutcome> {
+        Ok(outcome(out))
+    }
+}

@@ -1,0 +1,505 @@
+//! Recovering segments (sealed: trailer and index only; unsealed: a walk of
+//! the records to the first that does not check) and reading one page.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::file::SegmentFile;
+use super::format::{
+    parse_segment_name, record_crc, IndexEntry, RecordHead, SegmentHeader, Trailer, ENTRY_LEN,
+    HEADER_LEN, HEAD_LEN, TRAILER_ALIGN, TRAILER_LEN,
+};
+use super::writer::find_entry;
+use crate::error::{Error, Result};
+use crate::record::DEALLOC_PAGES;
+
+/// Bytes the walk of an unsealed segment reads at a time.
+const WALK_CHUNK: usize = 1 << 20;
+
+/// What recovery found in one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredSegment {
+    /// The file.
+    pub path: PathBuf,
+    /// Its header.
+    pub header: SegmentHeader,
+    /// Sealed (trailer and index valid) or recovered by a walk.
+    pub sealed: bool,
+    /// 1 when the walk of an unsealed segment stopped at bytes that were
+    /// written but do not check (a torn tail, cut); 0 otherwise.
+    pub torn: u32,
+    /// The records, in buffer order.
+    pub entries: Vec<IndexEntry>,
+    /// The addresses the dealloc records free, in record order.
+    pub deallocs: Vec<u64>,
+    /// File offset after the last valid record.
+    pub end: u64,
+    /// Sealed: the buffer's allocated bytes; unsealed: the buffer offset
+    /// after the last valid record.
+    pub allocated: u32,
+    /// Bytes this recovery read from the file.
+    pub bytes_read: u64,
+}
+
+impl AsRef<[IndexEntry]> for RecoveredSegment {
+    fn as_ref(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+}
+
+impl RecoveredSegment {
+    /// The checksum seed of the segment.
+    pub fn seed(&self) -> u32 {
+        self.header.seed()
+    }
+}
+
+/// Reads exactly `len` bytes at `pos` (fewer means the file ended), and
+/// counts them.
+fn read_counted<F: SegmentFile>(
+    file: &F,
+    pos: u64,
+    len: usize,
+    read: &mut u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let mut b = vec![0u8; len];
+    let n = file
+        .read_at_most(&mut b, pos)
+        .map_err(|e| Error::io(format!("read '{what}'"), &e))?;
+    *read += n as u64;
+    b.truncate(n);
+    Ok(b)
+}
+
+/// Recovers one segment from `file` (named `what` in errors).
+pub fn recover<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
+    let what = path.display().to_string();
+    let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
+    let mut read = 0u64;
+    let len = file
+        .file_len()
+        .map_err(|e| Error::io(format!("stat '{what}'"), &e))?;
+    let hb = read_counted(file, 0, HEADER_LEN as usize, &mut read, &what)?;
+    let header = SegmentHeader::decode(&hb, &what)?;
+    let seed = header.seed();
+    if len >= HEADER_LEN + TRAILER_LEN {
+        let tb = read_counted(
+            file,
+            len - TRAILER_LEN,
+            TRAILER_LEN as usize,
+            &mut read,
+            &what,
+        )?;
+        if let Some(t) = Trailer::decode(&tb, seed) {
+            return recover_sealed(file, path, header, t, len, read).map_err(|e| match e {
+                Error::Corrupt(why) => corrupt(why),
+                e => e,
+            });
+        }
+        // An end magic where a trailer must start (64-aligned, so it never
+        // straddles a sector) over bytes that do not check: the trailer was
+        // written whole and then damaged, not torn.
+        if Trailer::has_magic(&tb) && (len - TRAILER_LEN).is_multiple_of(TRAILER_ALIGN) {
+            return Err(corrupt("sealed segment: trailer checksum mismatch".into()));
+        }
+    }
+    walk(file, path, header, len, read)
+}
+
+fn recover_sealed<F: SegmentFile>(
+    file: &F,
+    path: &Path,
+    header: SegmentHeader,
+    t: Trailer,
+    len: u64,
+    mut read: u64,
+) -> Result<RecoveredSegment> {
+    let what = path.display().to_string();
+    let bad = |why: &str| Error::Corrupt(format!("sealed segment: {why}"));
+    let index_len = t.record_count as u64 * ENTRY_LEN + t.dealloc_count as u64 * 8;
+    if t.file_len != len {
+        return Err(bad(&format!(
+            "trailer says {} bytes, the file has {len}",
+            t.file_len
+        )));
+    }
+    let trailer_pos = len - TRAILER_LEN;
+    if t.index_offset < HEADER_LEN
+        || !t.index_offset.is_multiple_of(8)
+        || (t.index_offset + index_len).next_multiple_of(TRAILER_ALIGN) != trailer_pos
+        || t.allocated > header.capacity
+    {
+        return Err(bad("index bounds do not tile the file"));
+    }
+    // The index, the dealloc addresses and the padding: one read.
+    let span = (trailer_pos - t.index_offset) as usize;
+    let mut ib = read_counted(file, t.index_offset, span, &mut read, &what)?;
+    if ib.len() != span {
+        return Err(bad("index cut short"));
+    }
+    if ib[index_len as usize..].iter().any(|&b| b != 0) {
+        return Err(bad("padding before the trailer is not zero"));
+    }
+    ib.truncate(index_len as usize);
+    if crc32c::crc32c_append(header.seed(), &ib) != t.index_crc {
+        return Err(bad("index checksum mismatch"));
+    }
+    let (eb, db) = ib.split_at(t.record_count as usize * ENTRY_LEN as usize);
+    let mut entries = Vec::with_capacity(t.record_count as usize);
+    let mut prev_end = 0u64;
+    let mut next_pos = HEADER_LEN;
+    let mut dealloc_words = 0u64;
+    for (i, c) in eb.chunks_exact(ENTRY_LEN as usize).enumerate() {
+        let e = IndexEntry::decode(c);
+        let head = e.head();
+        if let Some(why) = head.check(header.capacity, prev_end) {
+            return Err(bad(&format!("index entry {i}: {why}")));
+        }
+        if e.file_pos != next_pos || e.file_pos + head.file_size() > t.index_offset {
+            return Err(bad(&format!("index entry {i}: file position out of place")));
+        }
+        if e.offset as u64 + head.header.record_size() > t.allocated as u64 {
+            return Err(bad(&format!("index entry {i}: past the allocated bytes")));
+        }
+        if e.flags == DEALLOC_PAGES {
+            dealloc_words += e.page_size as u64 / 8;
+        }
+        prev_end = e.offset as u64 + head.header.record_size();
+        next_pos = e.file_pos + head.file_size();
+        entries.push(e);
+    }
+    if next_pos != t.index_offset {
+        return Err(bad("records do not end at the index"));
+    }
+    if dealloc_words != t.dealloc_count as u64 {
+        return Err(bad("dealloc addresses do not match the dealloc records"));
+    }
+    let deallocs = db
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    Ok(RecoveredSegment {
+        path: path.to_owned(),
+        header,
+        sealed: true,
+        torn: 0,
+        entries,
+        deallocs,
+        end: t.index_offset,
+        allocated: t.allocated,
+        bytes_read: read,
+    })
+}
+
+/// A forward window over the file for the walk.
+struct Window<'a, F> {
+    file: &'a F,
+    /// The file's length: no read goes past it (so a garbage size field
+    /// cannot make the walk allocate more than the file holds).
+    len: u64,
+    pos: u64,
+    buf: Vec<u8>,
+    read: u64,
+    what: &'a str,
+}
+
+impl<F: SegmentFile> Window<'_, F> {
+    /// The `len` bytes at `at`, or fewer if the file ends first.
+    fn get(&mut self, at: u64, len: usize) -> Result<&[u8]> {
+        let have = at >= self.pos && at + len as u64 <= self.pos + self.buf.len() as u64;
+        if !have {
+            let n = (len.max(WALK_CHUNK) as u64).min(self.len.saturating_sub(at)) as usize;
+            self.buf = read_counted(self.file, at, n, &mut self.read, self.what)?;
+            self.pos = at;
+        }
+        let start = (at - self.pos) as usize;
+        let end = (start + len).min(self.buf.len());
+        Ok(&self.buf[start.min(end)..end])
+    }
+}
+
+fn walk<F: SegmentFile>(
+    file: &F,
+    path: &Path,
+    header: SegmentHeader,
+    len: u64,
+    read: u64,
+) -> Result<RecoveredSegment> {
+    let what = path.display().to_string();
+    let seed = header.seed();
+    let mut w = Window {
+        file,
+        len,
+        pos: 0,
+        buf: Vec::new(),
+        read,
+        what: &what,
+    };
+    let mut entries = Vec::new();
+    let mut deallocs = Vec::new();
+    let mut pos = HEADER_LEN;
+    let mut prev_end = 0u64;
+    let mut torn = 0;
+    while pos < len {
+        let hb = w.get(pos, HEAD_LEN as usize)?;
+        if hb.iter().all(|&b| b == 0) {
+            break; // the clean end (or a cut ending in zeros)
+        }
+        if hb.len() < HEAD_LEN as usize {
+            torn = 1;
+            break;
+        }
+        let head = RecordHead::decode(hb);
+        if head.check(header.capacity, prev_end).is_some() {
+            torn = 1;
+            break;
+        }
+        let mut head20 = [0u8; 20];
+        head20.copy_from_slice(&hb[..20]);
+        let padded = head.padded() as usize;
+        let body = w.get(pos + HEAD_LEN, padded)?;
+        if body.len() < padded || record_crc(seed, &head20, body) != head.crc {
+            torn = 1;
+            break;
+        }
+        if head.header.flags == DEALLOC_PAGES {
+            deallocs.extend(
+                body[..head.header.page_size as usize]
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
+        }
+        entries.push(IndexEntry::of_head(&head, pos));
+        prev_end = head.offset as u64 + head.header.record_size();
+        pos += head.file_size();
+    }
+    Ok(RecoveredSegment {
+        path: path.to_owned(),
+        header,
+        sealed: false,
+        torn,
+        entries,
+        deallocs,
+        end: pos,
+        allocated: prev_end as u32,
+        bytes_read: w.read,
+    })
+}
+
+/// Reads the record of `entry` (one `pread` of its head and body) and
+/// returns its body, after checking the head against the entry and the
+/// checksum. `ERR_CORRUPT` if anything differs.
+pub fn read_record<F: SegmentFile>(
+    file: &F,
+    seed: u32,
+    entry: &IndexEntry,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let head = entry.head();
+    let size = head.file_size() as usize;
+    let mut read = 0;
+    let b = read_counted(file, entry.file_pos, size, &mut read, what)?;
+    let corrupt = |why: &str| {
+        Error::Corrupt(format!(
+            "{what}: record at file offset {} (buffer offset {}): {why}",
+            entry.file_pos, entry.offset
+        ))
+    };
+    if b.len() < size {
+        return Err(corrupt("file cut short"));
+    }
+    let found = RecordHead::decode(&b[..HEAD_LEN as usize]);
+    if found != head {
+        return Err(corrupt("head differs from the index"));
+    }
+    if record_crc(seed, &b[..20], &b[HEAD_LEN as usize..]) != head.crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let start = HEAD_LEN as usize;
+    Ok(b[start..start + entry.page_size as usize].to_vec())
+}
+
+/// What [`recover_dir`] found.
+#[derive(Debug, Default)]
+pub struct DirRecovery {
+    /// The segments, by ascending group id.
+    pub segments: Vec<RecoveredSegment>,
+    /// Temporary files of unfinished preparations, removed.
+    pub removed_temp: u32,
+    /// Bytes read from all segments.
+    pub bytes_read: u64,
+}
+
+/// Recovers every segment (`seg-*.pws`) of `dir`, in group-id order, and
+/// removes leftover temporary files of preparations that did not finish.
+/// Other files are left alone. A segment with a damaged header, trailer or
+/// index is `ERR_CORRUPT` naming it.
+pub fn recover_dir(dir: &Path) -> Result<DirRecovery> {
+    let what = dir.display();
+    let mut found = Vec::new();
+    let mut out = DirRecovery::default();
+    let list =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("read directory '{what}'"), &e))?;
+    for item in list {
+        let item = item.map_err(|e| Error::io(format!("read directory '{what}'"), &e))?;
+        let name = item.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(g) = parse_segment_name(name) {
+            found.push((g, item.path()));
+        } else if name.starts_with(".seg-")
+            && name.ends_with(".pws.tmp")
+            && std::fs::remove_file(item.path()).is_ok()
+        {
+            out.removed_temp += 1;
+        }
+    }
+    found.sort_unstable_by_key(|(g, _)| *g);
+    for (g, path) in found {
+        let file =
+            File::open(&path).map_err(|e| Error::io(format!("open '{}'", path.display()), &e))?;
+        let seg = recover(&file, &path)?;
+        if seg.header.group_id != g {
+            return Err(Error::Corrupt(format!(
+                "{}: holds group {} under the name of group {g}",
+                path.display(),
+                seg.header.group_id
+            )));
+        }
+        out.bytes_read += seg.bytes_read;
+        out.segments.push(seg);
+    }
+    Ok(out)
+}
+
+/// The records of one segment, shared with whoever else holds them.
+type Entries = Arc<dyn AsRef<[IndexEntry]> + Send + Sync>;
+
+/// Where the pages of one segment are, for reads.
+struct Known {
+    path: PathBuf,
+    seed: u32,
+    entries: Entries,
+}
+
+/// Reads pages of recovered (or sealed) segments by address: one `pread`
+/// per page, at most `max_open` files open at once.
+pub struct SegmentReader {
+    known: Mutex<HashMap<u32, Known>>,
+    open: Mutex<VecDeque<(u32, Arc<File>)>>,
+    max_open: usize,
+}
+
+impl SegmentReader {
+    /// A reader keeping at most `max_open` files open (at least 1).
+    pub fn new(max_open: usize) -> Self {
+        SegmentReader {
+            known: Mutex::new(HashMap::new()),
+            open: Mutex::new(VecDeque::new()),
+            max_open: max_open.max(1),
+        }
+    }
+
+    /// Adds (or replaces) a segment's records, sharing them (no copy).
+    pub fn add_shared(&self, seg: Arc<RecoveredSegment>) {
+        let (group, path, seed) = (seg.header.group_id, seg.path.clone(), seg.seed());
+        self.insert(
+            group,
+            Known {
+                path,
+                seed,
+                entries: seg,
+            },
+        );
+    }
+
+    /// Adds (or replaces) a segment's records (a copy of them).
+    pub fn add(&self, seg: &RecoveredSegment) {
+        self.add_entries(
+            seg.header.group_id,
+            seg.path.clone(),
+            seg.seed(),
+            seg.entries.clone(),
+        );
+    }
+
+    /// Adds (or replaces) group `group_id`'s records, in the file at
+    /// `path` with checksum seed `seed`.
+    pub fn add_entries(&self, group_id: u32, path: PathBuf, seed: u32, entries: Vec<IndexEntry>) {
+        let entries: Entries = Arc::new(entries);
+        self.insert(
+            group_id,
+            Known {
+                path,
+                seed,
+                entries,
+            },
+        );
+    }
+
+    fn insert(&self, group_id: u32, known: Known) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group_id, known);
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(g, _)| *g != group_id);
+    }
+
+    /// Forgets a group (its file may be removed).
+    pub fn remove(&self, group_id: u32) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&group_id);
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(g, _)| *g != group_id);
+    }
+
+    /// Files open now.
+    pub fn open_files(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn file(&self, group_id: u32, path: &Path) -> Result<Arc<File>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = open.iter().position(|(g, _)| *g == group_id) {
+            let hit = open.remove(i).expect("present");
+            let f = hit.1.clone();
+            open.push_back(hit);
+            return Ok(f);
+        }
+        let f = Arc::new(
+            File::open(path).map_err(|e| Error::io(format!("open '{}'", path.display()), &e))?,
+        );
+        while open.len() >= self.max_open {
+            open.pop_front();
+        }
+        open.push_back((group_id, f.clone()));
+        Ok(f)
+    }
+
+    /// The body of the page at `addr`: `ERR_INVALID_ADDR` if no known
+    /// record has that address (or it is a dealloc record), `ERR_CORRUPT`
+    /// if its bytes on disk do not check.
+    pub fn read(&self, addr: u64) -> Result<Vec<u8>> {
+        let group = (addr >> 32) as u32;
+        let (path, seed, entry) = {
+            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            let k = known.get(&group).ok_or(Error::InvalidAddr)?;
+            let e = find_entry((*k.entries).as_ref(), group, addr).ok_or(Error::InvalidAddr)?;
+            (k.path.clone(), k.seed, e)
+        };
+        if entry.flags == DEALLOC_PAGES {
+            return Err(Error::InvalidAddr);
+        }
+        let f = self.file(group, &path)?;
+        read_record(&*f, seed, &entry, &path.display().to_string())
+    }
+}
