@@ -194,3 +194,17 @@ test("a buffer's record entries and its page file's entries have one word order"
   t.is(entries[native.REC_WORDS * 2 + native.REC_FLAGS], native.DEALLOC_PAGES, 'the dealloc record comes last')
   nb.dispose(undefined)
 })
+
+test('every error reason carries a WriteBufferError code of the table, and src/ names only those reasons', (t) => {
+  const rows = new Map(native.errorTable().map((r) => [r.code, r]))
+  const reasons = native.errorReasons()
+  t.true(reasons.length > 0)
+  for (const r of reasons) {
+    t.is(rows.get(r.code)?.class, 'WriteBufferError', r.key)
+    t.not(r.message, rows.get(r.code)?.message, `${r.key} says more than its code`)
+  }
+  const keys = new Set(reasons.map((r) => r.key))
+  for (const [file, text] of sources()) {
+    for (const [, key] of text.matchAll(/reasonError\('([A-Za-z]+)'/g)) t.true(keys.has(key), `${file}: ${key}`)
+  }
+})

@@ -24,9 +24,9 @@ function bytes(seed: number, size = 100): Buffer {
 async function twoFiles(t: ExecutionContext): Promise<{ dir: string; a: bigint; b: bigint }> {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 4096 })
-  const a = log.append(1, bytes(1)) as bigint
+  const a = log.tryAppend(1, bytes(1)) as bigint
   await log.flush()
-  const b = log.append(2, bytes(2)) as bigint
+  const b = log.tryAppend(2, bytes(2)) as bigint
   await log.close()
   return { dir, a, b }
 }

@@ -209,11 +209,11 @@ test('PageLog.attach with a handle whose bufferSize is not the log\'s: appends a
   const forged = { ...log.share(), bufferSize: 1 << 20 }
   const writer = PageLog.attach(forged)
   t.teardown(() => writer.close())
-  const err = t.throws(() => writer.append(1, Buffer.alloc(8000)), { instanceOf: TypeError })
+  const err = t.throws(() => writer.tryAppend(1, Buffer.alloc(8000)), { instanceOf: TypeError })
   t.is((err as unknown as { code?: string }).code, 'ERR_INVALID_ARG_VALUE', err?.message)
   const honest = PageLog.attach(log.share())
   t.teardown(() => honest.close())
-  t.is(typeof honest.append(1, Buffer.alloc(8)), 'bigint')
+  t.is(typeof honest.tryAppend(1, Buffer.alloc(8)), 'bigint')
 })
 
 test('running out of group ids is ERR_GROUPS_EXHAUSTED, saying what to do; the log still reads and closes', async (t) => {
@@ -225,7 +225,7 @@ test('running out of group ids is ERR_GROUPS_EXHAUSTED, saying what to do; the l
   last.dispose()
   const log = await PageLog.open(dir)
   t.is(log.nextGroupId, 2 ** 32)
-  const err = t.throws(() => log.append(2, Buffer.from('no room')), { instanceOf: WriteBufferError })
+  const err = t.throws(() => log.tryAppend(2, Buffer.from('no room')), { instanceOf: WriteBufferError })
   t.is(err?.code, 'ERR_GROUPS_EXHAUSTED')
   t.regex(err?.message ?? '', /new directory/)
   t.deepEqual(Buffer.from(await log.read(addr)), Buffer.from('last'))

@@ -56,8 +56,7 @@ test('four worker writers and the owner append concurrently through rotations: n
   // The owner appends at the same time.
   const own: bigint[] = []
   for (let i = 0; i < N; i++) {
-    const r = log.append(pageIdOf(0, i), payload(0, i))
-    own.push(typeof r === 'bigint' ? r : await r)
+    own.push(log.tryAppend(pageIdOf(0, i), payload(0, i)) ?? (await log.append(pageIdOf(0, i), payload(0, i))))
     if (i % 100 === 0) await new Promise((r) => setImmediate(r)) // let worker messages in
   }
   const results = await Promise.all(writers.map((x) => x.done))
@@ -140,18 +139,22 @@ test('a writer callback that throws in a writer tombstones its record and reache
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
   const w = PageLog.attach(log.share()) // a writer on the owner's own thread works too
-  const good = w.append(1n, Buffer.from('kept'))
-  t.throws(() => w.append(2n, () => { throw new Error('boom') }, 16), { message: 'boom' })
-  // The same argument checks as PageLog.append.
-  t.throws(() => w.append(4n, Buffer.alloc(4), 5), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
-  t.throws(() => w.append(4n, () => undefined), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
-  t.throws(() => w.append(4n, Buffer.alloc(1 << 16)), { instanceOf: WriteBufferError, code: 'ERR_TOO_LARGE_SIZE', message: /^PageLogWriter\.append/ })
+  const good = w.tryAppend(1n, Buffer.from('kept'))
+  t.throws(() => w.tryAppend(2n, () => { throw new Error('boom') }, 16), { message: 'boom' })
+  await t.throwsAsync(w.append(5n, () => { throw new Error('boom') }, 16), { message: 'boom' })
+  // The same argument checks as PageLog's: tryAppend throws, append rejects.
+  t.throws(() => w.tryAppend(4n, Buffer.alloc(4), 5), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  await t.throwsAsync(w.append(4n, Buffer.alloc(4), 5), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => w.tryAppend(4n, () => undefined), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => w.tryAppend(4n, Buffer.alloc(1 << 16)), { instanceOf: WriteBufferError, code: 'ERR_TOO_LARGE_SIZE', message: /^PageLogWriter\.tryAppend/ })
+  await t.throwsAsync(w.append(4n, Buffer.alloc(1 << 16)), { instanceOf: WriteBufferError, code: 'ERR_TOO_LARGE_SIZE', message: /^PageLogWriter\.append/ })
   t.is(typeof good, 'bigint')
   await w.flush()
   t.is(log.addressOf(2n), undefined, 'the tombstoned page is not indexed')
   t.deepEqual(await log.read(good as bigint), Buffer.from('kept'))
   w.close()
-  t.throws(() => w.append(3n, Buffer.alloc(1)), { code: 'ERR_CLOSED' })
+  t.throws(() => w.tryAppend(3n, Buffer.alloc(1)), { code: 'ERR_CLOSED' })
+  await t.throwsAsync(w.append(3n, Buffer.alloc(1)), { code: 'ERR_CLOSED' })
   await log.close()
 })
 

@@ -70,13 +70,13 @@ test.serial('a failed background flush is kept queued and surfaced by flush(), w
   const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 4 })
   setFault(t, 'write:EIO')
   const addrs: bigint[] = []
-  for (let i = 0; i < 60; i++) addrs.push(log.append(i, content(i, 100)) as bigint) // > 1 buffer: one seal
+  for (let i = 0; i < 60; i++) addrs.push(log.tryAppend(i, content(i, 100)) as bigint) // > 1 buffer: one seal
   const err = await t.throwsAsync(log.flush())
   t.is(code(err), 'EIO')
   t.true(log.stats.flushErrors >= 1)
   t.deepEqual(groupsOnDisk(dir), [])
   // Buffers are still in memory: pages read back.
-  for (let i = 0; i < 60; i++) t.deepEqual(log.read(addrs[i]), content(i, 100))
+  for (let i = 0; i < 60; i++) t.deepEqual(log.tryRead(addrs[i]), content(i, 100))
 
   delete process.env.PHOTON_WB_FAULT
   await log.flush() // retried from the same buffer
@@ -90,13 +90,14 @@ test.serial('a failed flush while appends wait rejects them; close() retries the
   const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 2 })
   setFault(t, 'sync:ENOSPC')
   const results: (bigint | Promise<bigint>)[] = []
-  for (let i = 0; i < 200; i++) results.push(log.append(i, content(i, 100)))
+  for (let i = 0; i < 200; i++) results.push(log.tryAppend(i, content(i, 100)) ?? log.append(i, content(i, 100)))
   const waiting = results.filter((r): r is Promise<bigint> => r instanceof Promise)
   t.true(waiting.length > 0)
   const settled = await Promise.allSettled(waiting)
   t.true(settled.every((s) => s.status === 'rejected' && code(s.reason) === 'ENOSPC'))
   // With the error kept and no room, a new append rejects at once instead of waiting.
-  await t.throwsAsync(Promise.resolve(log.append(999, content(999, 100))), { code: 'ENOSPC' } as never)
+  t.is(log.tryAppend(999, content(999, 100)), null)
+  await t.throwsAsync(log.append(999, content(999, 100)), { code: 'ENOSPC' } as never)
   const err = await t.throwsAsync(log.close())
   t.is(code(err), 'ENOSPC')
   delete process.env.PHOTON_WB_FAULT
@@ -118,8 +119,8 @@ test('append/read round trip across buffer rotations; memory then file at the sa
   const n = 300
   const addrs: bigint[] = []
   for (let i = 0; i < n; i++) {
-    const r = log.append(i, content(i, 10 + (i % 90)))
-    t.is(typeof r, 'bigint') // room: the fast path is synchronous
+    const r = log.tryAppend(i, content(i, 10 + (i % 90)))
+    t.is(typeof r, 'bigint') // room: tryAppend appends now
     addrs.push(r as bigint)
   }
   t.true(groupOf(addrs[n - 1]) > 5, 'several rotations')
@@ -127,7 +128,7 @@ test('append/read round trip across buffer rotations; memory then file at the sa
   t.true(isConsecutive([...new Set(addrs.map(groupOf))]))
   // From memory: synchronous.
   for (let i = 0; i < n; i++) {
-    const v = log.read(addrs[i])
+    const v = log.tryRead(addrs[i])
     t.true(Buffer.isBuffer(v))
     t.deepEqual(v, content(i, 10 + (i % 90)))
   }
@@ -137,9 +138,10 @@ test('append/read round trip across buffer rotations; memory then file at the sa
   t.deepEqual(groups, [...new Set(addrs.map(groupOf))])
   t.is(groups[0], 1)
   t.true(isConsecutive(groups))
-  // From the files: a Promise the first time (open), then synchronous (cached).
+  // From the files: tryRead needs the file open (null until then); read opens it.
+  t.is(log.tryRead(addrs[0]), null)
   for (let i = 0; i < n; i++) t.deepEqual(await log.read(addrs[i]), content(i, 10 + (i % 90)))
-  const second = log.read(addrs[0])
+  const second = log.tryRead(addrs[0])
   t.true(Buffer.isBuffer(second))
   t.deepEqual(second, content(0, 10))
   t.is(log.addressOf(42), addrs[42])
@@ -151,12 +153,14 @@ test('append/read round trip across buffer rotations; memory then file at the sa
 test('writer callback fills the zero-copy view; a throwing callback tombstones its record', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
-  const a = log.append(1n, (view) => view.write('hello'), 5) as bigint
-  t.is(log.read(a).toString(), 'hello')
+  const a = log.tryAppend(1n, (view) => view.write('hello'), 5) as bigint
+  t.is(log.tryRead(a)?.toString(), 'hello')
+  t.is((await log.read(a)).toString(), 'hello')
   const boom = new Error('boom')
-  t.is(t.throws(() => log.append(2, () => { throw boom }, 8)), boom)
+  t.is(t.throws(() => log.tryAppend(2, () => { throw boom }, 8)), boom)
+  t.is(await t.throwsAsync(log.append(2, () => { throw boom }, 8)), boom, 'append rejects')
   t.is(log.addressOf(2), undefined)
-  const b = log.append(3, (view) => view.write('world'), 5) as bigint
+  const b = log.tryAppend(3, (view) => view.write('world'), 5) as bigint
   await log.flush()
   t.is((await log.read(a)).toString(), 'hello')
   t.is((await log.read(b)).toString(), 'world')
@@ -172,10 +176,10 @@ test('flush() with nothing new resolves and leaves no gap in group ids', async (
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
   await log.flush() // nothing yet
-  const a = log.append(1, content(1, 10)) as bigint
+  const a = log.tryAppend(1, content(1, 10)) as bigint
   await Promise.all([log.flush(), log.flush()])
   await log.flush()
-  const b = log.append(2, content(2, 10)) as bigint
+  const b = log.tryAppend(2, content(2, 10)) as bigint
   await log.flush()
   t.is(groupOf(a), 1)
   t.is(groupOf(b), 2)
@@ -199,7 +203,7 @@ test('close() then reopen: every page reads back at its address; appends continu
     t.is(again.addressOf(i), addrs[i])
     t.deepEqual(await again.read(addrs[i]), content(i, 64))
   }
-  const next = again.append(1000, content(1000, 8)) as bigint
+  const next = again.tryAppend(1000, content(1000, 8)) as bigint
   t.is(groupOf(next), last + 1)
   await again.close()
   t.deepEqual(groupsOnDisk(dir).at(-1), last + 1)
@@ -208,9 +212,9 @@ test('close() then reopen: every page reads back at its address; appends continu
 test('recovery: the latest address of a page id wins', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
-  const first = log.append(7, Buffer.from('old')) as bigint
+  const first = log.tryAppend(7, Buffer.from('old')) as bigint
   await log.flush()
-  const second = log.append(7, Buffer.from('new')) as bigint
+  const second = log.tryAppend(7, Buffer.from('new')) as bigint
   t.is(log.addressOf(7), second)
   await log.close()
   t.not(groupOf(first), groupOf(second))
@@ -224,9 +228,9 @@ test('recovery: the latest address of a page id wins', async (t) => {
 async function twoFiles(t: ExecutionContext): Promise<{ dir: string; a: bigint; b: bigint }> {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
-  const a = log.append(1, content(1, 100)) as bigint
+  const a = log.tryAppend(1, content(1, 100)) as bigint
   await log.flush()
-  const b = log.append(2, content(2, 100)) as bigint
+  const b = log.tryAppend(2, content(2, 100)) as bigint
   await log.close()
   t.deepEqual(groupsOnDisk(dir), [1, 2])
   return { dir, a, b }
@@ -263,7 +267,8 @@ test("recovery: onCorrupt 'quarantine' renames the file to .corrupt and goes on"
   t.is(log.stats.recoveredFiles, 1)
   t.deepEqual(await log.read(b), content(2, 100))
   t.is(log.addressOf(1), undefined)
-  t.is(t.throws(() => log.read(a), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
+  t.is(t.throws(() => log.tryRead(a), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
+  t.is((await t.throwsAsync(log.read(a), { instanceOf: WriteBufferError }))?.code, 'ERR_INVALID_ADDR')
   t.is(log.nextGroupId, 3)
 })
 
@@ -289,13 +294,13 @@ test('open creates a missing directory and validates options', async (t) => {
   await t.throwsAsync(PageLog.open(dir, { maxBuffers: 0 }), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' } as never)
 })
 
-test('backpressure: at most maxBuffers unflushed; append returns a Promise when it must wait', async (t) => {
+test('backpressure: at most maxBuffers unflushed; tryAppend says null and append waits when every buffer is in use', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 2 })
   const n = 2000
   const results: (bigint | Promise<bigint>)[] = []
   for (let i = 0; i < n; i++) {
-    results.push(log.append(i, content(i, 200)))
+    results.push(log.tryAppend(i, content(i, 200)) ?? log.append(i, content(i, 200)))
     t.true(log.stats.buffers <= 2)
   }
   t.true(results.some((r) => r instanceof Promise))
@@ -350,9 +355,9 @@ test('backpressure: a waiting writer callback runs once room exists', async (t) 
   const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 1 })
   let p: bigint | Promise<bigint> = 0n
   let i = 0
-  while (!(p instanceof Promise)) p = log.append(i++, content(0, 500))
+  while (!(p instanceof Promise)) p = log.tryAppend(i, content(0, 500)) ?? log.append(i, content(0, 500)), i++
   let called = false
-  log.append(10_000, (view) => {
+  void log.append(10_000, (view) => {
     called = true
     view.fill(9)
   }, 16)
@@ -367,12 +372,15 @@ test('backpressure: a waiting writer callback runs once room exists', async (t) 
 test('ERR_TOO_LARGE_SIZE reaches the caller; the largest record that fits is accepted', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
-  for (const thunk of [() => log.append(1, new Uint8Array(4096)), () => log.append(1, () => {}, 4081)]) {
+  for (const thunk of [() => log.tryAppend(1, new Uint8Array(4096)), () => log.tryAppend(1, () => {}, 4081)]) {
     const err = t.throws(thunk, { instanceOf: WriteBufferError })
     t.is(err?.code, 'ERR_TOO_LARGE_SIZE')
   }
-  const a = log.append(1, content(1, 4080)) // recordSize(4080) = 4096
-  const b = log.append(2, content(2, 4080)) // needs the next buffer
+  for (const p of [log.append(1, new Uint8Array(4096)), log.append(1, () => {}, 4081)]) {
+    t.is((await t.throwsAsync(p, { instanceOf: WriteBufferError }))?.code, 'ERR_TOO_LARGE_SIZE')
+  }
+  const a = log.tryAppend(1, content(1, 4080)) // recordSize(4080) = 4096
+  const b = log.tryAppend(2, content(2, 4080)) // needs the next buffer
   t.is(typeof a, 'bigint')
   t.is(typeof b, 'bigint')
   t.is(groupOf(b as bigint), groupOf(a as bigint) + 1)
@@ -381,32 +389,43 @@ test('ERR_TOO_LARGE_SIZE reaches the caller; the largest record that fits is acc
 
 test('argument errors', async (t) => {
   const log = await openLog(t, tempDir(t))
-  t.throws(() => log.append('1' as never, new Uint8Array(1)), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as never)
-  t.throws(() => log.append(-1, new Uint8Array(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' } as never)
-  t.throws(() => log.append(1, 'x' as never), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as never)
-  t.throws(() => log.append(1, () => {}), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as never)
-  t.throws(() => log.append(1, new Uint8Array(4), 5), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' } as never)
-  t.is(t.throws(() => log.read(99n << 32n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
-  const a = log.append(1, new Uint8Array(8)) as bigint
-  t.is(t.throws(() => log.read(a + 8n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
+  const cases: [unknown[], typeof TypeError, string][] = [
+    [['1', new Uint8Array(1)], TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [[-1, new Uint8Array(1)], RangeError, 'ERR_OUT_OF_RANGE'],
+    [[1, 'x'], TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [[1, () => {}], TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [[1, new Uint8Array(4), 5], RangeError, 'ERR_OUT_OF_RANGE'],
+  ]
+  const call = (f: 'tryAppend' | 'append', args: unknown[]) => (log[f] as (...a: unknown[]) => unknown)(...args)
+  for (const [args, instanceOf, code] of cases) {
+    t.throws(() => call('tryAppend', args), { instanceOf, code } as never) // the synchronous call throws
+    await t.throwsAsync(call('append', args) as Promise<bigint>, { instanceOf, code } as never) // the promise rejects
+  }
+  t.is(t.throws(() => log.tryRead(99n << 32n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
+  t.is((await t.throwsAsync(log.read(99n << 32n), { instanceOf: WriteBufferError }))?.code, 'ERR_INVALID_ADDR')
+  const a = log.tryAppend(1, new Uint8Array(8)) as bigint
+  t.is(t.throws(() => log.tryRead(a + 8n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
   await log.flush()
-  const err = await t.throwsAsync(Promise.resolve().then(() => log.read(a + 8n)), { instanceOf: WriteBufferError })
+  const err = await t.throwsAsync(log.read(a + 8n), { instanceOf: WriteBufferError })
   t.is(err?.code, 'ERR_INVALID_ADDR')
+  t.is(t.throws(() => log.tryRead(a + 8n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR', 'the file is open now')
 })
 
 test('close(): flushes everything, waiting appends included; later calls throw ERR_CLOSED', async (t) => {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 4096, maxBuffers: 2 })
   const results: (bigint | Promise<bigint>)[] = []
-  for (let i = 0; i < 500; i++) results.push(log.append(i, content(i, 100)))
+  for (let i = 0; i < 500; i++) results.push(log.tryAppend(i, content(i, 100)) ?? log.append(i, content(i, 100)))
   t.true(results.some((r) => r instanceof Promise))
   const closing = log.close()
   t.is(log.close(), closing)
   t.true(log.isClosed)
-  t.is(t.throws(() => log.append(1, new Uint8Array(1)), { instanceOf: WriteBufferError })?.code, 'ERR_CLOSED')
+  t.is(t.throws(() => log.tryAppend(1, new Uint8Array(1)), { instanceOf: WriteBufferError })?.code, 'ERR_CLOSED')
+  t.is((await t.throwsAsync(log.append(1, new Uint8Array(1)), { instanceOf: WriteBufferError }))?.code, 'ERR_CLOSED')
   await closing
   const addrs = await Promise.all(results)
-  t.is(t.throws(() => log.read(addrs[0]), { instanceOf: WriteBufferError })?.code, 'ERR_CLOSED')
+  t.is(t.throws(() => log.tryRead(addrs[0]), { instanceOf: WriteBufferError })?.code, 'ERR_CLOSED')
+  t.is((await t.throwsAsync(log.read(addrs[0]), { instanceOf: WriteBufferError }))?.code, 'ERR_CLOSED')
   t.is((await t.throwsAsync(log.flush(), { instanceOf: WriteBufferError }))?.code, 'ERR_CLOSED')
   await log.close() // idempotent
   t.is(log.stats.buffers, 0)
@@ -419,8 +438,8 @@ test('close(): flushes everything, waiting appends included; later calls throw E
 test('recovery: a dealloc record in a later file removes the latest address it frees', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
-  const a1 = log.append(1, content(1, 10)) as bigint
-  const a2 = log.append(2, content(2, 10)) as bigint
+  const a1 = log.tryAppend(1, content(1, 10)) as bigint
+  const a2 = log.tryAppend(2, content(2, 10)) as bigint
   await log.close()
   // A buffer written by someone else (the page store's consolidation) frees page 1's address.
   const wb = new WriteBuffer(2, 4096)
@@ -439,7 +458,7 @@ test('reads through a small page-file cache (maxOpenFiles: 1) stay correct', asy
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096, maxOpenFiles: 1 })
   const addrs: bigint[] = []
-  for (let i = 0; i < 200; i++) addrs.push(log.append(i, content(i, 100)) as bigint)
+  for (let i = 0; i < 200; i++) addrs.push(log.tryAppend(i, content(i, 100)) as bigint)
   await log.flush()
   t.true(groupsOnDisk(dir).length > 3)
   const views: Buffer[] = []
@@ -456,10 +475,10 @@ test('reads through a small page-file cache (maxOpenFiles: 1) stay correct', asy
 
 test('reads during an in-flight flush come from memory, synchronously', async (t) => {
   const log = await openLog(t, tempDir(t), { bufferSize: 4096 })
-  const a = log.append(1, content(1, 50)) as bigint
+  const a = log.tryAppend(1, content(1, 50)) as bigint
   const flushing = log.flush()
   t.is(log.stats.buffers, 1) // sealed, not yet durable
-  const v = log.read(a)
+  const v = log.tryRead(a)
   t.true(Buffer.isBuffer(v))
   t.deepEqual(v, content(1, 50))
   await flushing
@@ -484,7 +503,10 @@ test('randomized: appends, flushes and reopens agree with a model of the latest 
       const id = rand(50)
       const size = rand(300)
       const v = ++version
-      const r = rand(2) === 0 ? log.append(id, content(id, size, v)) : log.append(id, (view) => content(id, size, v).copy(view), size)
+      const r =
+        rand(2) === 0
+          ? (log.tryAppend(id, content(id, size, v)) ?? log.append(id, content(id, size, v)))
+          : (log.tryAppend(id, (view) => content(id, size, v).copy(view), size) ?? log.append(id, (view) => content(id, size, v).copy(view), size))
       const record = (addr: bigint) => {
         latest.set(id, { addr, version: v, size })
         all.push({ addr, id, version: v, size })
@@ -530,22 +552,23 @@ test('a directory is open in one PageLog at a time: ERR_LOCKED, in this process 
 test('page ids: a number and the same bigint name one page; ids above 2^53 work; the latest address wins', async (t) => {
   const dir = tempDir(t, 'keys')
   const log = await openLog(t, dir, { bufferSize: 4096 })
-  const a = log.append(5, Buffer.from('five')) as bigint
-  const b = log.append(5n, Buffer.from('FIVE')) as bigint
+  const a = log.tryAppend(5, Buffer.from('five')) as bigint
+  const b = log.tryAppend(5n, Buffer.from('FIVE')) as bigint
   t.true(b > a)
   t.is(log.addressOf(5), b)
   t.is(log.addressOf(5n), b)
   const big = 2n ** 60n + 3n
-  const c = log.append(big, Buffer.from('big')) as bigint
+  const c = log.tryAppend(big, Buffer.from('big')) as bigint
   const safe = BigInt(Number.MAX_SAFE_INTEGER)
-  const d = log.append(safe, Buffer.from('max safe')) as bigint
+  const d = log.tryAppend(safe, Buffer.from('max safe')) as bigint
   t.is(log.addressOf(big), c)
   t.is(log.addressOf(Number.MAX_SAFE_INTEGER), d)
   t.is(log.addressOf(safe + 1n), undefined)
   t.is(log.pageCount, 3)
-  t.throws(() => log.append(2 ** 53, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
-  t.throws(() => log.append(-1n, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
-  t.throws(() => log.append('5' as unknown as number, Buffer.alloc(1)), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => log.tryAppend(2 ** 53, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  await t.throwsAsync(log.append(2 ** 53, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => log.tryAppend(-1n, Buffer.alloc(1)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => log.tryAppend('5' as unknown as number, Buffer.alloc(1)), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
   await log.close()
   const again = await openLog(t, dir)
   t.is(again.addressOf(5), b, 'recovery agrees')

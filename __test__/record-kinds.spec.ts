@@ -90,13 +90,14 @@ test('photon-wb inspect: a record of unknown kind fails the command instead of c
   const pages = path.join(dir, 'log')
   fs.mkdirSync(pages)
   await onePageFile(pages, 1)
-  // Loaded before the CLI: every page file also yields a record of kind 'delta'.
+  // Loaded before the CLI: the native walk reports its first record with flags 64 (no kind).
   const preload = path.join(dir, 'unknown-kind.js')
   fs.writeFileSync(
     preload,
-    `const { PageFile } = require(${JSON.stringify(path.join(root, 'index.js'))})
-     const it = PageFile.prototype[Symbol.iterator]
-     PageFile.prototype[Symbol.iterator] = function* () { yield* it.call(this); yield { kind: 'delta', addr: 0x100000040n } }`,
+    `const native = require(${JSON.stringify(path.join(root, 'load-binding.js'))})
+     const { REC_FLAGS } = require(${JSON.stringify(path.join(root, 'src', 'layout.js'))})
+     const walk = native.salvagePageFile
+     native.salvagePageFile = (...args) => { const s = walk(...args); if (s.entries.length > 0) s.entries[REC_FLAGS] = 64; return s }`,
   )
   for (const target of [pages, path.join(pages, '1.page')]) {
     const r = spawnSync(process.execPath, ['-r', preload, path.join(root, 'bin', 'photon-wb.js'), 'inspect', target], {
@@ -104,6 +105,6 @@ test('photon-wb inspect: a record of unknown kind fails the command instead of c
       timeout: 60_000,
     })
     t.is(r.status, 1, `${target}: ${r.stdout}`)
-    t.regex(r.stderr, /a record of unknown kind "delta" at 0x0000000100000040/, target)
+    t.regex(r.stderr, /1\.page: a record of unknown kind \(flags 64\)/, target)
   }
 })

@@ -43,9 +43,9 @@ async function workerMain() {
   const addrs = new BigUint64Array(PAGES)
   const t0 = process.hrtime.bigint()
   for (let i = 0; i < PAGES; i++) {
-    let a = writer.append(pageIdOf(w, i), (view) => fill(view, w, i), sizeOf(w, i))
-    if (typeof a !== 'bigint') a = await a // waited for a buffer (backpressure)
-    addrs[i] = a
+    const write = (view) => fill(view, w, i)
+    // tryAppend: the address now, or null when it must wait for a buffer (backpressure): then append.
+    addrs[i] = writer.tryAppend(pageIdOf(w, i), write, sizeOf(w, i)) ?? (await writer.append(pageIdOf(w, i), write, sizeOf(w, i)))
     if ((i + 1) % PROGRESS_EVERY === 0) parentPort.postMessage({ type: 'progress', w, done: i + 1 })
   }
   const ns = Number(process.hrtime.bigint() - t0)
@@ -149,8 +149,8 @@ async function run(dir) {
   const vbar = progress(total)
   for (const r of results) {
     for (let i = 0; i < PAGES; i++) {
-      let page = again.read(r.addrs[i])
-      if (typeof page.then === 'function') page = await page
+      // tryRead: the page now when its file is open, else null: read opens it.
+      const page = again.tryRead(r.addrs[i]) ?? (await again.read(r.addrs[i]))
       if (!check(page, r.w, i) || again.addressOf(pageIdOf(r.w, i)) !== r.addrs[i]) bad++
       if (++checked % PROGRESS_EVERY === 0 || checked === total) vbar(checked, 'verifying')
     }

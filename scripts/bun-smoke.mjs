@@ -324,7 +324,7 @@ await check('PageLog: open, append, flush, read, close, reopen', async () => {
   const addrs = []
   for (let i = 0; i < 100; i++) {
     const data = Buffer.alloc(100, i)
-    addrs.push(await log.append(BigInt(i), data)) // a Promise only under backpressure
+    addrs.push(await log.append(BigInt(i), data)) // always a Promise (tryAppend is the synchronous call)
   }
   addrs.push(await log.append(1000n, (view) => view.write('by writer'), 9))
   const mem = await log.read(addrs[addrs.length - 1])

@@ -249,6 +249,27 @@ try {
     return run(process.execPath, ['esm.mjs'], { cwd: app, env }).stdout.trim()
   })
 
+  check('the installed photon-wb CLI: --version, inspect of a page file, --page; no bench (not shipped)', () => {
+    const bin = path.join(app, 'node_modules', '.bin', 'photon-wb')
+    const version = run(bin, ['--version'], { cwd: app, env }).stdout.trim()
+    if (version !== `photon-wb ${pkg.version}`) throw new Error(`--version said '${version}'`)
+    const file = path.join(app, 'cli-3.page')
+    fs.writeFileSync(
+      path.join(app, 'cli.cjs'),
+      `const { WriteBuffer } = require('${pkg.name}')
+      const wb = new WriteBuffer(3, 4096); wb.allocPage(7n, 5, false).page.write('hello'); wb.seal()
+      wb.flushTo(${JSON.stringify(file)}).then(() => console.log('ok'))`,
+    )
+    run(process.execPath, ['cli.cjs'], { cwd: app, env })
+    const listed = run(bin, ['inspect', file], { cwd: app, env }).stdout
+    if (!/12884901904\s+page\s+7\s+5\s+ok 0x/.test(listed)) throw new Error(`inspect printed:\n${listed}`)
+    const page = run(bin, ['inspect', file, '--page', '12884901904'], { cwd: app, env }).stdout
+    if (!page.includes('|hello|')) throw new Error(`--page printed:\n${page}`)
+    const bench = run(bin, ['bench'], { cwd: app, env, allowFail: true })
+    if (bench.status !== 2 || !bench.stderr.includes('npm run bench')) throw new Error(`bench: exit ${bench.status}, ${bench.stderr}`)
+    return `${version}; inspect and --page ok; bench refused (exit 2)`
+  })
+
   // A consumer of the shipped types, compiled as CommonJS (.ts) and as ESM
   // (.mts); the .mts also takes the default export, as index.mjs gives it.
   const consumerSrc = `

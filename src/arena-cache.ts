@@ -10,7 +10,7 @@
  * 256 MiB in all. `PHOTON_WB_ARENA_CACHE_MIB=0` in the environment (read at
  * the first buffer) or `configureArenaCache({ maxBytes: 0 })` turns it off.
  */
-import { checkInt, invalidType } from './args.ts'
+import { checkInt, checkOptionNames, invalidType } from './args.ts'
 import * as native from '../load-binding.js'
 
 /** Bounds of the arena cache. */
@@ -54,6 +54,7 @@ export function arenaCacheStats(): ArenaCacheStats {
  */
 export function configureArenaCache(options: ArenaCacheOptions = {}): Required<ArenaCacheOptions> {
   if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options)
+  checkOptionNames('options', options, ['maxBytes', 'maxBytesPerSize', 'minArenasPerSize'] satisfies (keyof ArenaCacheOptions)[])
   const [maxBytes, maxBytesPerSize, minArenasPerSize] = native.arenaCacheConfig()
   const pick = (name: keyof ArenaCacheOptions, now: number): number =>
     options[name] === undefined ? now : checkInt(`options.${name}`, options[name], (n) => n >= 0, 'an integer >= 0')

@@ -6,7 +6,7 @@
  */
 import { ARENA_ALIGN } from './constants.ts'
 import { WriteBufferError } from './errors.ts'
-import type { ArenaMode } from './types.ts'
+import type { ArenaMode, WriteBufferHandle } from './types.ts'
 import * as native from '../load-binding.js'
 
 const ARENA_ENV = process.env.PHOTON_WB_ARENA
@@ -69,4 +69,24 @@ export function jsArena(capacity: number): Uint8Array {
   const padded = sharedBytes(capacity + ARENA_ALIGN, 'new WriteBuffer')
   const mis = native.misalignment(new Uint8Array(padded))
   return new Uint8Array(padded, (ARENA_ALIGN - mis) % ARENA_ALIGN, capacity)
+}
+
+/**
+ * The `'js'` arena a handle carries, as the `Uint8Array` the native side
+ * checks against the shared buffer's arena (same memory, same length), or
+ * `undefined` for a handle without one.
+ */
+export function handleArena(handle: WriteBufferHandle): Uint8Array | undefined {
+  const { arena, arenaOffset, capacity } = handle
+  if (arena === undefined) return undefined
+  if (Object.prototype.toString.call(arena) !== '[object SharedArrayBuffer]') {
+    throw new Error('handle.arena must be the SharedArrayBuffer from WriteBuffer#share()')
+  }
+  if (typeof arenaOffset !== 'number' || arenaOffset >>> 0 !== arenaOffset) {
+    throw new Error('handle.arenaOffset must be the offset from WriteBuffer#share()')
+  }
+  if (typeof capacity !== 'number' || capacity >>> 0 !== capacity || arenaOffset + capacity > arena.byteLength) {
+    throw new Error('handle.capacity does not fit handle.arena')
+  }
+  return new Uint8Array(arena, arenaOffset, capacity)
 }

@@ -31,6 +31,34 @@ export function invalidValue(name: string, expected: string, value: unknown): Ty
   return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`), 'ERR_INVALID_ARG_VALUE')
 }
 
+/** How many single-character edits turn `a` into `b` (for "did you mean"). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = row
+  }
+  return prev[b.length]
+}
+
+/**
+ * Refuses an options object `opts` (the argument `name`) with a key that is
+ * not one of `known`: a misspelt option is an error, never silently ignored.
+ * `ERR_INVALID_ARG_VALUE`, naming the key, the nearest known one and all of them.
+ */
+export function checkOptionNames(name: string, opts: object, known: readonly string[]): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase()) ?? known.find((k) => editDistance(k, key) <= 2)
+    const hint = near === undefined ? '' : ` (did you mean "${near}"?)`
+    const list = known.length === 0 ? 'it takes no option' : `known options: ${known.join(', ')}`
+    throw withCode(new TypeError(`The "${name}" argument has an unknown option "${key}"${hint}: ${list}`), 'ERR_INVALID_ARG_VALUE')
+  }
+}
+
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
   const shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'string' ? value : inspect(value)
   return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE')

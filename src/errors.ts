@@ -67,6 +67,34 @@ export function messageOf(code: WriteBufferErrorCode): string {
   return MESSAGES.get(code) ?? code
 }
 
+/**
+ * The situations whose message replaces their code's (the binding's
+ * `errorReasons()`, from the core's `Reason`): a status word carries only
+ * the code; the call that knows the situation says its reason.
+ */
+const REASONS = new Map(native.errorReasons().map((r) => [r.key, r]))
+
+/** A key of the binding's `errorReasons()`. */
+export type ReasonKey = 'alreadySealed' | 'laneFull'
+
+/** The error of situation `key` (its code, its message), raised by `what`; `detail` is appended in parentheses. */
+export function reasonError(key: ReasonKey, what: string, detail?: string): Error {
+  const r = REASONS.get(key)
+  if (r === undefined) return internalError(what, `no error reason ${key}`)
+  const tail = detail === undefined ? '' : ` (${detail})`
+  return new WriteBufferError(r.code as WriteBufferErrorCode, `${what}: ${r.message}${tail}`)
+}
+
+/**
+ * `ERR_NOT_FLUSHABLE` for `what`, saying what the buffer lacks: whether it
+ * is sealed and how many writers are still open.
+ */
+export function notFlushable(what: string, sealed: boolean, writers: number): WriteBufferError {
+  const open = `${writers} writer${writers === 1 ? '' : 's'} still open`
+  const now = sealed ? `it is sealed; ${open}` : `it is not sealed; ${open}`
+  return new WriteBufferError('ERR_NOT_FLUSHABLE', `${what}: ${messageOf('ERR_NOT_FLUSHABLE')} (${now})`)
+}
+
 /** The error of a non-zero status word. */
 export function statusError(status: number, what: string): Error {
   const row = TABLE[-1 - status]
@@ -114,6 +142,23 @@ export function nativeError(e: unknown, what: string, path: string): unknown {
   const code = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined
   if (typeof code !== 'string') return e
   return outcomeError(code, e instanceof Error ? e.message : '', what, path)
+}
+
+/**
+ * A file-system error `err` (an errno `code`: Node's `fs` or a native
+ * call's) that does not say which call it is about, as an `Error` saying
+ * `what: ` first, with the same `code`, `errno`, `syscall`, `path` and `dest`
+ * (and `err` as its `cause`); anything else is passed on as it is.
+ */
+export function fsError(err: unknown, what: string): unknown {
+  if (!(err instanceof Error) || err instanceof WriteBufferError) return err
+  const e = err as Error & Record<string, unknown>
+  if (typeof e.code !== 'string' || !/^E[A-Z0-9]+$/.test(e.code) || e.message.startsWith(`${what}:`)) return err
+  const out = new Error(`${what}: ${e.message}`, { cause: err }) as Error & Record<string, unknown>
+  for (const key of ['code', 'errno', 'syscall', 'path', 'dest']) {
+    if (e[key] !== undefined) out[key] = e[key]
+  }
+  return out
 }
 
 /** A bug of this package, not of its caller: a plain `Error` asking to report it. */

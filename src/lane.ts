@@ -13,12 +13,13 @@
 import { checkU32 } from './args.ts'
 import * as layout from './layout.ts'
 import * as scratch from './scratch.ts'
-import { HEADER_SIZE, NORMAL_PAGE } from './constants.ts'
+import { HEADER_SIZE, NORMAL_PAGE, recordSize } from './constants.ts'
 import {
   AGAIN_STATUS,
   CORRUPT_STATUS,
   TOO_LARGE_STATUS,
   WriteBufferError,
+  reasonError,
   statusError,
 } from './errors.ts'
 import * as handle from './handle.ts'
@@ -71,7 +72,14 @@ export class LaneImpl implements Lane, MarkableLane {
 
   allocPage(pageId: U64Like, pageSize: number): PageAlloc {
     const a = this.tryAllocPage(pageId, pageSize)
-    if (a === null) throw statusError(AGAIN_STATUS, `Lane.allocPage(${pageSize} bytes)`)
+    if (a === null) {
+      const [need, left] = [recordSize(pageSize), this.remaining]
+      const detail =
+        need > left
+          ? `the page takes ${need} bytes of the lane, ${left} are left`
+          : `the page takes ${need} of the ${left} bytes left, and a page that does not fill the lane exactly must leave ${HEADER_SIZE} bytes for its filler`
+      throw reasonError('laneFull', `Lane.allocPage(${pageSize} bytes)`, detail)
+    }
     return a
   }
 

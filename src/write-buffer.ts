@@ -6,11 +6,11 @@
 import { resolve as resolvePath } from 'node:path'
 import { inspect } from 'node:util'
 
-import { checkBoolean, checkU32, invalidType, invalidValue, outOfRange, toU64, toU64Array } from './args.ts'
-import { isNoExternal, jsArena, syncArenaMode } from './arena-mode.ts'
+import { checkBoolean, checkOptionNames, checkU32, invalidType, invalidValue, outOfRange, toU64, toU64Array } from './args.ts'
+import { handleArena, isNoExternal, jsArena, syncArenaMode } from './arena-mode.ts'
 import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
-import { CLOSED_STATUS, INVALID_ADDR_STATUS, WriteBufferError, messageOf, nativeError, statusError } from './errors.ts'
+import { AGAIN_STATUS, CLOSED_STATUS, INVALID_ADDR_STATUS, WriteBufferError, nativeError, notFlushable, reasonError, statusError } from './errors.ts'
 import * as layout from './layout.ts'
 import { Handle, NO_SLOT } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
@@ -30,26 +30,6 @@ const NO_IDS = new BigUint64Array(0)
 const NO_SIZES = new Uint32Array(0)
 const ONE_OUT = new Uint32Array(1)
 
-/**
- * The `'js'` arena a handle carries, as the `Uint8Array` the native side
- * checks against the shared buffer's arena (same memory, same length), or
- * `undefined` for a handle without one.
- */
-function handleArena(handle: WriteBufferHandle): Uint8Array | undefined {
-  const { arena, arenaOffset, capacity } = handle
-  if (arena === undefined) return undefined
-  if (Object.prototype.toString.call(arena) !== '[object SharedArrayBuffer]') {
-    throw new Error('handle.arena must be the SharedArrayBuffer from WriteBuffer#share()')
-  }
-  if (typeof arenaOffset !== 'number' || arenaOffset >>> 0 !== arenaOffset) {
-    throw new Error('handle.arenaOffset must be the offset from WriteBuffer#share()')
-  }
-  if (typeof capacity !== 'number' || capacity >>> 0 !== capacity || arenaOffset + capacity > arena.byteLength) {
-    throw new Error('handle.capacity does not fit handle.arena')
-  }
-  return new Uint8Array(arena, arenaOffset, capacity)
-}
-
 /** Set by `attach` for the constructor it calls: the owner to adopt (and its 'js' arena). */
 let adopting: { owner: native.NativeBuffer; jsBytes: Uint8Array | undefined } | undefined
 
@@ -64,7 +44,6 @@ function newOwner(groupId: number, capacity: number, pool?: ArenaPool, jsBytes?:
     throw e
   }
 }
-
 
 /** Options of the `WriteBuffer` constructor. */
 export interface WriteBufferOptions {
@@ -104,6 +83,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     checkU32('groupId', groupId)
     checkCapacity('capacity', capacity)
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
+    if (opts !== undefined) checkOptionNames('opts', opts, ['pool'] satisfies (keyof WriteBufferOptions)[])
     const pool = opts?.pool
     if (pool !== undefined && !(pool instanceof ArenaPool)) throw invalidType('opts.pool', 'an instance of ArenaPool', pool)
     if (pool !== undefined && !(pool[POOL] instanceof native.NativeArenaPool)) {
@@ -318,11 +298,20 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     return releaseState('releaseWriter')
   }
 
-  /** Seals the buffer; `'flush'` when no writer is in progress. `ERR_AGAIN` if already sealed. */
+  /** Seals the buffer; `'flush'` when no writer is in progress. `ERR_AGAIN` ("already sealed") if already sealed. */
   seal(): ReleaseState {
     S32[S_SLOT] = this.#h.slot
-    call(fastSeal, 'seal')
+    fastSeal()
+    const status = SI32[S_STATUS]
+    if (status !== 0) throw status === AGAIN_STATUS ? reasonError('alreadySealed', 'seal') : statusError(status, 'seal')
     return S32[O_RELEASE] === RELEASE_FLUSH ? 'flush' : 'none'
+  }
+
+  /** `ERR_NOT_FLUSHABLE` for `what` unless the buffer is sealed with no writer (the error says which is missing). */
+  #checkFlushable(what: string): void {
+    this.#state()
+    const [sealed, writers] = [(S32[O_STATE] & STATE_SEALED) !== 0, S32[O_WRITERS]]
+    if (!sealed || writers !== 0) throw notFlushable(what, sealed, writers)
   }
 
   /** The zero-copy view of the live page record at `addr`. */
@@ -345,10 +334,9 @@ export class WriteBuffer implements Iterable<BufferRecord> {
 
   /** The live records in allocation order, tombstones skipped. Needs a flushable buffer. */
   records(): IterableIterator<BufferRecord> {
-    if (!this.isFlushable) {
-      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `records: ${messageOf('ERR_NOT_FLUSHABLE')}`)
-    }
-    // Flushable: nothing is reserved any more, so the bytes allocated stay.
+    this.#checkFlushable('records')
+    // Flushable: nothing is reserved any more, so the bytes allocated (read
+    // by the check) stay.
     return new RecordIterator(this.#h, S32[O_ALLOCATED])
   }
 
@@ -365,8 +353,13 @@ export class WriteBuffer implements Iterable<BufferRecord> {
    * view or flush left): a wait never keeps the buffer alive.
    */
   waitFlushed(opts?: { signal?: AbortSignal }): Promise<void> {
-    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
-      return Promise.reject(invalidType('opts', 'of type object', opts))
+    if (opts !== undefined) {
+      try {
+        if (opts === null || typeof opts !== 'object') throw invalidType('opts', 'of type object', opts)
+        checkOptionNames('opts', opts, ['signal'])
+      } catch (e) {
+        return Promise.reject(e)
+      }
     }
     const signal = opts?.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -436,12 +429,11 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   async flushTo(path: string, opts?: { overwrite?: boolean }): Promise<FlushResult> {
     if (typeof path !== 'string') throw invalidType('path', 'of type string', path)
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidType('opts', 'of type object', opts)
+    if (opts !== undefined) checkOptionNames('opts', opts, ['overwrite'])
     const overwrite = opts?.overwrite === undefined ? false : opts.overwrite
     checkBoolean('opts.overwrite', overwrite)
     this.#checkLive('flushTo')
-    if (!this.isFlushable) {
-      throw new WriteBufferError('ERR_NOT_FLUSHABLE', `flushTo: ${messageOf('ERR_NOT_FLUSHABLE')}`)
-    }
+    this.#checkFlushable('flushTo')
     const full = resolvePath(path)
     let out: native.FlushOutcome
     try {

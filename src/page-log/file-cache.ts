@@ -36,14 +36,19 @@ export class FileCache {
     if (pf !== undefined) this.#remember(g, pf)
   }
 
-  /** The page at `addr` of group `g`'s page file (`has(g)`): at once when the file is open. */
-  page(g: number, addr: bigint): Buffer | Promise<Buffer> {
+  /** The page at `addr` of group `g`'s page file (`has(g)`) if the file is open, else `null`. */
+  tryPage(g: number, addr: bigint): Buffer | null {
     const cached = this.#cache.get(g)
-    if (cached instanceof PageFile) {
-      this.#cache.delete(g)
-      this.#cache.set(g, cached)
-      return cached.page(addr)
-    }
+    if (!(cached instanceof PageFile)) return null
+    this.#cache.delete(g)
+    this.#cache.set(g, cached)
+    return cached.page(addr)
+  }
+
+  /** The page at `addr` of group `g`'s page file (`has(g)`), opening the file if needed. */
+  page(g: number, addr: bigint): Promise<Buffer> {
+    const cached = this.#cache.get(g)
+    if (cached instanceof PageFile) return Promise.resolve(this.tryPage(g, addr) as Buffer)
     return (cached ?? this.#open(g)).then((pf) => pf.page(addr))
   }
 

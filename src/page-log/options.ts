@@ -1,5 +1,5 @@
 /** PageLog's options: the public shape, and the checked, complete one the log runs with. */
-import { checkInt, invalidType, invalidValue } from '../args.ts'
+import { checkInt, checkOptionNames, invalidType, invalidValue } from '../args.ts'
 import { checkCapacity } from '../constants.ts'
 
 /** Options of {@link PageLog.open}. */
@@ -18,6 +18,9 @@ export interface PageLogOptions {
   maxOpenFiles?: number
 }
 
+/** The names of {@link PageLogOptions} (any other key is refused). */
+const OPTION_NAMES: readonly (keyof PageLogOptions)[] = ['bufferSize', 'maxBuffers', 'onCorrupt', 'maxOpenFiles']
+
 /** What a log runs with: every option checked and given, and its directory (absolute). */
 export interface LogConfig {
   readonly dir: string
@@ -32,6 +35,7 @@ export function logConfig(dir: string, opts: unknown): LogConfig {
   if (opts === null || typeof opts !== 'object') {
     throw invalidType('opts', 'of type object', opts)
   }
+  checkOptionNames('opts', opts, OPTION_NAMES)
   const o = opts as PageLogOptions
   const bufferSize = checkCapacity('bufferSize', o.bufferSize ?? 1 << 22)
   const maxBuffers = checkInt('maxBuffers', o.maxBuffers ?? 8, (n) => n >= 1, '>= 1')

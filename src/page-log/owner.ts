@@ -1,29 +1,15 @@
 /**
- * PageLog (SPEC §7): the loop around the write buffers, as the photondb page
- * store drives them.
- *
- * - One active `WriteBuffer`. `append` reserves a page record in it (one CAS,
- *   counting one writer), copies the data in (or hands the zero-copy view to
- *   a writer callback), releases the writer and returns the page's address.
- * - On `ERR_AGAIN` (buffer full) the appender seals the active buffer and
- *   installs the next one, `groupId + 1`: group ids are consecutive.
- * - A buffer whose `seal()`/last `releaseWriter()` says `'flush'` is queued;
- *   one background job flushes the queue in group-id order, one buffer at a
- *   time, to `<dir>/<groupId>.page`. Once its file is durable the buffer
- *   leaves memory and its pages are read from the file, at the same address.
- * - At most `maxBuffers` buffers are unflushed (the active one included):
- *   when all are used, `append` waits for a flush (it returns a `Promise`).
- * - `open` recovers the page files (`recovery.ts`): validates every file,
- *   rebuilds the page index, continues with the group after the last file.
- *
- * Sync/async shapes of `append` and `read`: docs/api.md.
+ * PageLog (docs/page-log.md, docs/api.md): one active buffer, rotated when
+ * full; sealed buffers flushed in group order by one background job to
+ * `<dir>/<groupId>.page`; at most `maxBuffers` unflushed. One shape per call:
+ * `tryAppend`/`tryRead` are synchronous (`null` when they would wait or need
+ * I/O), `append`/`read` always return a promise.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 
-import { groupOf } from '../address.ts'
 import { U32_MAX, invalidType, toU64 } from '../args.ts'
-import { WriteBufferError, internalError, isCode } from '../errors.ts'
+import { WriteBufferError, fsError, internalError, isCode } from '../errors.ts'
 import { ArenaPool } from '../pool.ts'
 import { WriteBuffer } from '../write-buffer.ts'
 import type * as native from '../../load-binding.js'
@@ -32,6 +18,7 @@ import type { FileCache } from './file-cache.ts'
 import { logConfig, type LogConfig, type PageLogOptions } from './options.ts'
 import { keyOf, type Key, type PageIndex } from './page-index.ts'
 import type { PageLogHandle } from './protocol.ts'
+import { Reads } from './reads.ts'
 import { lockDir, recoverDir, type Recovered } from './recovery.ts'
 import { SharedLog } from './sharing.ts'
 import type { PageLogStats } from './stats.ts'
@@ -73,6 +60,8 @@ export class PageLog {
   readonly #files: FileCache
   /** Page id → latest address. */
   readonly #index: PageIndex
+  /** Reads from the buffers in memory, else the page files. */
+  readonly #reads: Reads
   /** Releases a writer count of an append (`appendTo`), made once. */
   readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
 
@@ -90,6 +79,8 @@ export class PageLog {
   #shared: SharedLog | null = null
 
   #appends = 0
+  /** Shared logs: the owner's own appends per unflushed group (the rest of its pages are the writers'). */
+  readonly #ownAppends = new Map<number, number>()
   #stalls = 0
   #flushes = 0
   #flushErrors = 0
@@ -105,59 +96,64 @@ export class PageLog {
     this.#pool = new ArenaPool(config.bufferSize, config.maxBuffers)
     this.#index = recovered.index
     this.#files = recovered.files
+    this.#reads = new Reads(this.#live, this.#files)
     this.#nextGroup = recovered.nextGroup
     this.#flushedUpTo = recovered.nextGroup - 1
     this.#recoveredFiles = recovered.recoveredFiles
     this.#quarantined = recovered.quarantined
   }
 
-  /**
-   * Opens (creating it if missing) the log in `dir` and recovers its page
-   * files: stale temp files of an interrupted flush (`.<name>.tmp-…`) are
-   * deleted; every `<groupId>.page` is validated in group order (a corrupt
-   * one rejects with `ERR_CORRUPT` naming it, or is renamed to
-   * `<name>.corrupt` with `onCorrupt: 'quarantine'`); the index
-   * page id → latest address is rebuilt; appends continue with the group
-   * after the last file.
-   */
+  /** Opens (creating it if missing) the log in `dir` and recovers its page files (`recovery.ts`). */
   static async open(dir: string, opts: PageLogOptions = {}): Promise<PageLog> {
     if (typeof dir !== 'string') {
       throw invalidType('dir', 'of type string', dir)
     }
     const config = logConfig(path.resolve(dir), opts)
-    await fs.promises.mkdir(config.dir, { recursive: true })
-    const lock = lockDir(config.dir)
     try {
-      return new PageLog(config, lock, await recoverDir(config))
+      await fs.promises.mkdir(config.dir, { recursive: true })
+      const lock = lockDir(config.dir)
+      try {
+        return new PageLog(config, lock, await recoverDir(config))
+      } catch (err) {
+        lock.release()
+        throw err
+      }
     } catch (err) {
-      lock.release()
-      throw err
+      // Node's fs errors (ENOTDIR, EACCES, …) say the operation, not the call.
+      throw fsError(err, 'PageLog.open')
     }
   }
 
-  // -------------------------------------------------------------------------
-  // Appends
-
   /**
-   * Appends one page and returns its address: a `bigint` when it fits
-   * without waiting, a `Promise<bigint>` when every buffer was in use and it
-   * waited for a flush. `data` is copied in, or, as a function, is called
-   * with the zero-copy view of `size` bytes (it must fill the view before
-   * returning; if it throws, the record is tombstoned and the error thrown).
-   * A waiting append copies `data` first, and calls a writer later.
+   * Appends one page now and returns its address, or `null` when it would
+   * wait (every buffer in use, or earlier appends waiting: then `append`).
+   * `data` is copied in, or a writer fills the zero-copy view of `size`
+   * bytes (if it throws, the record is tombstoned). Errors throw.
    */
-  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
-    this.#checkOpen('append')
+  tryAppend(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | null {
+    this.#checkOpen('tryAppend')
     const id = checkPageId(pageId)
-    const n = checkPageData('PageLog.append', this.bufferSize, data, size)
-    if (this.#stalled.length === 0) {
-      const addr = this.#tryAppend(id, data, n)
-      if (addr !== null) return addr
+    const n = checkPageData('PageLog.tryAppend', this.bufferSize, data, size)
+    return this.#stalled.length === 0 ? this.#tryAppend(id, data, n) : null
+  }
+
+  /** Appends one page: now if it fits (`tryAppend`), else once a flush frees a buffer (`data` copied first). Errors reject. */
+  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): Promise<bigint> {
+    try {
+      this.#checkOpen('append')
+      const id = checkPageId(pageId)
+      const n = checkPageData('PageLog.append', this.bufferSize, data, size)
+      if (this.#stalled.length === 0) {
+        const addr = this.#tryAppend(id, data, n)
+        if (addr !== null) return Promise.resolve(addr)
+      }
+      // Every buffer is in use: wait for a flush (behind earlier waiters).
+      if (this.#error !== null) return Promise.reject(this.#error)
+      this.#stalls++
+      return this.#stalled.wait(id, typeof data === 'function' ? data : Buffer.from(data), n)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    // Every buffer is in use: wait for a flush (behind earlier waiters).
-    if (this.#error !== null) return Promise.reject(this.#error)
-    this.#stalls++
-    return this.#stalled.wait(id, typeof data === 'function' ? data : Buffer.from(data), n)
   }
 
   /** Appends into the active buffer, rotating when full; `null` when no buffer may be installed. */
@@ -168,9 +164,8 @@ export class PageLog {
         if (!this.#install()) return null
         wb = this.#active as unknown as WriteBuffer
       }
-      // Bytes: one reservation and a copy, no writer count. Only this
-      // thread flushes, and nothing between the reservation and the end of
-      // the copy yields to it.
+      // Bytes: one reservation and a copy, no writer count: only this thread
+      // flushes, and nothing between reservation and copy yields to it.
       const addr = appendTo(wb, pageId, data, size, false, this.#onRelease)
       if (addr === null) {
         // Cannot happen: the size was checked against the capacity.
@@ -180,6 +175,7 @@ export class PageLog {
       }
       this.#index.setLatest(pageId, addr)
       this.#appends++
+      if (this.#shared !== null) this.#ownAppends.set(wb.groupId, (this.#ownAppends.get(wb.groupId) ?? 0) + 1)
       return addr
     }
   }
@@ -267,7 +263,12 @@ export class PageLog {
     // Worker writers' pages are indexed here, from the records (a page's
     // latest address is its highest one).
     try {
-      if (this.#shared !== null) this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
+      if (this.#shared !== null) {
+        const pages = this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
+        // The writers' appends count once the owner indexes them: now.
+        this.#appends += pages - (this.#ownAppends.get(g) ?? 0)
+        this.#ownAppends.delete(g)
+      }
       await wb.flushTo(this.#files.pathOf(g))
     } catch (err) {
       this.#flushing = false
@@ -362,7 +363,8 @@ export class PageLog {
     this.#closed = true
     const sh = this.#shared
     sh?.closing()
-    const closing = this.#closeAll().then(
+    // No append starts once closed: every waiting one is up to `lastSeq`.
+    const closing = this.#flushThrough(this.#stalled.lastSeq).then(
       () => {
         // Only the active buffer can be left, empty: the rest were flushed.
         for (const wb of this.#live.values()) wb.dispose()
@@ -382,9 +384,9 @@ export class PageLog {
     return closing
   }
 
-  async #closeAll(): Promise<void> {
-    // No append starts once closed: every waiting one is up to `lastSeq`.
-    await this.#flushThrough(this.#stalled.lastSeq)
+  /** `await using log = await PageLog.open(dir)`: `close()` when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   // -------------------------------------------------------------------------
@@ -392,10 +394,8 @@ export class PageLog {
 
   /**
    * A structured-cloneable handle for `PageLog.attach(handle)` in worker
-   * threads: their appends go into this log's buffers (disjoint records,
-   * one CAS each), and this log (the owner, on this thread) rotates,
-   * flushes and indexes them. The owner's event loop must run for writers
-   * to move to a new buffer or flush; reads stay on the owner.
+   * threads: they append into this log's buffers; this log (the owner, on
+   * this thread, whose event loop must run) rotates, flushes, indexes, reads.
    */
   share(): PageLogHandle {
     this.#checkOpen('share')
@@ -432,23 +432,23 @@ export class PageLog {
   // Reads
 
   /**
-   * The page at `addr`: a `Buffer` at once when its buffer is in memory
-   * (a copy: the arena is reused once the buffer is flushed) or its page
-   * file is open (a zero-copy view of the file's bytes), a
-   * `Promise<Buffer>` when the file must be opened. Views are read-only by
-   * contract. `ERR_INVALID_ADDR` (thrown, or rejected after an open) for an
-   * address that is no live page.
+   * The page at `addr` without I/O: a copy from its buffer in memory, or a
+   * zero-copy view (read-only by contract) of its open page file; `null` when
+   * the file must be opened (then `read`). `ERR_INVALID_ADDR` if no live page.
    */
-  read(addr: bigint | number): Buffer | Promise<Buffer> {
-    this.#checkOpen('read')
-    const a = toU64('addr', addr)
-    const g = groupOf(a)
-    const wb = this.#live.get(g)
-    if (wb !== undefined) return Buffer.from(wb.page(a))
-    if (!this.#files.has(g)) {
-      throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.read(${a}): no buffer or page file of group ${g}`)
+  tryRead(addr: bigint | number): Buffer | null {
+    this.#checkOpen('tryRead')
+    return this.#reads.tryRead(toU64('addr', addr))
+  }
+
+  /** The page at `addr` (see `tryRead`), opening its page file if needed. Every error rejects. */
+  read(addr: bigint | number): Promise<Buffer> {
+    try {
+      this.#checkOpen('read')
+      return this.#reads.read(toU64('addr', addr))
+    } catch (err) {
+      return Promise.reject(err)
     }
-    return this.#files.page(g, a)
   }
 
   // -------------------------------------------------------------------------

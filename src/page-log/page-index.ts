@@ -91,12 +91,15 @@ export class PageIndex {
    * page's address becomes its latest (with `onlyIfLater`: unless it has a
    * higher one), a dealloc record frees the addresses it lists. `fromFile`
    * and `what` name the records' source in the error for an unknown kind.
+   * Returns how many page records there were.
    */
-  addRecords(records: Iterable<BufferRecord>, onlyIfLater: boolean, what: string, fromFile: boolean): void {
+  addRecords(records: Iterable<BufferRecord>, onlyIfLater: boolean, what: string, fromFile: boolean): number {
+    let pages = 0
     for (const r of records) {
       switch (r.kind) {
         case 'page':
           this.setLatest(keyOf(r.pageId), r.addr, onlyIfLater)
+          pages++
           break
         case 'dealloc':
           for (const a of r.addrs) this.forget(a)
@@ -105,5 +108,6 @@ export class PageIndex {
           throw unknownKind((r as { kind: unknown }).kind, what, fromFile)
       }
     }
+    return pages
   }
 }

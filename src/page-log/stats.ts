@@ -2,7 +2,12 @@
 
 /** Counters of a {@link PageLog} (a snapshot). */
 export interface PageLogStats {
-  /** Pages appended (addresses handed out). */
+  /**
+   * Pages appended: this log's own appends as they return their address;
+   * for a shared log also its writers' appends, counted when the owner
+   * indexes their pages, as it flushes the buffer they went to (until then
+   * they show in each writer's own `stats`).
+   */
   readonly appends: number
   /** Appends that had to wait for a flush (returned a `Promise`). */
   readonly stalls: number

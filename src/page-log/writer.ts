@@ -15,11 +15,9 @@ import type { PageLogWriterStats } from './stats.ts'
 
 /**
  * Appends into a {@link PageLog} owned by another thread (see
- * `PageLog#share()`): `PageLog.attach(handle)`. Same `append` shapes as the
- * log's: a `bigint` address when the active buffer has room, a
- * `Promise<bigint>` when it had to wait for the owner to install the next
- * buffer (or for a flush to free one); this writer's appends keep their
- * order. `flush()` asks the owner to flush and resolves once every page
+ * `PageLog#share()`): `PageLog.attach(handle)`. Same calls as the log's:
+ * `tryAppend` (the address now, or `null` when it would wait) and `append`
+ * (always a promise); this writer's appends keep their order. `flush()` asks the owner to flush and resolves once every page
  * appended through this writer before the call is durable.
  */
 export class PageLogWriter {
@@ -120,17 +118,36 @@ export class PageLogWriter {
   }
 
   /**
-   * Appends one page: `data` copied in, or a writer callback filling the
-   * zero-copy view of `size` bytes before it returns. Returns the address,
-   * or a `Promise` of it when the append had to wait.
+   * Appends one page now and returns its address, or `null` when it would
+   * wait (no active buffer with room, or this writer's earlier appends are
+   * waiting: then `append`). `data` is copied in, or a writer callback fills
+   * the zero-copy view of `size` bytes before it returns. Errors throw.
    */
-  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | Promise<bigint> {
-    this.#checkOpen('append')
+  tryAppend(pageId: bigint | number, data: Uint8Array | Writer, size?: number): bigint | null {
+    this.#checkOpen('tryAppend')
     const id = checkPageId(pageId)
-    const n = checkPageData('PageLogWriter.append', this.bufferSize, data, size)
-    if (this.#tail === null) {
-      const addr = this.#tryAppend(id, data, n)
-      if (addr !== null) return addr
+    const n = checkPageData('PageLogWriter.tryAppend', this.bufferSize, data, size)
+    return this.#tail === null ? this.#tryAppend(id, data, n) : null
+  }
+
+  /**
+   * Appends one page: at once when the active buffer has room (`tryAppend`'s
+   * path), else once the owner installs the next buffer (or a flush frees
+   * one); this writer's appends keep their order. Every error rejects.
+   */
+  append(pageId: bigint | number, data: Uint8Array | Writer, size?: number): Promise<bigint> {
+    let id: Key
+    let n: number
+    try {
+      this.#checkOpen('append')
+      id = checkPageId(pageId)
+      n = checkPageData('PageLogWriter.append', this.bufferSize, data, size)
+      if (this.#tail === null) {
+        const addr = this.#tryAppend(id, data, n)
+        if (addr !== null) return Promise.resolve(addr)
+      }
+    } catch (err) {
+      return Promise.reject(err)
     }
     // Wait for a buffer, behind this writer's earlier waiting appends.
     this.#stalls++

@@ -69,3 +69,32 @@ pub fn error_table() -> Vec<ErrorInfo> {
         })
         .collect()
 }
+
+/// One situation whose message replaces its code's (`photon_wb_core::Reason`).
+#[napi(object)]
+pub struct ErrorReason {
+    /// The key the JS layer names it by, e.g. `alreadySealed`.
+    pub key: String,
+    /// The code the error carries, a code of `errorTable()`.
+    pub code: String,
+    /// The message said instead of the code's.
+    pub message: String,
+}
+
+/// The situations of the error table whose message replaces their code's
+/// (`photon_wb_core::Reason`): a status word carries only the code, and the
+/// JS layer, which knows the call, says these.
+#[napi]
+pub fn error_reasons() -> Vec<ErrorReason> {
+    core::Reason::ALL
+        .iter()
+        .map(|r| {
+            let i = r.info();
+            ErrorReason {
+                key: i.key.to_owned(),
+                code: i.code.as_str().to_owned(),
+                message: i.message.to_owned(),
+            }
+        })
+        .collect()
+}

@@ -22,6 +22,7 @@ mod flush;
 mod layout;
 mod page_file;
 mod registry;
+mod salvage;
 mod scratch;
 mod segment;
 mod shared;

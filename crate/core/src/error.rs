@@ -160,7 +160,7 @@ impl Code {
                 "ERR_AGAIN",
                 WriteBufferError,
                 "the buffer is sealed or has not enough room left: seal it and use the next buffer",
-                "buffer sealed, or not enough room left: try the next buffer (`seal()` on a sealed buffer too)",
+                "buffer sealed, or not enough room left: try the next buffer; `seal()` on a sealed buffer (\"already sealed\"); a lane's `allocPage` with too little room left in the lane (\"close it and take another lane\")",
             ),
             Code::TooLargeSize => (
                 "ERR_TOO_LARGE_SIZE",
@@ -171,8 +171,8 @@ impl Code {
             Code::NotFlushable => (
                 "ERR_NOT_FLUSHABLE",
                 WriteBufferError,
-                "the buffer is not flushable: seal it and release every writer first",
-                "`records()` on a buffer that is not sealed-and-released",
+                "the buffer is not flushable: it must be sealed, with every writer released",
+                "`records()`/`flushTo()` on a buffer that is not sealed with every writer released (the message says whether it is sealed and how many writers are still open)",
             ),
             Code::NoWriter => (
                 "ERR_NO_WRITER",
@@ -250,7 +250,7 @@ impl Code {
                 "ERR_INVALID_ARG_VALUE",
                 TypeError,
                 "an argument has an invalid value",
-                "`attach` of a handle whose buffer no thread holds any more, whose `groupId`/`capacity` is not that buffer's, or (`'js'` arena mode) whose `arena`/`arenaOffset` is not that buffer's arena; a `PageLogWriter` append through a handle whose `bufferSize` is not its log's; an `ArenaPool` not made by its constructor; an unknown option",
+                "`attach` of a handle whose buffer no thread holds any more, whose `groupId`/`capacity` is not that buffer's, or (`'js'` arena mode) whose `arena`/`arenaOffset` is not that buffer's arena; a `PageLogWriter` append through a handle whose `bufferSize` is not its log's; an `ArenaPool` not made by its constructor; an options object with an unknown key (the message names the known ones)",
             ),
             Code::NoExternalBuffers => (
                 "ERR_NO_EXTERNAL_BUFFERS",
@@ -292,6 +292,52 @@ impl Code {
     pub fn from_status(status: i32) -> Option<Code> {
         let i = usize::try_from(-1i64 - status as i64).ok()?;
         Code::ALL.get(i).copied()
+    }
+}
+
+/// A situation in which the general message of a code would give the wrong
+/// advice. A status word carries only the code; the JS layer, which knows
+/// which call failed, says the situation's message instead. Part of the one
+/// error table: the binding exports it as `errorReasons()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `seal()` on a buffer that is already sealed (`ERR_AGAIN`).
+    AlreadySealed,
+    /// A lane's `allocPage` with too little room left in the lane, even in
+    /// an empty buffer (`ERR_AGAIN`).
+    LaneFull,
+}
+
+/// What the error table says about one [`Reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReasonInfo {
+    /// The key the JS layer names it by, e.g. `"alreadySealed"`.
+    pub key: &'static str,
+    /// The code the error carries.
+    pub code: Code,
+    /// The message said instead of the code's.
+    pub message: &'static str,
+}
+
+impl Reason {
+    /// Every reason.
+    pub const ALL: [Reason; 2] = [Reason::AlreadySealed, Reason::LaneFull];
+
+    /// The table's row of this reason.
+    pub const fn info(self) -> ReasonInfo {
+        let (key, code, message) = match self {
+            Reason::AlreadySealed => (
+                "alreadySealed",
+                Code::Again,
+                "the buffer is already sealed: seal it only once; new pages go to the next buffer",
+            ),
+            Reason::LaneFull => (
+                "laneFull",
+                Code::Again,
+                "the lane is full: close it and take another lane",
+            ),
+        };
+        ReasonInfo { key, code, message }
     }
 }
 
@@ -409,6 +455,18 @@ mod tests {
         assert_eq!(Code::from_status(0), None);
         assert_eq!(Code::from_status(-1 - Code::ALL.len() as i32), None);
         assert_eq!(Code::from_status(i32::MIN), None);
+    }
+
+    #[test]
+    fn every_reason_has_its_own_key_and_a_message_other_than_its_codes() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            let info = r.info();
+            assert!(!info.message.is_empty());
+            assert_ne!(info.message, info.code.message(), "{}", info.key);
+            for q in &Reason::ALL[..i] {
+                assert_ne!(q.info().key, info.key, "{} twice", info.key);
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod write_buffer;
 pub use arena::{live_arenas, ARENA_ALIGN, MAP_MIN};
 pub use buffer_state::BufferState;
 pub use dir_lock::DirLock;
-pub use error::{Class, Code, CodeInfo, Error, Result, CAPACITY_RULE};
+pub use error::{Class, Code, CodeInfo, Error, Reason, ReasonInfo, Result, CAPACITY_RULE};
 pub use lane::Lane;
 pub use latch::{Latch, Subscription, Woken};
 pub use page_file::{encode_page_file, write_page_file, FileRecord, FlushStats, PageFile};

@@ -15,6 +15,7 @@ pub mod format;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod fuzz;
 pub mod reader;
+pub mod salvage;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod sample;
 pub mod writer;

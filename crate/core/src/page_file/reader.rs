@@ -253,7 +253,7 @@ impl PageFile {
 
 /// Opens `path` for reading if it is a regular file (following symbolic
 /// links), without blocking on anything else; returns it with its length.
-fn open_regular(path: &Path) -> Result<(File, u64)> {
+pub(super) fn open_regular(path: &Path) -> Result<(File, u64)> {
     let shown = path.display();
     // Type first: a socket cannot even be opened (ENXIO), and a directory
     // cannot be opened on Windows.
@@ -323,7 +323,7 @@ fn type_name(t: &std::fs::FileType) -> &'static str {
 
 /// Reads `buf.len()` bytes at `at`; a file shorter than that (it shrank)
 /// is [`Error::Corrupt`].
-fn read_at(file: &File, path: &Path, buf: &mut [u8], at: u64) -> Result<()> {
+pub(super) fn read_at(file: &File, path: &Path, buf: &mut [u8], at: u64) -> Result<()> {
     #[cfg(unix)]
     let r = std::os::unix::fs::FileExt::read_exact_at(file, buf, at);
     #[cfg(not(unix))]
@@ -448,7 +448,7 @@ fn check_index_crc(t: &Trailer, bytes: &[u8]) -> Result<usize> {
 
 /// The checks of one checksummed record against its index entry and its
 /// predecessor.
-fn check_record(
+pub(super) fn check_record(
     i: usize,
     pos: u64,
     head: &RecordHead,
