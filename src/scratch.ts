@@ -47,7 +47,7 @@ export { S32, SI32, S64 }
 
 // The scratch calls, read once from the binding: through the loader's
 // module object each call would first run a property getter.
-const {
+export const {
   fastAlloc,
   fastHeader,
   fastLaneMark,
@@ -61,20 +61,6 @@ const {
   fastSetTombstone,
   fastState,
 } = native
-export {
-  fastAlloc,
-  fastHeader,
-  fastLaneMark,
-  fastLaneClose,
-  fastLaneReserve,
-  fastLocate,
-  fastOnFlushed,
-  fastRelease,
-  fastSeal,
-  fastSetPageId,
-  fastSetTombstone,
-  fastState,
-}
 
 const TWO_32 = 2 ** 32
 

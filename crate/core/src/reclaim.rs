@@ -125,19 +125,7 @@ struct Reclaimer {
 fn reclaimer() -> &'static Reclaimer {
     static R: OnceLock<Reclaimer> = OnceLock::new();
     R.get_or_init(|| Reclaimer {
-        state: Mutex::new(State {
-            config: CacheConfig::default(),
-            pending: VecDeque::new(),
-            pending_bytes: 0,
-            busy: None,
-            classes: HashMap::new(),
-            cached_bytes: 0,
-            epoch: 0,
-            started: false,
-            hits: 0,
-            misses: 0,
-            freed: 0,
-        }),
+        state: Mutex::new(State::new(CacheConfig::default())),
         work: Condvar::new(),
         idle: Condvar::new(),
     })
@@ -151,6 +139,23 @@ fn lock() -> MutexGuard<'static, State> {
 }
 
 impl State {
+    /// An empty state (nothing pending, nothing cached) with these bounds.
+    fn new(config: CacheConfig) -> Self {
+        State {
+            config,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            busy: None,
+            classes: HashMap::new(),
+            cached_bytes: 0,
+            epoch: 0,
+            started: false,
+            hits: 0,
+            misses: 0,
+            freed: 0,
+        }
+    }
+
     /// Reserves room for an arena of `len` bytes in the cache if the bounds
     /// allow it.
     fn reserve(&mut self, len: usize) -> bool {
@@ -503,23 +508,11 @@ mod tests {
 
     #[test]
     fn reserve_follows_the_bounds() {
-        let mut st = State {
-            config: CacheConfig {
-                max_bytes: 10 * MIB,
-                max_bytes_per_size: 4 * MIB,
-                min_arenas_per_size: 2,
-            },
-            pending: VecDeque::new(),
-            pending_bytes: 0,
-            busy: None,
-            classes: HashMap::new(),
-            cached_bytes: 0,
-            epoch: 0,
-            started: false,
-            hits: 0,
-            misses: 0,
-            freed: 0,
-        };
+        let mut st = State::new(CacheConfig {
+            max_bytes: 10 * MIB,
+            max_bytes_per_size: 4 * MIB,
+            min_arenas_per_size: 2,
+        });
         // 1 MiB arenas: up to 4 MiB of them.
         assert!((0..4).all(|_| st.reserve(MIB)));
         assert!(!st.reserve(MIB));
