@@ -14,6 +14,7 @@ use super::format::{
 };
 use super::reader::RecoveredSegment;
 use crate::error::{Error, Result};
+use crate::page_file::fault::{self, Step};
 use crate::record::{RecordKind, DEALLOC_PAGES};
 use crate::write_buffer::WriteBuffer;
 
@@ -53,6 +54,10 @@ struct Io {
     arena_end: u32,
     /// The file's length.
     file_len: u64,
+    /// After [`SegmentWriter::retry`]: the end of what earlier attempts
+    /// wrote. The rewrite zeroes any of it past its own records, so no
+    /// stale record of an earlier attempt follows the new ones.
+    stale_end: u64,
     staging: Vec<u8>,
 }
 
@@ -141,6 +146,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes the header and `prepared_len - HEADER_LEN` zeros, then syncs.
 fn write_prepared<F: SegmentFile>(file: &F, header: &SegmentHeader, what: &str) -> Result<()> {
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
+    fault::check(Step::Write, format!("write '{what}'"))?;
     file.write_all_at(&header.encode(), 0)
         .map_err(|e| io("write", e))?;
     let zeros = vec![0u8; 1 << 20];
@@ -151,6 +157,7 @@ fn write_prepared<F: SegmentFile>(file: &F, header: &SegmentHeader, what: &str) 
             .map_err(|e| io("write", e))?;
         pos += n as u64;
     }
+    fault::check(Step::Sync, format!("fsync '{what}'"))?;
     file.sync_all().map_err(|e| io("fsync", e))
 }
 
@@ -160,6 +167,15 @@ impl SegmentWriter<File> {
     /// [`default_prealloc`]), syncs it, links it to its final name and syncs
     /// the directory. `EEXIST` if the segment exists.
     pub fn prepare(
+        dir: &Path,
+        group_id: u32,
+        capacity: u32,
+        prealloc: Option<u64>,
+    ) -> Result<Self> {
+        fault::scope(|| Self::prepare_now(dir, group_id, capacity, prealloc))
+    }
+
+    fn prepare_now(
         dir: &Path,
         group_id: u32,
         capacity: u32,
@@ -176,6 +192,7 @@ impl SegmentWriter<File> {
             ));
         }
         let _ = std::fs::remove_file(&tmp);
+        fault::check(Step::Open, format!("create '{}'", what(&tmp)))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -191,6 +208,7 @@ impl SegmentWriter<File> {
                 .max(HEADER_LEN + TRAILER_ALIGN),
         };
         let linked = write_prepared(&file, &header, &what(&tmp)).and_then(|()| {
+            fault::check(Step::Rename, format!("link '{}'", what(&path)))?;
             std::fs::hard_link(&tmp, &path)
                 .or_else(|e| match e.kind() {
                     std::io::ErrorKind::AlreadyExists => Err(e),
@@ -201,7 +219,12 @@ impl SegmentWriter<File> {
         });
         let _ = std::fs::remove_file(&tmp);
         linked?;
-        if let Err(e) = sync_dir(dir) {
+        if let Err(e) = fault::check(
+            Step::DirSync,
+            format!("fsync directory '{}'", dir.display()),
+        )
+        .and_then(|()| sync_dir(dir))
+        {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
@@ -235,6 +258,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
                 write_pos: HEADER_LEN,
                 arena_end: 0,
                 file_len: header.prepared_len,
+                stale_end: 0,
                 staging: Vec::new(),
             }),
             gate: Mutex::new(Gate::default()),
@@ -316,6 +340,39 @@ impl<F: SegmentFile> SegmentWriter<F> {
         lock(&self.entries).clone()
     }
 
+    /// The committed records from the `n`-th on (those committed since a
+    /// caller last saw `n` of them).
+    pub fn entries_since(&self, n: usize) -> Vec<IndexEntry> {
+        let e = lock(&self.entries);
+        e[n.min(e.len())..].to_vec()
+    }
+
+    /// After a failed commit or seal (the segment is poisoned): clears the
+    /// failure so that the next commit rewrites **every** record of the
+    /// buffer from the start of the segment and syncs it. Rewriting all of
+    /// it, not only what failed, is what makes the retry mean something
+    /// after a failed `fdatasync` (whose dirty pages the kernel may have
+    /// dropped: rewritten, they are dirty again). The buffer must still
+    /// hold every record. Returns `false` (and does nothing) when the
+    /// segment is not failed, or a commit is running.
+    pub fn retry(&self) -> bool {
+        let mut g = lock(&self.gate);
+        if g.failed.is_none() || g.leader || g.sealed {
+            return false;
+        }
+        // Lock order gate → io, as nowhere takes gate while holding io.
+        let mut io = lock(&self.io);
+        // Zero everything up to the prepared end: a failed seal may have
+        // left index bytes or a trailer past the records.
+        io.stale_end = io.file_len;
+        io.write_pos = HEADER_LEN;
+        io.arena_end = 0;
+        lock(&self.entries).clear();
+        lock(&self.deallocs).clear();
+        g.failed = None;
+        true
+    }
+
     /// The committed record whose body is at `addr`, if any.
     pub fn lookup(&self, addr: u64) -> Option<IndexEntry> {
         find_entry(&lock(&self.entries), self.header.group_id, addr)
@@ -387,7 +444,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let covers = g.requested;
         let target = g.target;
         drop(g);
-        let r = self.run_commit(buffer, target);
+        let r = fault::scope(|| self.run_commit(buffer, target));
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
@@ -485,10 +542,19 @@ impl<F: SegmentFile> SegmentWriter<F> {
         if records_len > 0 && base + records_len + TRAILER_LEN > io.file_len {
             staging.resize(staging.len() + TRAILER_ALIGN as usize, 0);
         }
+        // A rewrite after `retry` that ends before what earlier attempts
+        // wrote (a record tombstoned meanwhile is skipped): zero the rest.
+        let written_to = base + staging.len() as u64;
+        if io.stale_end > written_to {
+            staging.resize(staging.len() + (io.stale_end - written_to) as usize, 0);
+        }
+        io.stale_end = 0;
         if !staging.is_empty() {
+            fault::check(Step::Write, format!("write '{what}'"))?;
             self.file
                 .write_all_at(&staging, base)
                 .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
+            fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
             self.file
                 .sync_data()
                 .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
@@ -543,9 +609,10 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let covers = g.requested;
         drop(g);
         let allocated = buffer.state().allocated.min(buffer.capacity());
-        let r = self
-            .run_commit(buffer, allocated)
-            .and_then(|()| self.write_index(allocated));
+        let r = fault::scope(|| {
+            self.run_commit(buffer, allocated)
+                .and_then(|()| self.write_index(allocated))
+        });
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
@@ -616,8 +683,10 @@ fn write_seal<F: SegmentFile>(
         index_crc,
     };
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
+    fault::check(Step::Write, format!("write '{what}'"))?;
     file.write_all_at(&b, write_pos)
         .map_err(|e| io("write", e))?;
+    fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
     file.sync_data().map_err(|e| io("fdatasync", e))?;
     file.write_all_at(&trailer.encode(seed), trailer_pos)
         .map_err(|e| io("write", e))?;
