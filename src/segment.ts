@@ -162,10 +162,17 @@ export class Segment {
 
   /**
    * `commit`, synchronously (for an `'exit'` handler): blocks the thread
-   * until every record reserved before the call is durable.
+   * until the records reserved before the call are durable — waiting at
+   * most `waitMs` for those another thread still fills (then only the
+   * complete ones before them are committed).
    */
-  commitSync(): void {
-    check(this.#native.commitSync(this.#buffer('commitSync').owner.slot), 'commit', this.#path)
+  commitSync(waitMs = 1000): void {
+    check(this.#native.commitSync(this.#buffer('commitSync').owner.slot, waitMs), 'commit', this.#path)
+  }
+
+  /** Whether it is bound to a buffer. */
+  get isBound(): boolean {
+    return this.#bound !== null
   }
 
   /** @internal The native segment (for `Recovery.adopt`). */
@@ -230,7 +237,14 @@ export interface CorruptSegment {
 
 /** What `recoverSegments` found, and the reader of every segment's pages. */
 export interface Recovery {
+  /** Segments found (valid ones), by ascending group id. */
+  readonly count: number
+  /** The records of segment `i` (fresh arrays on each call: nothing is kept on the JS side). */
+  segment(i: number): SegmentRecords
+  /** Every `segment(i)` (tests). */
   readonly segments: SegmentRecords[]
+  /** The records of group `g` as the reader knows them (recovered or adopted), or `null`. */
+  groupRecords(g: number): SegmentRecords | null
   /** With `corrupt: 'list'`: the files that are not valid segments (else the first one rejects). */
   readonly corrupt: readonly CorruptSegment[]
   readonly removedTemp: number
@@ -243,6 +257,8 @@ export interface Recovery {
   adopt(segment: Segment): void
   /** Forgets group `g` (its file is gone). */
   remove(g: number): void
+  /** Closes the files held open (a later read opens its file again). */
+  close(): void
   /** Files the page reader holds open (at most `maxOpenFiles`). */
   readonly openFiles: number
   /** Seals segment `i` if it was recovered unsealed (index and trailer after its last intact record). */
@@ -272,10 +288,16 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
   }
   const corrupt = r.corrupt()
   if (corrupt.length > 0 && opts?.corrupt !== 'list') throw corruptSegmentError('recoverSegments', corrupt[0])
-  const segments: SegmentRecords[] = []
-  for (let i = 0; i < r.count; i++) segments.push(r.segment(i))
+  const segment = (i: number): SegmentRecords => r.segment(i)
   return {
-    segments,
+    count: r.count,
+    segment,
+    get segments(): SegmentRecords[] {
+      return Array.from({ length: r.count }, (_, i) => segment(i))
+    },
+    groupRecords(g: number): SegmentRecords | null {
+      return r.groupEntries(g)
+    },
     corrupt,
     removedTemp: r.removedTemp,
     bytesRead: r.bytesRead,
@@ -301,11 +323,15 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
     remove(g: number): void {
       r.remove(g)
     },
+    close(): void {
+      r.close()
+    },
     get openFiles(): number {
       return r.openFiles
     },
     async seal(i: number): Promise<{ records: number; fileLen: number }> {
-      const out = check(await r.seal(i), 'seal', segments[i]?.path ?? dir)
+      const out = await r.seal(i)
+      if (out.code != null) throw outcomeError(out.code, out.message ?? '', 'seal', segment(i).path)
       return { records: out.records, fileLen: out.bytes }
     },
   }

@@ -1,9 +1,11 @@
 /**
  * PageLog (docs/page-log.md, docs/api.md): one active buffer, rotated when
- * full; sealed buffers flushed in group order by one background job to
- * `<dir>/<groupId>.page`; at most `maxBuffers` unflushed. One shape per call:
- * `tryAppend`/`tryRead` are synchronous (`null` when they would wait or need
- * I/O), `append`/`read` always return a promise.
+ * full; each buffer has its segment (`segments.ts`), into which `flush()`
+ * commits what was appended (group commit, no new file); full buffers are
+ * sealed into their segments in group order by one background job; at most
+ * `maxBuffers` not yet sealed. One shape per call: `tryAppend`/`tryRead`
+ * are synchronous (`null` when they would wait or need I/O), `append`/`read`
+ * always return a promise.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,13 +15,17 @@ import { WriteBufferError, fsError, internalError, isCode } from '../errors.ts'
 import { ArenaPool } from '../pool.ts'
 import { WriteBuffer } from '../write-buffer.ts'
 import type * as native from '../../load-binding.js'
+import type { ReleaseState } from '../types.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { FileCache } from './file-cache.ts'
 import { logConfig, type LogConfig, type PageLogOptions } from './options.ts'
 import { keyOf, type Key, type PageIndex } from './page-index.ts'
+import { livePages, type LivePage } from './pages.ts'
 import type { PageLogHandle } from './protocol.ts'
 import { Reads } from './reads.ts'
 import { lockDir, recoverDir, type Recovered } from './recovery.ts'
+import { indexSegment, recoverSegmentsOf, type RecoveredSegments } from './segment-recovery.ts'
+import { SegmentSet } from './segments.ts'
 import { SharedLog } from './sharing.ts'
 import type { PageLogStats } from './stats.ts'
 import { Stalls } from './stalls.ts'
@@ -48,7 +54,7 @@ export class PageLog {
   /** The buffer appends go to; `null` until the next append installs one. */
   #active: WriteBuffer | null = null
   #nextGroup: number
-  /** Every unflushed buffer (active + sealed), by group id. */
+  /** Every buffer not yet sealed into its segment (active + sealed), by group id. */
   readonly #live = new Map<number, WriteBuffer>()
   /** Sealed, not yet flushed, in group order (= seal order). */
   readonly #sealed: WriteBuffer[] = []
@@ -56,14 +62,23 @@ export class PageLog {
   readonly #ready = new Set<number>()
   /** Every group ≤ this one is on disk (or was never used). */
   #flushedUpTo: number
-  /** The page files: which groups have one, those open for reads. */
+  /** Version-1 page files: which groups have one, those open for reads. */
   readonly #files: FileCache
+  /** The segments of the buffers in memory (prepared, committed, sealed). */
+  readonly #segs: SegmentSet
+  /** Groups with a sealed segment (whose pages `#reads` reads from it). */
+  readonly #segGroups: Set<number>
+  readonly #recovered: RecoveredSegments
   /** Page id → latest address. */
   readonly #index: PageIndex
-  /** Reads from the buffers in memory, else the page files. */
+  /** Reads from the buffers in memory, else the segments and page files. */
   readonly #reads: Reads
-  /** Releases a writer count of an append (`appendTo`), made once. */
-  readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
+  /** Told of each writer count an append released (`appendTo`), made once. */
+  readonly #onRelease = (wb: WriteBuffer, state: ReleaseState): void => this.#released(wb, state)
+  /** `flushIntervalMs`'s timer. */
+  #timer: NodeJS.Timeout | null = null
+  /** Appends (own, counted) at the last commit: the timer commits only when there are new ones. */
+  #appendsAtCommit = 0
 
   /** Appends waiting for room. */
   readonly #stalled = new Stalls()
@@ -88,7 +103,7 @@ export class PageLog {
   readonly #recoveredFiles: number
   readonly #quarantined: number
 
-  private constructor(config: LogConfig, lock: native.NativeDirLock, recovered: Recovered) {
+  private constructor(config: LogConfig, lock: native.NativeDirLock, recovered: Recovered, segments: RecoveredSegments, segs: SegmentSet) {
     this.dir = config.dir
     this.#lock = lock
     this.bufferSize = config.bufferSize
@@ -96,11 +111,18 @@ export class PageLog {
     this.#pool = new ArenaPool(config.bufferSize, config.maxBuffers)
     this.#index = recovered.index
     this.#files = recovered.files
-    this.#reads = new Reads(this.#live, this.#files)
-    this.#nextGroup = recovered.nextGroup
-    this.#flushedUpTo = recovered.nextGroup - 1
-    this.#recoveredFiles = recovered.recoveredFiles
-    this.#quarantined = recovered.quarantined
+    this.#recovered = segments
+    this.#segGroups = segments.groups
+    this.#segs = segs
+    this.#reads = new Reads(this.#live, this.#files, this.#segGroups, segments.reader)
+    this.#nextGroup = Math.max(recovered.nextGroup, segments.lastGroup + 1)
+    this.#flushedUpTo = this.#nextGroup - 1
+    this.#recoveredFiles = recovered.recoveredFiles + segments.recovered
+    this.#quarantined = recovered.quarantined + segments.quarantined
+    if (config.flushIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#tick(), config.flushIntervalMs)
+      this.#timer.unref()
+    }
   }
 
   /** Opens (creating it if missing) the log in `dir` and recovers its page files (`recovery.ts`). */
@@ -113,7 +135,21 @@ export class PageLog {
       await fs.promises.mkdir(config.dir, { recursive: true })
       const lock = lockDir(config.dir)
       try {
-        return new PageLog(config, lock, await recoverDir(config))
+        const v1 = await recoverDir(config)
+        const v2 = await recoverSegmentsOf(config, v1.index, (g) => v1.files.has(g))
+        const segs = new SegmentSet(config.dir, config.bufferSize, v2.reader, config.commitOnExit)
+        const log = new PageLog(config, lock, v1, v2, segs)
+        // The first buffer's segment, ready before the first append (its
+        // errors — a full disk, no permission — show here).
+        if (log.#nextGroup <= U32_MAX) {
+          try {
+            await segs.prepare(log.#nextGroup)
+          } catch (err) {
+            await segs.close()
+            throw err
+          }
+        }
+        return log
       } catch (err) {
         lock.release()
         throw err
@@ -180,8 +216,8 @@ export class PageLog {
     }
   }
 
-  #release(wb: WriteBuffer): void {
-    if (wb.releaseWriter() === 'flush') this.#markReady(wb)
+  #released(wb: WriteBuffer, state: ReleaseState): void {
+    if (state === 'flush') this.#markReady(wb)
   }
 
   /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
@@ -190,6 +226,7 @@ export class PageLog {
     if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
+    this.#segs.attach(wb)
     this.#active = wb
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
     this.#shared?.publish(wb)
@@ -269,7 +306,7 @@ export class PageLog {
         this.#appends += pages - (this.#ownAppends.get(g) ?? 0)
         this.#ownAppends.delete(g)
       }
-      await wb.flushTo(this.#files.pathOf(g))
+      await this.#segs.seal(g)
     } catch (err) {
       this.#flushing = false
       this.#fail(err)
@@ -279,9 +316,9 @@ export class PageLog {
     this.#sealed.shift()
     this.#ready.delete(g)
     this.#live.delete(g)
-    // Its pages are read from the file now: give the arena back to the pool.
+    // Its pages are read from its segment now: give the arena back to the pool.
+    this.#segGroups.add(g)
     wb.dispose()
-    this.#files.add(g)
     this.#flushedUpTo = g
     this.#flushes++
     this.#shared?.flushed()
@@ -327,16 +364,51 @@ export class PageLog {
 
   /**
    * Waits until every append made so far (waiting ones included: the
-   * `append` calls up to waiting append `want`) is durable.
+   * `append` calls up to waiting append `want`) is durable: committed into
+   * its segment (`seal`: every buffer holding a page also sealed).
    */
-  async #flushThrough(want: number): Promise<void> {
+  async #flushThrough(want: number, seal: boolean): Promise<void> {
     for (;;) {
       // Once every waiting append up to `want` has its address, one more
-      // round seals the buffer they went to and waits for it.
+      // round commits (or seals) the buffer they went to and waits for it.
       const settled = this.#stalled.settledUpTo(want)
-      await this.#flushAll()
+      await (seal ? this.#flushAll() : this.#commitAll())
       if (settled) return
     }
+  }
+
+  /**
+   * Commits: waits until the sealed buffers are sealed into their segments
+   * and every page of the active one is committed into its segment.
+   * Clears a kept flush error, so the job retries.
+   */
+  #commitAll(): Promise<void> {
+    const last = this.#sealed[this.#sealed.length - 1]
+    let sealed: Promise<void> | undefined
+    if (last !== undefined && last.groupId > this.#flushedUpTo) {
+      this.#error = null
+      const target = last.groupId
+      sealed = new Promise<void>((resolve, reject) => {
+        this.#waiters.push({ target, resolve, reject })
+        this.#recheck?.ref()
+      })
+      this.#pump()
+    }
+    const wb = this.#active
+    this.#appendsAtCommit = this.#appends
+    const committed = wb === null || wb.isEmpty ? undefined : this.#segs.commit(wb.groupId)
+    if (committed === undefined) return sealed ?? Promise.resolve()
+    const counted = committed.catch((err) => {
+      this.#flushErrors++
+      throw err
+    })
+    return sealed === undefined ? counted : Promise.all([sealed, counted]).then(() => undefined)
+  }
+
+  /** `flushIntervalMs`: commits if anything was appended since the last commit (errors counted, kept for `flush()`). */
+  #tick(): void {
+    if (this.#closed || (this.#appends === this.#appendsAtCommit && this.#shared === null)) return
+    this.#commitAll().catch(() => undefined)
   }
 
   /**
@@ -349,7 +421,7 @@ export class PageLog {
    */
   async flush(): Promise<void> {
     this.#checkOpen('flush')
-    await this.#flushThrough(this.#stalled.lastSeq)
+    await this.#flushThrough(this.#stalled.lastSeq, false)
   }
 
   /**
@@ -363,10 +435,14 @@ export class PageLog {
     this.#closed = true
     const sh = this.#shared
     sh?.closing()
+    if (this.#timer !== null) clearInterval(this.#timer)
     // No append starts once closed: every waiting one is up to `lastSeq`.
-    const closing = this.#flushThrough(this.#stalled.lastSeq).then(
+    const closing = this.#flushThrough(this.#stalled.lastSeq, true)
+      // Only the active buffer can be left, empty: the rest were sealed.
+      // Its segment and the one prepared ahead are removed.
+      .then(() => this.#segs.close())
+      .then(
       () => {
-        // Only the active buffer can be left, empty: the rest were flushed.
         for (const wb of this.#live.values()) wb.dispose()
         this.#pool.close()
         this.#lock.release()
@@ -374,6 +450,7 @@ export class PageLog {
         this.#active = null
         this.#live.clear()
         this.#files.close()
+        this.#recovered.reader.close()
       },
       (err) => {
         this.#closing = null
@@ -406,6 +483,9 @@ export class PageLog {
         flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#error ?? notRetried()) : this.flush()),
       })
       this.#shared = shared
+      // The writers' pages are indexed as they are committed (the owner's
+      // own, as they are appended).
+      this.#segs.onCommitted = (_g, records) => void indexSegment(this.#index, records)
       if (this.#active === null) this.#install()
       else shared.publish(this.#active)
     }
@@ -454,6 +534,16 @@ export class PageLog {
   // -------------------------------------------------------------------------
   // Introspection
 
+  /**
+   * The live pages — each page id's latest address — in address order:
+   * `{ pageId, addr, size }` (the body on demand: `read(addr)`). Right after
+   * `open` it lists what recovery found, without reading any page.
+   */
+  pages(): IterableIterator<LivePage> {
+    this.#checkOpen('pages')
+    return livePages(this.#index, this.#live, this.#files, this.#segGroups, this.#recovered.reader)
+  }
+
   /** The latest address of `pageId` (appended by this log or recovered), if any. */
   addressOf(pageId: bigint | number): bigint | undefined {
     return this.#index.get(keyOf(checkPageId(pageId)))
@@ -479,6 +569,9 @@ export class PageLog {
       appends: this.#appends,
       stalls: this.#stalls,
       flushes: this.#flushes,
+      commits: this.#segs.commits,
+      segmentsCreated: this.#segs.created,
+      tornTails: this.#recovered.tornTails,
       flushErrors: this.#flushErrors,
       buffers: this.#live.size,
       peakBuffers: this.#peakBuffers,

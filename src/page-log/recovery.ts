@@ -111,7 +111,7 @@ function fileType(st: fs.Stats): string {
  * directory, a file system without hard links) a rename onto a name checked
  * to be free — no other PageLog touches the directory while we hold its lock.
  */
-async function quarantine(file: string): Promise<string> {
+export async function quarantine(file: string): Promise<string> {
   for (let k = 0; ; k++) {
     const to = quarantinePath(file, k)
     try {

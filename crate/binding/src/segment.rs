@@ -289,20 +289,25 @@ impl NativeSegment {
 
     /// `commit`, synchronously on the JS thread (for an `'exit'` handler,
     /// where no promise can settle any more). Blocks until durable; waits
-    /// for unmarked records like `commit` (it would wait forever for a
-    /// record this thread still has to fill: mark or release first).
+    /// at most `waitMs` for records still being filled (by another thread:
+    /// one this thread still has to fill would never be), then commits the
+    /// complete ones before them.
     #[napi]
-    pub fn commit_sync(&self, slot: u32) -> Result<SegmentOutcome> {
+    pub fn commit_sync(&self, slot: u32, wait_ms: u32) -> Result<SegmentOutcome> {
         let writer = self.writer()?;
         let buffer = registry::get(slot)
             .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
         // The arena stays alive: `buffer` is a strong reference, and a
         // borrowed (`'js'`) arena's owner is referenced by the JS caller for
         // the whole (synchronous) call.
-        Ok(outcome(writer.commit(&buffer).map(|()| {
-            let s = writer.stats();
-            (s.records as f64, s.bytes as f64)
-        })))
+        Ok(outcome(
+            writer
+                .commit_within(&buffer, std::time::Duration::from_millis(wait_ms as u64))
+                .map(|()| {
+                    let s = writer.stats();
+                    (s.records as f64, s.bytes as f64)
+                }),
+        ))
     }
 
     /// Seals the segment with the buffer in `slot`, which must be flushable:
@@ -491,6 +496,32 @@ impl NativeRecovery {
                 message: c.message.clone(),
             })
             .collect()
+    }
+
+    /// The records of group `group` as the reader knows them (recovered or
+    /// adopted), or `null`.
+    #[napi]
+    pub fn group_entries(&self, group: u32) -> Option<SegmentEntries> {
+        let entries = self.reader.entries_of(group)?;
+        let allocated = entries
+            .last()
+            .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
+        Some(entries_of(
+            group,
+            String::new(),
+            true,
+            0,
+            allocated,
+            &entries,
+            Vec::new(),
+        ))
+    }
+
+    /// Closes the files the reader holds open (a later read opens its file
+    /// again).
+    #[napi]
+    pub fn close(&self) {
+        self.reader.close_files();
     }
 
     /// Forgets group `group` (its file is being removed).

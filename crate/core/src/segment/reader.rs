@@ -489,6 +489,17 @@ impl SegmentReader {
             .retain(|(g, _)| *g != group_id);
     }
 
+    /// The records of group `group_id`, if known.
+    pub fn entries_of(&self, group_id: u32) -> Option<Vec<IndexEntry>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&group_id).map(|k| (*k.entries).as_ref().to_vec())
+    }
+
+    /// Closes the files held open (a later read opens its file again).
+    pub fn close_files(&self) {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Files open now.
     pub fn open_files(&self) -> usize {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).len()

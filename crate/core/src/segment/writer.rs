@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::file::SegmentFile;
 use super::format::{
@@ -444,7 +444,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let covers = g.requested;
         let target = g.target;
         drop(g);
-        let r = fault::scope(|| self.run_commit(buffer, target));
+        let r = fault::scope(|| self.run_commit(buffer, target, None));
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
@@ -456,12 +456,56 @@ impl<F: SegmentFile> SegmentWriter<F> {
         r
     }
 
+    /// `commit`, but waits at most `wait` for records still being filled:
+    /// the records complete by then (in order from the last commit) are
+    /// committed, the rest are not. For a last commit at process exit,
+    /// where a writer on another thread may never finish its record.
+    pub fn commit_within(&self, buffer: &WriteBuffer, wait: Duration) -> Result<()> {
+        self.check_buffer(buffer)?;
+        let deadline = Instant::now() + wait;
+        let target = buffer.state().allocated.min(buffer.capacity());
+        let mut g = lock(&self.gate);
+        loop {
+            if let Some(e) = &g.failed {
+                return Err(e.clone());
+            }
+            if g.sealed {
+                return Ok(());
+            }
+            if !g.leader {
+                break;
+            }
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        g.leader = true;
+        drop(g);
+        let r = fault::scope(|| self.run_commit(buffer, target, Some(deadline)));
+        let mut g = lock(&self.gate);
+        g.leader = false;
+        // No ticket is acknowledged: the commit may have stopped short.
+        if let Err(e) = &r {
+            g.failed = Some(e.clone());
+        }
+        drop(g);
+        self.cv.notify_all();
+        r
+    }
+
     /// Waits until the records of `buffer` from `from` are complete up to
-    /// at least `target`; returns the end of the complete run.
-    fn wait_complete(buffer: &WriteBuffer, from: u32, target: u32) -> u32 {
+    /// at least `target` (or until `deadline`); returns the end of the
+    /// complete run.
+    fn wait_complete(
+        buffer: &WriteBuffer,
+        from: u32,
+        target: u32,
+        deadline: Option<Instant>,
+    ) -> u32 {
         let mut end = buffer.complete_prefix(from);
         let mut spins = 0u32;
         while end < target {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             if spins < 64 {
                 std::hint::spin_loop();
             } else if spins < 128 {
@@ -478,10 +522,15 @@ impl<F: SegmentFile> SegmentWriter<F> {
 
     /// Writes the complete records from the last commit's end (at least up
     /// to `target`) and syncs them. Leader only.
-    fn run_commit(&self, buffer: &WriteBuffer, target: u32) -> Result<()> {
+    fn run_commit(
+        &self,
+        buffer: &WriteBuffer,
+        target: u32,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let mut io = lock(&self.io);
         let from = io.arena_end;
-        let end = Self::wait_complete(buffer, from, target);
+        let end = Self::wait_complete(buffer, from, target, deadline);
         if end == from {
             // Nothing new: everything written was synced by the commit that
             // wrote it (a failed sync poisons the segment).
@@ -610,7 +659,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         drop(g);
         let allocated = buffer.state().allocated.min(buffer.capacity());
         let r = fault::scope(|| {
-            self.run_commit(buffer, allocated)
+            self.run_commit(buffer, allocated, None)
                 .and_then(|()| self.write_index(allocated))
         });
         let mut g = lock(&self.gate);
