@@ -226,6 +226,12 @@ export class Segment {
     this.#bound = null
     b?.owner.dispose(b.arena)
   }
+
+  /** `dispose`, and lets go of the file descriptor and memory at once (after its seal: its pages are read through a `Recovery`). */
+  close(): void {
+    this.dispose()
+    this.#native.close()
+  }
 }
 
 /** A file named like a segment that is not a valid one. */
@@ -253,6 +259,8 @@ export interface Recovery {
   read(addr: bigint): Buffer
   /** `read` off the JS thread. */
   readAsync(addr: bigint): Promise<Buffer>
+  /** Whether a page of the reader's segments is at `addr` (no I/O). */
+  hasPage(addr: bigint): boolean
   /** Serves the committed pages of `segment` too (after its seal or later commits). */
   adopt(segment: Segment): void
   /** Forgets group `g` (its file is gone). */
@@ -316,6 +324,9 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
         throw nativeError(e, 'read', dir)
       }
       return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+    },
+    hasPage(addr: bigint): boolean {
+      return r.hasPage(addr)
     },
     adopt(segment: Segment): void {
       r.adopt(segment.native)

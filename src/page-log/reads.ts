@@ -4,6 +4,7 @@
  * page file. `tryRead` never waits and does no I/O; `read` may.
  */
 import { groupOf } from '../address.ts'
+import { WriteBufferError } from '../errors.ts'
 import type { Recovery } from '../segment.ts'
 import type { WriteBuffer } from '../write-buffer.ts'
 import type { FileCache } from './file-cache.ts'
@@ -32,7 +33,10 @@ export class Reads {
     const g = groupOf(a)
     const wb = this.#live.get(g)
     if (wb !== undefined) return Buffer.from(wb.page(a))
-    if (this.#segments.has(g)) return null
+    if (this.#segments.has(g)) {
+      if (!this.#reader.hasPage(a)) throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.tryRead(${a}): no page of segment ${g} is at this address`)
+      return null
+    }
     if (!this.#files.has(g)) throw noGroup('tryRead', a, g)
     return this.#files.tryPage(g, a)
   }

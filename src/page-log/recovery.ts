@@ -42,6 +42,8 @@ export interface Recovered {
   readonly nextGroup: number
   readonly recoveredFiles: number
   readonly quarantined: number
+  /** The addresses the files' dealloc records free (applied again after the segments: any order of groups then holds). */
+  readonly deallocs: bigint[]
 }
 
 /** Recovers the page files of `config.dir` (see the module comment). */
@@ -65,6 +67,7 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
   const files = new FileCache(dir, config.maxOpenFiles)
   let recoveredFiles = 0
   let quarantined = 0
+  const deallocs: bigint[] = []
   for (const g of groups) {
     const file = files.pathOf(g)
     let pf: PageFile
@@ -89,11 +92,12 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
       throw corruptFile(file, err)
     }
     index.addRecords(pf.records(), false, `PageLog.open: page file ${pf.path}`, true)
+    for (const r of pf.records()) if (r.kind === 'dealloc') deallocs.push(...r.addrs)
     files.add(g, pf)
     recoveredFiles++
   }
   const last = groups.length === 0 ? 0 : groups[groups.length - 1]
-  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined }
+  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined, deallocs }
 }
 
 function fileType(st: fs.Stats): string {

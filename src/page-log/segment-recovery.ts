@@ -10,11 +10,13 @@
  */
 import fs from 'node:fs'
 
+import { U32_MAX } from '../args.ts'
 import { WriteBufferError } from '../errors.ts'
 import { corruptSegmentError, recoverSegments, type Recovery, type SegmentRecords } from '../segment.ts'
 import type { LogConfig } from './options.ts'
 import { keyOf, type PageIndex } from './page-index.ts'
-import { quarantine } from './recovery.ts'
+import { quarantine, recoverDir, type Recovered } from './recovery.ts'
+import { SegmentSet } from './segments.ts'
 
 /** The segments as recovery left them. */
 export interface RecoveredSegments {
@@ -44,8 +46,9 @@ export function indexSegment(index: PageIndex, r: SegmentRecords): number {
   return pages
 }
 
-/** Recovers the segments of `config.dir` into `index` (see the module comment); `isV1(g)`: group `g` has a version-1 page file. */
-export async function recoverSegmentsOf(config: LogConfig, index: PageIndex, isV1: (g: number) => boolean): Promise<RecoveredSegments> {
+/** Recovers the segments of `config.dir` into the index of `v1` (see the module comment), after its version-1 page files. */
+export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promise<RecoveredSegments> {
+  const index = v1.index
   const reader = await recoverSegments(config.dir, { maxOpenFiles: config.maxOpenFiles, corrupt: 'list' })
   let lastGroup = 0
   let quarantined = 0
@@ -65,7 +68,7 @@ export async function recoverSegmentsOf(config: LogConfig, index: PageIndex, isV
     const s = reader.segment(i)
     const g = s.groupId
     lastGroup = Math.max(lastGroup, g)
-    if (isV1(g)) {
+    if (v1.files.has(g)) {
       reader.remove(g)
       await refuse({ group: g, path: s.path, message: `group ${g} also has a version-1 page file` })
       continue
@@ -85,9 +88,38 @@ export async function recoverSegmentsOf(config: LogConfig, index: PageIndex, isV
     groups.add(g)
     recovered++
   }
+  // A page file's dealloc record may free a segment's page (a directory
+  // written by both versions): freeing after every page is indexed makes
+  // the order of groups irrelevant (a later version of a page has another
+  // address, which no dealloc record names).
+  for (const a of v1.deallocs) index.forget(a)
   return { reader, groups, lastGroup, recovered, tornTails, quarantined }
 }
 
 /** `ERR_INVALID_ADDR` for an address of no buffer, page file or segment. */
 export const noGroup = (what: string, a: bigint, g: number): WriteBufferError =>
   new WriteBufferError('ERR_INVALID_ADDR', `PageLog.${what}(${a}): no buffer, page file or segment of group ${g}`)
+
+/** A directory as `PageLog.open` found it, and what the log starts with. */
+export interface Opened {
+  readonly v1: Recovered
+  readonly v2: RecoveredSegments
+  readonly segs: SegmentSet
+  /** The group of the first buffer: after every page file and segment found. */
+  readonly nextGroup: number
+}
+
+/**
+ * Recovers `config.dir` (version-1 page files, then segments) and prepares
+ * the first buffer's segment, so that it is ready before the first append
+ * (if preparing fails — a full disk, no permission — the first `flush()`
+ * tries again and reports the error).
+ */
+export async function openDir(config: LogConfig): Promise<Opened> {
+  const v1 = await recoverDir(config)
+  const v2 = await recoverSegmentsOf(config, v1)
+  const segs = new SegmentSet(config.dir, config.bufferSize, v2.reader, config.commitOnExit)
+  const nextGroup = Math.max(v1.nextGroup, v2.lastGroup + 1)
+  if (nextGroup <= U32_MAX) await segs.prepare(nextGroup).catch(() => undefined)
+  return { v1, v2, segs, nextGroup }
+}

@@ -91,8 +91,11 @@ export class SegmentSet {
       if (s.wb !== null) seg.bind(s.wb)
       return seg
     })
-    // Seen by the commit or seal that needs it (and then prepared again).
-    p.catch(() => undefined)
+    // A failure is seen by the commit or seal that needs the segment; the
+    // next one prepares it again.
+    p.catch(() => {
+      if (s.prep === p) s.prepFailed = true
+    })
     s.prep = p
   }
 
@@ -107,17 +110,12 @@ export class SegmentSet {
   }
 
   /** The prepared segment of slot `s`, preparing it again if the last try failed. */
-  async #ready(s: Slot): Promise<Segment> {
+  #ready(s: Slot): Promise<Segment> {
     if (s.prepFailed) {
       s.prepFailed = false
       this.#start(s)
     }
-    try {
-      return await s.prep
-    } catch (err) {
-      s.prepFailed = true
-      throw err
-    }
+    return s.prep
   }
 
   /** Clears a failure of `seg` before it is used again: the next commit rewrites it whole. */
@@ -133,6 +131,8 @@ export class SegmentSet {
     const s = this.#slots.get(g)
     if (s === undefined) return
     const seg = await this.#ready(s)
+    // Sealed meanwhile: everything in it is durable.
+    if (this.#slots.get(g) !== s) return
     this.#unpoison(s, seg)
     if (!seg.committing) this.#commits++
     try {
@@ -161,7 +161,7 @@ export class SegmentSet {
       throw err
     }
     this.#reader.adopt(seg)
-    seg.dispose()
+    seg.close()
     this.#slots.delete(g)
   }
 
@@ -194,7 +194,7 @@ export class SegmentSet {
         } catch {
           return
         }
-        seg.dispose()
+        seg.close()
         // Never sealed, so no record is in it (a crash before this unlink
         // leaves an empty segment, which the next open removes).
         await fs.promises.rm(seg.path, { force: true })

@@ -80,7 +80,7 @@ impl Task for PrepareTask {
     fn resolve(&mut self, env: Env, out: Self::Output) -> Result<NativeSegment> {
         match out {
             Ok(w) => Ok(NativeSegment {
-                writer: Arc::new(w),
+                writer: std::cell::RefCell::new(Some(Arc::new(w))),
             }),
             Err(e) => Err(rejection(&env, to_napi_error(e))),
         }
@@ -227,12 +227,17 @@ fn recovered_entries(s: &RecoveredSegment) -> SegmentEntries {
 /// The segment of one buffer.
 #[napi]
 pub struct NativeSegment {
-    writer: Arc<SegmentWriter>,
+    /// `None` once closed (the file descriptor and the staging memory go
+    /// with the last reference: a commit still running holds its own).
+    writer: std::cell::RefCell<Option<Arc<SegmentWriter>>>,
 }
 
 impl NativeSegment {
-    fn writer(&self) -> Result<&Arc<SegmentWriter>> {
-        Ok(&self.writer)
+    fn writer(&self) -> Result<Arc<SegmentWriter>> {
+        self.writer
+            .borrow()
+            .clone()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "the segment is closed"))
     }
 
     fn task(
@@ -242,7 +247,7 @@ impl NativeSegment {
         arena: Option<Unknown>,
         seal: bool,
     ) -> Result<AsyncTask<SegmentTask>> {
-        let writer = self.writer()?.clone();
+        let writer = self.writer()?;
         let buffer = registry::get(slot)
             .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
         let what = if seal { "seal" } else { "commit" };
@@ -341,18 +346,25 @@ impl NativeSegment {
     /// them all) and syncs it. `false` if it was not failed.
     #[napi]
     pub fn retry(&self) -> bool {
-        self.writer.retry()
+        self.writer().is_ok_and(|w| w.retry())
+    }
+
+    /// Lets go of the segment's file and memory (after its seal): later
+    /// calls throw.
+    #[napi]
+    pub fn close(&self) {
+        self.writer.borrow_mut().take();
     }
 
     /// The committed (durable) records from the `n`-th on.
     #[napi]
-    pub fn entries_since(&self, n: u32) -> SegmentEntries {
-        let w = &self.writer;
+    pub fn entries_since(&self, n: u32) -> Result<SegmentEntries> {
+        let w = self.writer()?;
         let entries = w.entries_since(n as usize);
         let allocated = entries
             .last()
             .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
-        entries_of(
+        Ok(entries_of(
             w.header().group_id,
             w.path().display().to_string(),
             w.is_sealed(),
@@ -360,7 +372,7 @@ impl NativeSegment {
             allocated,
             &entries,
             Vec::new(),
-        )
+        ))
     }
 
     /// The committed (durable) records so far.
@@ -522,6 +534,13 @@ impl NativeRecovery {
     #[napi]
     pub fn close(&self) {
         self.reader.close_files();
+    }
+
+    /// Whether a page of the reader's segments has its body at `addr` (no
+    /// I/O).
+    #[napi]
+    pub fn has_page(&self, addr: BigInt) -> bool {
+        u64_of(&addr).is_some_and(|a| self.reader.has_page(a))
     }
 
     /// Forgets group `group` (its file is being removed).

@@ -489,6 +489,16 @@ impl SegmentReader {
             .retain(|(g, _)| *g != group_id);
     }
 
+    /// Whether a known page record (not a dealloc record) has its body at
+    /// `addr` (no I/O).
+    pub fn has_page(&self, addr: u64) -> bool {
+        let group = (addr >> 32) as u32;
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&group).is_some_and(|k| {
+            find_entry((*k.entries).as_ref(), group, addr).is_some_and(|e| e.flags != DEALLOC_PAGES)
+        })
+    }
+
     /// The records of group `group_id`, if known.
     pub fn entries_of(&self, group_id: u32) -> Option<Vec<IndexEntry>> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());

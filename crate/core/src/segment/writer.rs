@@ -668,6 +668,8 @@ impl<F: SegmentFile> SegmentWriter<F> {
             Ok(_) => {
                 g.done = g.done.max(covers);
                 g.sealed = true;
+                // No commit writes again: give the staging memory back.
+                lock(&self.io).staging = Vec::new();
             }
             Err(e) => g.failed = Some(e.clone()),
         }
@@ -690,7 +692,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
             allocated,
         )?;
         // Ordering: Relaxed: a statistic.
-        self.syncs.fetch_add(2, Ordering::Relaxed);
+        self.syncs.fetch_add(3, Ordering::Relaxed);
         Ok(info)
     }
 }
@@ -739,6 +741,10 @@ fn write_seal<F: SegmentFile>(
     file.sync_data().map_err(|e| io("fdatasync", e))?;
     file.write_all_at(&trailer.encode(seed), trailer_pos)
         .map_err(|e| io("write", e))?;
+    // The trailer is durable before the file is cut to end with it: a
+    // sealed segment shorter than prepared always ends with a valid trailer.
+    fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
+    file.sync_data().map_err(|e| io("fdatasync", e))?;
     file.set_len(file_len).map_err(|e| io("truncate", e))?;
     file.sync_data().map_err(|e| io("fdatasync", e))?;
     Ok(SealInfo {
