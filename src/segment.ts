@@ -5,7 +5,10 @@
  * it; not exported from `index.ts`.
  */
 
+import { join } from 'node:path'
+
 import { WriteBufferError, nativeError, outcomeError } from './errors.ts'
+import { segmentFileName } from './file-names.ts'
 import { markOpenLanes } from './handle.ts'
 import type { WriteBuffer } from './write-buffer.ts'
 import * as native from '../load-binding.js'
@@ -81,7 +84,7 @@ export class Segment {
     try {
       return new Segment(await native.prepareSegment(dir, groupId, capacity, opts?.prealloc))
     } catch (e) {
-      throw nativeError(e, 'Segment.prepare', dir)
+      throw nativeError(e, 'Segment.prepare', join(dir, segmentFileName(groupId)))
     }
   }
 

@@ -73,7 +73,7 @@ export class SegmentSet {
     return this.#commits
   }
 
-  /** Starts preparing group `g`'s segment, unless it is under way; resolves once it is ready. */
+  /** Starts preparing group `g`'s segment, unless it is under way or done (a failed try is tried again); resolves once it is ready. */
   prepare(g: number): Promise<unknown> {
     let s = this.#slots.get(g)
     if (s === undefined) {
@@ -81,7 +81,7 @@ export class SegmentSet {
       this.#slots.set(g, s)
       this.#start(s)
     }
-    return s.prep
+    return this.#ready(s)
   }
 
   #start(s: Slot): void {

@@ -5,8 +5,8 @@ export interface PageLogStats {
   /**
    * Pages appended: this log's own appends as they return their address;
    * for a shared log also its writers' appends, counted when the owner
-   * indexes their pages, as it flushes the buffer they went to (until then
-   * they show in each writer's own `stats`).
+   * seals the buffer they went to (until then they show in each writer's
+   * own `stats`; their pages are indexed as they are committed).
    */
   readonly appends: number
   /** Appends that had to wait for a flush (returned a `Promise`). */
