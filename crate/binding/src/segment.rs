@@ -145,6 +145,7 @@ impl Task for SegmentTask {
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<SegmentOutcome> {
+        crate::test_hooks::note_resolved(self.writer.path());
         Ok(outcome(out))
     }
 

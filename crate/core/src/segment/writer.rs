@@ -14,7 +14,7 @@ use super::format::{
 };
 use super::reader::RecoveredSegment;
 use crate::error::{Error, Result};
-use crate::page_file::fault::{self, Step};
+use crate::page_file::fault::{self, Call, Step};
 use crate::record::{RecordKind, DEALLOC_PAGES};
 use crate::write_buffer::WriteBuffer;
 
@@ -132,9 +132,10 @@ pub fn default_prealloc(capacity: u32) -> u64 {
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(format!("fsync directory '{}'", dir.display()), &e))
+        fault::traced(Call::FsyncDir, dir, None, || {
+            File::open(dir).and_then(|d| d.sync_all())
+        })
+        .map_err(|e| Error::io(format!("fsync directory '{}'", dir.display()), &e))
     }
     #[cfg(not(unix))]
     {
@@ -144,21 +145,25 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes the header and `prepared_len - HEADER_LEN` zeros, then syncs.
-fn write_prepared<F: SegmentFile>(file: &F, header: &SegmentHeader, what: &str) -> Result<()> {
+fn write_prepared<F: SegmentFile>(file: &F, header: &SegmentHeader, path: &Path) -> Result<()> {
+    let what = path.display();
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
     fault::check(Step::Write, format!("write '{what}'"))?;
-    file.write_all_at(&header.encode(), 0)
-        .map_err(|e| io("write", e))?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut pos = HEADER_LEN;
-    while pos < header.prepared_len {
-        let n = (header.prepared_len - pos).min(zeros.len() as u64) as usize;
-        file.write_all_at(&zeros[..n], pos)
-            .map_err(|e| io("write", e))?;
-        pos += n as u64;
-    }
+    fault::traced(Call::Write, path, None, || {
+        file.write_all_at(&header.encode(), 0)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut pos = HEADER_LEN;
+        while pos < header.prepared_len {
+            let n = (header.prepared_len - pos).min(zeros.len() as u64) as usize;
+            file.write_all_at(&zeros[..n], pos)?;
+            pos += n as u64;
+        }
+        Ok(())
+    })
+    .map_err(|e| io("write", e))?;
     fault::check(Step::Sync, format!("fsync '{what}'"))?;
-    file.sync_all().map_err(|e| io("fsync", e))
+    // Traced as the fdatasync it includes (an fsync: the size too).
+    fault::traced(Call::Fdatasync, path, None, || file.sync_all()).map_err(|e| io("fsync", e))
 }
 
 impl SegmentWriter<File> {
@@ -193,12 +198,14 @@ impl SegmentWriter<File> {
         }
         let _ = std::fs::remove_file(&tmp);
         fault::check(Step::Open, format!("create '{}'", what(&tmp)))?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("create '{}'", what(&tmp)), &e))?;
+        let file = fault::traced(Call::Open, &tmp, None, || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+        })
+        .map_err(|e| Error::io(format!("create '{}'", what(&tmp)), &e))?;
         let header = SegmentHeader {
             group_id,
             capacity,
@@ -207,15 +214,19 @@ impl SegmentWriter<File> {
                 .unwrap_or_else(|| default_prealloc(capacity))
                 .max(HEADER_LEN + TRAILER_ALIGN),
         };
-        let linked = write_prepared(&file, &header, &what(&tmp)).and_then(|()| {
+        let linked = write_prepared(&file, &header, &tmp).and_then(|()| {
             fault::check(Step::Rename, format!("link '{}'", what(&path)))?;
-            std::fs::hard_link(&tmp, &path)
-                .or_else(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => Err(e),
-                    // No hard links here: rename (checked free just above).
-                    _ => std::fs::rename(&tmp, &path),
-                })
-                .map_err(|e| Error::io(format!("link '{}'", what(&path)), &e))
+            fault::traced(Call::Link, &tmp, Some(&path), || {
+                std::fs::hard_link(&tmp, &path)
+            })
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Err(e),
+                // No hard links here: rename (checked free just above).
+                _ => fault::traced(Call::Rename, &tmp, Some(&path), || {
+                    std::fs::rename(&tmp, &path)
+                }),
+            })
+            .map_err(|e| Error::io(format!("link '{}'", what(&path)), &e))
         });
         let _ = std::fs::remove_file(&tmp);
         linked?;
@@ -288,7 +299,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
             salt: random_salt(),
             prepared_len: prealloc.max(HEADER_LEN + TRAILER_ALIGN),
         };
-        write_prepared(&file, &header, &path.display().to_string())?;
+        write_prepared(&file, &header, &path)?;
         Ok(Self::new(file, path, header))
     }
 
@@ -600,12 +611,12 @@ impl<F: SegmentFile> SegmentWriter<F> {
         io.stale_end = 0;
         if !staging.is_empty() {
             fault::check(Step::Write, format!("write '{what}'"))?;
-            self.file
-                .write_all_at(&staging, base)
-                .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
+            fault::traced(Call::Write, &self.path, None, || {
+                self.file.write_all_at(&staging, base)
+            })
+            .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
             fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
-            self.file
-                .sync_data()
+            fault::traced(Call::Fdatasync, &self.path, None, || self.file.sync_data())
                 .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
             // Ordering: Relaxed: statistics.
             self.syncs.fetch_add(1, Ordering::Relaxed);
@@ -685,7 +696,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let info = write_seal(
             &self.file,
             self.seed,
-            &self.path.display().to_string(),
+            &self.path,
             io.write_pos,
             &entries,
             &deallocs,
@@ -704,7 +715,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
 fn write_seal<F: SegmentFile>(
     file: &F,
     seed: u32,
-    what: &str,
+    path: &Path,
     write_pos: u64,
     entries: &[IndexEntry],
     deallocs: &[u64],
@@ -733,20 +744,26 @@ fn write_seal<F: SegmentFile>(
         allocated,
         index_crc,
     };
+    let what = path.display();
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
     fault::check(Step::Write, format!("write '{what}'"))?;
-    file.write_all_at(&b, write_pos)
+    fault::traced(Call::Write, path, None, || file.write_all_at(&b, write_pos))
         .map_err(|e| io("write", e))?;
     fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
-    file.sync_data().map_err(|e| io("fdatasync", e))?;
-    file.write_all_at(&trailer.encode(seed), trailer_pos)
-        .map_err(|e| io("write", e))?;
+    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
+        .map_err(|e| io("fdatasync", e))?;
+    fault::traced(Call::Write, path, None, || {
+        file.write_all_at(&trailer.encode(seed), trailer_pos)
+    })
+    .map_err(|e| io("write", e))?;
     // The trailer is durable before the file is cut to end with it: a
     // sealed segment shorter than prepared always ends with a valid trailer.
     fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
-    file.sync_data().map_err(|e| io("fdatasync", e))?;
+    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
+        .map_err(|e| io("fdatasync", e))?;
     file.set_len(file_len).map_err(|e| io("truncate", e))?;
-    file.sync_data().map_err(|e| io("fdatasync", e))?;
+    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
+        .map_err(|e| io("fdatasync", e))?;
     Ok(SealInfo {
         records: entries.len() as u32,
         file_len,
@@ -781,7 +798,7 @@ pub fn seal_recovered_on<F: SegmentFile>(file: &F, seg: &RecoveredSegment) -> Re
     write_seal(
         file,
         seg.seed(),
-        &seg.path.display().to_string(),
+        &seg.path,
         seg.end,
         &seg.entries,
         &seg.deallocs,
