@@ -145,9 +145,10 @@ function assertPrepared(t: ExecutionContext, calls: DurabilityCall[], final: str
 /** Asserts that the last write to `file` before its last `resolve` note is covered by an fdatasync of `file` in between. */
 function assertCommitted(t: ExecutionContext, calls: DurabilityCall[], file: string): void {
   const what = `${path.basename(file)}:\n${show(calls)}`
-  const resolved = calls.findLastIndex((c) => c.call === 'resolve' && c.path === file)
+  const lastIndex = (ok: (c: DurabilityCall, i: number) => boolean): number => calls.reduce((last, c, i) => (ok(c, i) ? i : last), -1)
+  const resolved = lastIndex((c) => c.call === 'resolve' && c.path === file)
   t.true(resolved >= 0, `a commit or seal of ${what} is reported to JS`)
-  const lastWrite = calls.findLastIndex((c, i) => i < resolved && c.call === 'write' && c.path === file)
+  const lastWrite = lastIndex((c, i) => i < resolved && c.call === 'write' && c.path === file)
   t.true(lastWrite >= 0, `${what} was written`)
   const synced = calls.findIndex((c, i) => i > lastWrite && i < resolved && c.error == null && c.call === 'fdatasync' && c.path === file)
   t.true(synced >= 0, `the last write is fdatasync'ed before the outcome reaches JS: ${what}`)
