@@ -7,7 +7,13 @@ import path from 'node:path'
 import { pageFileName } from '../file-names.ts'
 import { PageFile } from '../page-file.ts'
 import { keyOf, type PageIndex } from './page-index.ts'
-import type { LivePage } from './pages.ts'
+
+/** One live page of a PageLog: its id, its address (`read(addr)` gives its body) and its size in bytes. */
+export interface LivePage {
+  readonly pageId: bigint
+  readonly addr: bigint
+  readonly size: number
+}
 
 export class FileCache {
   readonly #dir: string

@@ -7,15 +7,10 @@
  */
 import type { Recovery } from '../segment.ts'
 import type { WriteBuffer } from '../write-buffer.ts'
-import type { FileCache } from './file-cache.ts'
+import type { FileCache, LivePage } from './file-cache.ts'
 import { keyOf, type PageIndex } from './page-index.ts'
 
-/** One live page: its id, its address (`read(addr)` gives its body) and its size in bytes. */
-export interface LivePage {
-  readonly pageId: bigint
-  readonly addr: bigint
-  readonly size: number
-}
+export type { LivePage }
 
 export function* livePages(
   index: PageIndex,
