@@ -65,6 +65,13 @@ export class FileCache {
     return (cached ?? this.#open(g)).then((pf) => pf.page(addr))
   }
 
+  /** Page files open now. */
+  get openFiles(): number {
+    let n = 0
+    for (const c of this.#cache.values()) if (c instanceof PageFile) n++
+    return n
+  }
+
   /** Groups with a page file. */
   groups(): IterableIterator<number> {
     return this.#files.values()

@@ -86,6 +86,7 @@ export class PageLog {
   #peakBuffers = 0
   readonly #recoveredFiles: number
   readonly #quarantined: number
+  readonly #recoveryBytesRead: number
 
   private constructor(config: LogConfig, lock: native.NativeDirLock, { v1: recovered, v2: segments, segs, nextGroup }: Opened) {
     this.dir = config.dir
@@ -114,6 +115,7 @@ export class PageLog {
     )
     this.#recoveredFiles = recovered.recoveredFiles + segments.recovered
     this.#quarantined = recovered.quarantined + segments.quarantined
+    this.#recoveryBytesRead = recovered.bytesRead + segments.reader.bytesRead
     const host: CommitHost = {
       job: this.#job,
       segs,
@@ -468,6 +470,8 @@ export class PageLog {
       commits: this.#segs.commits,
       segmentsCreated: this.#segs.created,
       tornTails: this.#recovered.tornTails,
+      recoveryBytesRead: this.#recoveryBytesRead,
+      openFiles: this.#recovered.reader.openFiles + this.#files.openFiles,
       flushErrors: this.#flushErrors,
       buffers: this.#live.size,
       peakBuffers: this.#peakBuffers,

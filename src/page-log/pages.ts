@@ -20,12 +20,22 @@ export function* livePages(
   reader: Recovery,
 ): IterableIterator<LivePage> {
   const groups = [...new Set([...files.groups(), ...segments, ...live.keys()])].sort((a, b) => a - b)
+  // The pages of the buffers in memory (other threads may still be filling
+  // records there, so they are not walked): from the index, in one pass.
+  const inMemory = new Map<number, LivePage[]>()
+  if (live.size > 0) {
+    for (const [key, addr] of index.entries()) {
+      const wb = live.get(Number(addr >> 32n))
+      if (wb === undefined) continue
+      let list = inMemory.get(wb.groupId)
+      if (list === undefined) inMemory.set(wb.groupId, (list = []))
+      list.push({ pageId: BigInt(key), addr, size: wb.page(addr).length })
+    }
+    for (const list of inMemory.values()) list.sort((a, b) => (a.addr < b.addr ? -1 : 1))
+  }
   for (const g of groups) {
-    const wb = live.get(g)
-    if (wb !== undefined) {
-      for (const r of wb.records()) {
-        if (r.kind === 'page' && index.get(keyOf(r.pageId)) === r.addr) yield { pageId: r.pageId, addr: r.addr, size: r.page.length }
-      }
+    if (live.has(g)) {
+      yield* inMemory.get(g) ?? []
     } else if (segments.has(g)) {
       const recs = reader.groupRecords(g)
       if (recs === null) continue

@@ -44,6 +44,8 @@ export interface Recovered {
   readonly quarantined: number
   /** The addresses the files' dealloc records free (applied again after the segments: any order of groups then holds). */
   readonly deallocs: bigint[]
+  /** Bytes read (version-1 files are read whole). */
+  readonly bytesRead: number
 }
 
 /** Recovers the page files of `config.dir` (see the module comment). */
@@ -68,6 +70,7 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
   let recoveredFiles = 0
   let quarantined = 0
   const deallocs: bigint[] = []
+  let bytesRead = 0
   for (const g of groups) {
     const file = files.pathOf(g)
     let pf: PageFile
@@ -76,6 +79,7 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
       // not block on a FIFO the way an open does).
       const st = await fs.promises.stat(file)
       if (!st.isFile()) throw new WriteBufferError('ERR_CORRUPT', `not a regular file (${fileType(st)})`)
+      bytesRead += st.size
       pf = await PageFile.open(file)
       const held = pf.groupId
       if (held !== g) {
@@ -97,7 +101,7 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
     recoveredFiles++
   }
   const last = groups.length === 0 ? 0 : groups[groups.length - 1]
-  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined, deallocs }
+  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined, deallocs, bytesRead }
 }
 
 function fileType(st: fs.Stats): string {

@@ -19,6 +19,10 @@ export interface PageLogStats {
   readonly segmentsCreated: number
   /** Unsealed segments whose torn tail recovery cut at `open` (not an error). */
   readonly tornTails: number
+  /** Bytes `open` read to recover the directory (segment indexes and trailers, unsealed tails; version-1 page files whole). */
+  readonly recoveryBytesRead: number
+  /** Files open for reads now (at most `maxOpenFiles` segments, and as many version-1 page files). */
+  readonly openFiles: number
   /** Background flushes that failed (each is retried by the next `flush()`/`close()`). */
   readonly flushErrors: number
   /** Unflushed buffers now (active + sealed and not yet durable). */
