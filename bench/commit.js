@@ -1,0 +1,549 @@
+'use strict';
+// Durable commits (docs/BENCHMARKS.md, "Durable commits"): what a database, a
+// queue or a logger built on PageLog gets when it acknowledges a client only
+// once the client's record is durable, against what a user writes by hand on
+// one file. Public API only, default options unless a user would set one, the
+// environment a user's process has. Run by bench/index.js (each case in a child
+// process of its own: steps commit-1, commit-32, commit-workers, commit-open),
+// or alone:
+//   node --expose-gc bench/commit.js --case one|many|workers|open [--json]
+//
+// Cases (each prints rows "case | project | baseline | ratio | must | status"):
+//   one       1 client: append 100 B + `await log.flush()` per commit, commits/s,
+//             vs `fs.writeSync` of the same 100 B behind a 16 B header +
+//             `fs.fdatasyncSync` on one file. Ratio project ÷ baseline, ≥ 0.8.
+//   many      32 async clients in one process, each looping append +
+//             `await log.flush()`: commits/s and p50/p99 latency (append to
+//             flush resolved), vs the hand-written group commit of
+//             bench/baseline/group-commit.js (queue; when idle: one writev of
+//             everything queued + one fdatasync; resolve all). Ratio ≥ 1.0.
+//             Also files created per 1000 commits (directory entries after the
+//             last commit resolved, before close(), minus those after open),
+//             ≤ 1.
+//   workers   4 worker threads, each `PageLog.attach(log.share())` and looping
+//             `PageLogWriter.append` + `await flush()`: commit p99, vs the
+//             p99 of `fdatasyncSync` in the bare loop of `one` (measured in the
+//             same process, rounds interleaved): ≤ 2 × fdatasync p99 + 1 ms.
+//   open      `PageLog.open` of a directory holding BENCH_OPEN_4K_MIB (1024) MiB
+//             of 4 KiB pages, and of BENCH_OPEN_100_MIB (256) MiB of 100 B pages
+//             (distinct page ids, 8 MiB buffers: ~130 and ~41 files in today's
+//             format), written by PageLog once, untimed; vs reading every file
+//             of the directory once (`fs.readFileSync` of each). Ratio open ÷
+//             read-all, ≤ 0.1 (4 KiB) and ≤ 0.5 (100 B). Both sides run with a
+//             warm page cache (the files were just written and read; without
+//             root the cache cannot be dropped). RSS growth of open, in a fresh
+//             process: the kernel's high-water mark (maxRSS) after open minus
+//             the RSS before it; must ≤ index size + 32 MiB, where the index
+//             size is taken as 16 B (a page id and an address) per live page.
+// Rounds alternate project and baseline (order rotated every round), each from
+// a fresh directory (files case: from the built ones), a 100 ms settle and a GC
+// before each, untimed. Throughput: median of the rounds; ratio: median of the
+// per-round ratios; latency percentiles: over every commit of every round.
+//
+// Environment: BENCH_COMMIT_ROUNDS (default 5), BENCH_COMMIT_MS (ms per round,
+// default 1000), BENCH_COMMIT_CLIENTS (32), BENCH_COMMIT_WORKERS (4),
+// BENCH_OPEN_ROUNDS (3), BENCH_OPEN_4K_MIB (1024), BENCH_OPEN_100_MIB (256),
+// BENCH_COMMIT_DIR (default the OS temp dir; fresh directories are made and
+// removed under it). BENCH_QUICK=1 (bench/index.js) sets 3 rounds of 500 ms
+// and 64 / 16 MiB for open.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
+const { performance } = require('node:perf_hooks');
+const { printTable } = require('./harness');
+const { GroupCommit } = require('./baseline/group-commit');
+
+const MiB = 1 << 20;
+const PAYLOAD = 100;
+const HEADER = 16;
+const IDS = 65536;
+const SETTLE_MS = 100;
+const OPEN_BUFFER_SIZE = 8 * MiB;
+
+const env = (name, def) => Number(process.env[name]) || def;
+const ROUNDS = env('BENCH_COMMIT_ROUNDS', 5);
+const ROUND_MS = env('BENCH_COMMIT_MS', 1000);
+const CLIENTS = env('BENCH_COMMIT_CLIENTS', 32);
+const WORKERS = env('BENCH_COMMIT_WORKERS', 4);
+const OPEN_ROUNDS = env('BENCH_OPEN_ROUNDS', 3);
+
+const gc = typeof global.gc === 'function' ? global.gc : () => {};
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+/** The p-quantile (0..1) of `xs`, nearest rank. */
+function quantile(xs, p) {
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+}
+const baseDir = () => process.env.BENCH_COMMIT_DIR || os.tmpdir();
+const freshDir = (tag) => fs.mkdtempSync(path.join(baseDir(), `pwb-bench-${tag}-`));
+const entries = (dir) => fs.readdirSync(dir).length;
+
+/** `size` bytes of pseudo-random data. */
+function payload(size, seed = 0x9e3779b9) {
+  const b = Buffer.alloc(size);
+  let x = seed | 0;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    b.writeInt32LE(x | 0, i);
+  }
+  return b;
+}
+
+/** A baseline record: a 16 B header (id, length, sequence) and the 100 B payload. */
+function record(src, id, seq) {
+  const r = Buffer.allocUnsafe(HEADER + src.length);
+  r.writeBigUInt64LE(BigInt(id), 0);
+  r.writeUInt32LE(src.length, 8);
+  r.writeUInt32LE(seq >>> 0, 12);
+  src.copy(r, HEADER);
+  return r;
+}
+
+/** Runs `rounds` rounds of every variant, order rotated per round; `log` ticks. */
+async function interleave(name, variants, rounds, log) {
+  const names = Object.keys(variants);
+  const out = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < names.length; j++) {
+      const v = names[(r + j) % names.length];
+      await sleep(SETTLE_MS);
+      gc();
+      await turn();
+      out[v].push(await variants[v]());
+    }
+    log(`${name}: round ${r + 1}/${rounds}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- one client
+
+/** The project, 1 client: append + await flush() per commit for `ms`. */
+async function oneProject(ms) {
+  const { PageLog } = require('..');
+  const dir = freshDir('commit1');
+  try {
+    const log = await PageLog.open(dir);
+    const files0 = entries(dir);
+    const src = payload(PAYLOAD);
+    let commits = 0;
+    const t0 = performance.now();
+    const end = t0 + ms;
+    let t = t0;
+    while (t < end) {
+      const id = commits % IDS;
+      if (log.tryAppend(id, src) === null) await log.append(id, src);
+      await log.flush();
+      commits++;
+      t = performance.now();
+    }
+    const elapsed = t - t0;
+    const files = entries(dir) - files0;
+    await log.close();
+    return { commits, ms: elapsed, perSec: commits / (elapsed / 1000), files };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The bare baseline: writeSync(header + 100 B) + fdatasyncSync per commit, on one file, for `ms`. */
+function oneBare(ms, { syncTimes = null } = {}) {
+  const dir = freshDir('commit1-bare');
+  const fd = fs.openSync(path.join(dir, 'log'), 'w');
+  try {
+    const src = payload(PAYLOAD);
+    let commits = 0;
+    const t0 = performance.now();
+    const end = t0 + ms;
+    let t = t0;
+    while (t < end) {
+      const r = record(src, commits % IDS, commits);
+      fs.writeSync(fd, r);
+      const s0 = syncTimes ? performance.now() : 0;
+      fs.fdatasyncSync(fd);
+      t = performance.now();
+      if (syncTimes) syncTimes.push(t - s0);
+      commits++;
+    }
+    const elapsed = t - t0;
+    return { commits, ms: elapsed, perSec: commits / (elapsed / 1000), files: 1 };
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function caseOne({ log = console.error } = {}) {
+  await oneProject(Math.min(200, ROUND_MS)); // warm-up (JIT, the addon, the fs)
+  oneBare(Math.min(200, ROUND_MS));
+  const res = await interleave('commit-1', { project: () => oneProject(ROUND_MS), baseline: async () => oneBare(ROUND_MS) }, ROUNDS, log);
+  const ratio = median(res.project.map((p, i) => p.perSec / res.baseline[i].perSec));
+  const p = median(res.project.map((x) => x.perSec));
+  const b = median(res.baseline.map((x) => x.perSec));
+  const filesPer1000 = median(res.project.map((x) => (x.files / x.commits) * 1000));
+  return {
+    case: 'one', rounds: ROUNDS, roundMs: ROUND_MS, payload: PAYLOAD, dir: baseDir(),
+    project: { commitsPerSec: p, filesPer1000, samples: res.project },
+    baseline: { commitsPerSec: b, samples: res.baseline },
+    ratio,
+    rows: [{
+      case: '1 client: 100 B append + flush() vs writeSync + fdatasync',
+      project: `${fmtN(p)} commits/s`, baseline: `${fmtN(b)} commits/s`,
+      ratio: `${ratio.toFixed(2)}×`, must: '≥ 0.8×', pass: ratio >= 0.8,
+    }],
+  };
+}
+
+// ------------------------------------------------------------- many clients
+
+/** `clients` async loops of `one()` (resolves when a commit is durable) for `ms`; commits, latencies. */
+async function clientLoops(clients, ms, one) {
+  const lat = [];
+  let commits = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const client = async (c) => {
+    for (let i = 0; performance.now() < end; i++) {
+      const s = performance.now();
+      await one(c, i);
+      lat.push(performance.now() - s);
+      commits++;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
+  const elapsed = performance.now() - t0;
+  return { commits, ms: elapsed, perSec: commits / (elapsed / 1000), lat };
+}
+
+async function manyProject(ms) {
+  const { PageLog } = require('..');
+  const dir = freshDir('commit32');
+  try {
+    const log = await PageLog.open(dir);
+    const files0 = entries(dir);
+    const src = payload(PAYLOAD);
+    const out = await clientLoops(CLIENTS, ms, async (c, i) => {
+      const id = (c * 2048 + i) % IDS;
+      if (log.tryAppend(id, src) === null) await log.append(id, src);
+      await log.flush();
+    });
+    out.files = entries(dir) - files0;
+    await log.close();
+    return out;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function manyBaseline(ms) {
+  const dir = freshDir('commit32-gc');
+  const fd = fs.openSync(path.join(dir, 'log'), 'w');
+  try {
+    const files0 = entries(dir);
+    const src = payload(PAYLOAD);
+    const g = new GroupCommit(fd);
+    const out = await clientLoops(CLIENTS, ms, (c, i) => g.commit(record(src, (c * 2048 + i) % IDS, i)));
+    out.files = entries(dir) - files0 + 1; // the log file itself, made before
+    out.batches = g.batches;
+    return out;
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function caseMany({ log = console.error } = {}) {
+  await manyProject(Math.min(200, ROUND_MS));
+  await manyBaseline(Math.min(200, ROUND_MS));
+  const res = await interleave('commit-32', { project: () => manyProject(ROUND_MS), baseline: () => manyBaseline(ROUND_MS) }, ROUNDS, log);
+  const ratio = median(res.project.map((p, i) => p.perSec / res.baseline[i].perSec));
+  const summary = (xs) => {
+    const lat = xs.flatMap((x) => x.lat);
+    return { commitsPerSec: median(xs.map((x) => x.perSec)), p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), commits: lat.length };
+  };
+  const p = summary(res.project);
+  const b = summary(res.baseline);
+  const commits = res.project.reduce((s, x) => s + x.commits, 0);
+  const files = res.project.reduce((s, x) => s + x.files, 0);
+  const filesPer1000 = (files / commits) * 1000;
+  const batchesPerCommit = res.baseline.reduce((s, x) => s + x.batches, 0) / res.baseline.reduce((s, x) => s + x.commits, 0);
+  const strip = (xs) => xs.map(({ lat, ...x }) => x);
+  return {
+    case: 'many', clients: CLIENTS, rounds: ROUNDS, roundMs: ROUND_MS, payload: PAYLOAD, dir: baseDir(),
+    project: { ...p, filesPer1000, samples: strip(res.project) },
+    baseline: { ...b, commitsPerBatch: 1 / batchesPerCommit, samples: strip(res.baseline) },
+    ratio,
+    rows: [
+      {
+        case: `${CLIENTS} clients: append + flush() each vs hand-rolled group commit`,
+        project: `${fmtN(p.commitsPerSec)} commits/s, p50 ${fmtMs(p.p50)}, p99 ${fmtMs(p.p99)}`,
+        baseline: `${fmtN(b.commitsPerSec)} commits/s, p50 ${fmtMs(b.p50)}, p99 ${fmtMs(b.p99)}`,
+        ratio: `${ratio.toFixed(2)}×`, must: '≥ 1.0×', pass: ratio >= 1.0,
+      },
+      {
+        case: `files created per 1000 commits (${CLIENTS} clients)`,
+        project: filesPer1000.toFixed(1), baseline: `1 file in all (${(1 / batchesPerCommit).toFixed(1)} commits per fdatasync)`,
+        ratio: '—', must: '≤ 1', pass: filesPer1000 <= 1,
+      },
+    ],
+  };
+}
+
+// ----------------------------------------------------------- worker threads
+
+/** Worker: attach, say ready, loop append + flush() until `end` (performance.timeOrigin based), post latencies. */
+async function workerMain() {
+  const { PageLog } = require('..');
+  const { handle, w } = workerData;
+  const writer = PageLog.attach(handle);
+  const src = payload(PAYLOAD, 0x1234567 + w);
+  parentPort.postMessage({ type: 'ready' });
+  const { endEpoch } = await new Promise((resolve) => parentPort.once('message', resolve));
+  const end = endEpoch - performance.timeOrigin;
+  const lat = [];
+  for (let i = 0; performance.now() < end; i++) {
+    const s = performance.now();
+    const id = (w << 16) + (i % IDS);
+    if (writer.tryAppend(id, src) === null) await writer.append(id, src);
+    await writer.flush();
+    lat.push(performance.now() - s);
+  }
+  const out = Float64Array.from(lat);
+  parentPort.postMessage({ type: 'done', lat: out }, [out.buffer]);
+  writer.close();
+}
+
+async function workersProject(ms) {
+  const { PageLog } = require('..');
+  const dir = freshDir('commit-workers');
+  const workers = [];
+  try {
+    const log = await PageLog.open(dir);
+    const handle = log.share();
+    const ready = [];
+    for (let w = 0; w < WORKERS; w++) {
+      const worker = new Worker(__filename, { workerData: { handle, w } });
+      workers.push(worker);
+      ready.push(new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      }));
+    }
+    await Promise.all(ready); // start-up untimed
+    const done = workers.map((worker) => new Promise((resolve, reject) => {
+      worker.on('message', (m) => m.type === 'done' && resolve(m.lat));
+      worker.once('error', reject);
+    }));
+    const t0 = performance.now();
+    const endEpoch = performance.timeOrigin + t0 + ms;
+    for (const worker of workers) worker.postMessage({ endEpoch });
+    const lats = await Promise.all(done);
+    const elapsed = performance.now() - t0;
+    // The workers closed their writers and exit; a stuck one is terminated (finally).
+    await Promise.race([Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve)))), sleep(2000)]);
+    await log.close();
+    const lat = lats.flatMap((l) => Array.from(l));
+    return { commits: lat.length, ms: elapsed, perSec: lat.length / (elapsed / 1000), lat };
+  } finally {
+    for (const worker of workers) worker.terminate();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function caseWorkers({ log = console.error } = {}) {
+  await workersProject(Math.min(200, ROUND_MS));
+  oneBare(Math.min(200, ROUND_MS));
+  const res = await interleave('commit-workers', {
+    project: () => workersProject(ROUND_MS),
+    baseline: async () => {
+      const syncTimes = [];
+      const out = oneBare(ROUND_MS, { syncTimes });
+      return { ...out, lat: syncTimes };
+    },
+  }, ROUNDS, log);
+  const lat = res.project.flatMap((x) => x.lat);
+  const sync = res.baseline.flatMap((x) => x.lat);
+  const p99 = quantile(lat, 0.99);
+  const syncP99 = quantile(sync, 0.99);
+  const limit = 2 * syncP99 + 1;
+  const strip = (xs) => xs.map(({ lat: _l, ...x }) => x);
+  return {
+    case: 'workers', workers: WORKERS, rounds: ROUNDS, roundMs: ROUND_MS, payload: PAYLOAD, dir: baseDir(),
+    project: { p50: quantile(lat, 0.5), p99, commits: lat.length, commitsPerSec: median(res.project.map((x) => x.perSec)), samples: strip(res.project) },
+    baseline: { fdatasyncP50: quantile(sync, 0.5), fdatasyncP99: syncP99, syncs: sync.length, samples: strip(res.baseline) },
+    limitMs: limit,
+    rows: [{
+      case: `commit p99, ${WORKERS} worker threads: append + flush() vs fdatasync p99`,
+      project: `p99 ${fmtMs(p99)} (p50 ${fmtMs(quantile(lat, 0.5))}, ${fmtN(median(res.project.map((x) => x.perSec)))} commits/s)`,
+      baseline: `fdatasync p99 ${fmtMs(syncP99)} (p50 ${fmtMs(quantile(sync, 0.5))})`,
+      ratio: `${(p99 / syncP99).toFixed(2)}×`, must: `≤ 2× + 1 ms = ${fmtMs(limit)}`, pass: p99 <= limit,
+    }],
+  };
+}
+
+// --------------------------------------------------------------------- open
+
+/** Writes `mib` MiB of `size`-byte pages (distinct ids) into a fresh directory through PageLog; returns it. */
+async function buildDir(size, mib, log) {
+  const { PageLog } = require('..');
+  const dir = freshDir(`open-${size}`);
+  const plog = await PageLog.open(dir, { bufferSize: OPEN_BUFFER_SIZE });
+  const pages = Math.floor((mib * MiB) / size);
+  const src = payload(size);
+  const t0 = performance.now();
+  for (let i = 0; i < pages; i++) {
+    src.writeUInt32LE(i, 0);
+    if (plog.tryAppend(i, src) === null) await plog.append(i, src);
+  }
+  await plog.close();
+  const files = fs.readdirSync(dir);
+  const bytes = files.reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0);
+  log(`commit-open: wrote ${pages} pages of ${size} B (${files.length} files, ${(bytes / MiB).toFixed(0)} MiB) in ` +
+    `${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { dir, pages, files: files.length, bytes };
+}
+
+/** Reads every file of `dir` once, whole. */
+function readAll(dir) {
+  let bytes = 0;
+  for (const n of fs.readdirSync(dir)) {
+    const p = path.join(dir, n);
+    if (fs.statSync(p).isFile()) bytes += fs.readFileSync(p).length;
+  }
+  return bytes;
+}
+
+/** In a fresh process: RSS before, PageLog.open, maxRSS after (see the header). */
+function openRss(dir) {
+  const code = `
+    const { PageLog } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    (async () => {
+      global.gc(); await new Promise((r) => setImmediate(r)); global.gc();
+      const before = process.memoryUsage.rss();
+      const t0 = performance.now();
+      const log = await PageLog.open(${JSON.stringify(dir)});
+      const ms = performance.now() - t0;
+      const after = process.memoryUsage.rss();
+      const peak = process.resourceUsage().maxRSS * 1024;
+      const pageCount = log.pageCount;
+      await log.close();
+      console.log(JSON.stringify({ before, after, peak, ms, pageCount }));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`open RSS child failed: ${r.stderr}`);
+  const o = JSON.parse(r.stdout.trim().split('\n').pop());
+  return { ...o, growth: Math.max(o.after, o.peak) - o.before };
+}
+
+async function caseOpen({ log = console.error } = {}) {
+  const { PageLog } = require('..');
+  const sets = [
+    { size: 4096, mib: env('BENCH_OPEN_4K_MIB', 1024), must: 0.1 },
+    { size: 100, mib: env('BENCH_OPEN_100_MIB', 256), must: 0.5 },
+  ];
+  const out = [];
+  for (const s of sets) {
+    const built = await buildDir(s.size, s.mib, log);
+    try {
+      const open = async () => {
+        const t0 = performance.now();
+        const plog = await PageLog.open(built.dir);
+        const ms = performance.now() - t0;
+        const pageCount = plog.pageCount;
+        await plog.close();
+        if (pageCount !== built.pages) throw new Error(`open found ${pageCount} pages, not ${built.pages}`);
+        return { ms };
+      };
+      const read = async () => {
+        const t0 = performance.now();
+        const bytes = readAll(built.dir);
+        const ms = performance.now() - t0;
+        if (bytes !== built.bytes) throw new Error(`read ${bytes} bytes, not ${built.bytes}`);
+        return { ms };
+      };
+      await open(); // warm: both sides read a directory in the page cache
+      await read();
+      const res = await interleave(`commit-open-${s.size}`, { project: open, baseline: read }, OPEN_ROUNDS, log);
+      const ratio = median(res.project.map((p, i) => p.ms / res.baseline[i].ms));
+      const rss = openRss(built.dir);
+      out.push({ ...s, pages: built.pages, files: built.files, bytes: built.bytes,
+        openMs: median(res.project.map((x) => x.ms)), readAllMs: median(res.baseline.map((x) => x.ms)), ratio,
+        samples: res, rss, indexBytes: built.pages * 16 });
+    } finally {
+      fs.rmSync(built.dir, { recursive: true, force: true });
+    }
+  }
+  const label = (s) => `${s.mib >= 1024 ? `${s.mib / 1024} GiB` : `${s.mib} MiB`} of ${s.size >= 1024 ? `${s.size / 1024} KiB` : `${s.size} B`} pages`;
+  const rows = [];
+  for (const s of out) {
+    rows.push({
+      case: `open ${label(s)} (${fmtN(s.pages)} pages, ${s.files} files) vs reading every file (warm cache)`,
+      project: `${fmtMs(s.openMs)}`, baseline: `${fmtMs(s.readAllMs)}`,
+      ratio: `${s.ratio.toFixed(2)}×`, must: `≤ ${s.must}×`, pass: s.ratio <= s.must,
+    });
+  }
+  for (const s of out) {
+    const limit = s.indexBytes + 32 * MiB;
+    rows.push({
+      case: `RSS growth during open, ${label(s)} (fresh process)`,
+      project: `+${fmtMiB(s.rss.growth)} (${(s.rss.growth / s.pages).toFixed(0)} B/page)`, baseline: '—',
+      ratio: '—', must: `≤ index ${fmtMiB(s.indexBytes)} + 32 MiB`, pass: s.rss.growth <= limit,
+    });
+  }
+  return { case: 'open', rounds: OPEN_ROUNDS, bufferSize: OPEN_BUFFER_SIZE, dir: baseDir(), cache: 'warm (both sides)', sets: out, rows };
+}
+
+// ------------------------------------------------------------------ output
+
+const fmtN = (x) => Math.round(x).toLocaleString('en-US');
+const fmtMs = (x) => `${x < 10 ? x.toFixed(2) : x.toFixed(0)} ms`;
+const fmtMiB = (x) => `${(x / MiB).toFixed(1)} MiB`;
+
+/** Prints the results of any of the cases (one or a list) as one table. */
+function print(results) {
+  const list = (Array.isArray(results) ? results : [results]).filter(Boolean);
+  if (list.length === 0) return;
+  const r0 = list[0];
+  console.log(`\ndurable commits · ${PAYLOAD} B records unless said · default PageLog options (open: bufferSize 8 MiB) · ` +
+    `rounds alternate project and baseline · ${r0.dir}`);
+  const header = ['case', 'project', 'baseline', 'ratio', 'must', 'status'];
+  const lines = list.flatMap((r) => r.rows).map((x) => [x.case, x.project, x.baseline, x.ratio, x.must, x.pass ? 'PASS' : 'FAIL']);
+  printTable(header, lines, { left: (i, n) => i === 0 || i >= n - 2 });
+  for (const r of list) {
+    if (r.case === 'one' || r.case === 'many') {
+      console.log(`${r.case === 'one' ? '1 client' : `${r.clients} clients`}: ${r.rounds} rounds of ${r.roundMs} ms; ` +
+        `PageLog files per 1000 commits ${r.project.filesPer1000.toFixed(1)}`);
+    }
+    if (r.case === 'open') console.log(`open: ${r.rounds} rounds; page cache warm for both sides (it cannot be dropped without root)`);
+  }
+}
+
+const CASES = { one: caseOne, many: caseMany, workers: caseWorkers, open: caseOpen };
+
+if (!isMainThread) {
+  workerMain().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else if (require.main === module) {
+  const i = process.argv.indexOf('--case');
+  const name = i >= 0 ? process.argv[i + 1] : null;
+  const go = CASES[name];
+  if (!go) {
+    console.error(`usage: node --expose-gc bench/commit.js --case ${Object.keys(CASES).join('|')} [--json]`);
+    process.exit(2);
+  }
+  go().then(
+    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { print, quantile, CASES };
