@@ -264,9 +264,11 @@ async function main() {
   const project = SELF ? 'project (= pure-JS baseline, BENCH_SELF=1)' : 'project (native)';
   console.log(`\nphoton-write-buffer bench · ${project} · node ${process.version} · ${os.cpus()[0].model} × ${os.cpus().length}` +
     (QUICK ? ' · BENCH_QUICK=1 (short run, not for the docs)' : ''));
-  console.log(`ns/op = median of ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
-    'ratio = vs ÷ project (> 1: project faster), median of per-round paired ratios\n');
-  // (No table when BENCH_ONLY picked child steps only.)
+  // (No case table when BENCH_ONLY picked child steps only.)
+  if (ids.length) {
+    console.log(`ns/op = median of ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
+      'ratio = vs ÷ project (> 1: project faster), median of per-round paired ratios\n');
+  }
   const rows = !ids.length ? [] : compare(ROWS.filter((r) => results[r.from]).map((r) => ({
     case: CASES[r.from].title, id: r.from, values: results[r.from].values,
     ratios: results[r.from].ratios(r.ref), ref: r.ref, target: r.target, targetText: r.targetText,
