@@ -4,9 +4,9 @@
 // once the client's record is durable, against what a user writes by hand on
 // one file. Public API only, default options unless a user would set one, the
 // environment a user's process has. Run by bench/index.js (each case in a child
-// process of its own: steps commit-1, commit-32, commit-workers, commit-open),
-// or alone:
-//   node --expose-gc bench/commit.js --case one|many|workers|open [--json]
+// process of its own: steps commit-1, commit-32, commit-workers; commit-open is
+// bench/open.js, printed in the same table), or alone:
+//   node --expose-gc bench/commit.js --case one|many|workers [--json]
 //
 // Cases (each prints rows "case | project | baseline | ratio | must | status"):
 // A client appends with `await log.append(id, data)` (the plain call; its
@@ -30,32 +30,19 @@
 //             `PageLogWriter.append` + `await flush()`: commit p99, vs the
 //             p99 of `fdatasyncSync` in the bare loop of `one` (measured in the
 //             same process, rounds interleaved): ≤ 2 × fdatasync p99 + 1 ms.
-//   open      `PageLog.open` of a directory holding BENCH_OPEN_4K_MIB (1024) MiB
-//             of 4 KiB pages, and of BENCH_OPEN_100_MIB (256) MiB of 100 B pages
-//             (distinct page ids, 8 MiB buffers: ~130 and ~41 files in today's
-//             format), written by PageLog once, untimed; vs reading every file
-//             of the directory once (`fs.readFileSync` of each). Ratio open ÷
-//             read-all, ≤ 0.1 (4 KiB) and ≤ 0.5 (100 B). Both sides run with a
-//             warm page cache (the files were just written and read; without
-//             root the cache cannot be dropped). RSS growth of open, in a fresh
-//             process: the kernel's high-water mark (maxRSS) after open minus
-//             the RSS before it; must ≤ index size + 32 MiB, where the index
-//             size is taken as 16 B (a page id and an address) per live page.
 // Rounds alternate project and baseline (order rotated every round), each from
-// a fresh directory (files case: from the built ones), a 100 ms settle and a GC
-// before each, untimed. Throughput: median of the rounds; ratio: median of the
+// a fresh directory, a 100 ms settle and a GC before each, untimed. Many short
+// rounds rather than a few long ones: the disk's latency drifts with the rest
+// of the machine's I/O, and a median of paired short rounds follows it. Throughput: median of the rounds; ratio: median of the
 // per-round ratios; latency percentiles: over every commit of every round.
 //
-// Environment: BENCH_COMMIT_ROUNDS (default 5), BENCH_COMMIT_MS (ms per round,
-// default 1000), BENCH_COMMIT_CLIENTS (32), BENCH_COMMIT_WORKERS (4),
-// BENCH_OPEN_ROUNDS (3), BENCH_OPEN_4K_MIB (1024), BENCH_OPEN_100_MIB (256),
+// Environment: BENCH_COMMIT_ROUNDS (default 10), BENCH_COMMIT_MS (ms per round,
+// default 500), BENCH_COMMIT_CLIENTS (32), BENCH_COMMIT_WORKERS (4),
 // BENCH_COMMIT_DIR (default the OS temp dir; fresh directories are made and
-// removed under it). BENCH_QUICK=1 (bench/index.js) sets 3 rounds of 500 ms
-// and 64 / 16 MiB for open.
+// removed under it). BENCH_QUICK=1 (bench/index.js) sets 3 rounds of 500 ms.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
 const { printTable } = require('./harness');
@@ -66,14 +53,12 @@ const PAYLOAD = 100;
 const HEADER = 16;
 const IDS = 65536;
 const SETTLE_MS = 100;
-const OPEN_BUFFER_SIZE = 8 * MiB;
 
 const env = (name, def) => Number(process.env[name]) || def;
-const ROUNDS = env('BENCH_COMMIT_ROUNDS', 5);
-const ROUND_MS = env('BENCH_COMMIT_MS', 1000);
+const ROUNDS = env('BENCH_COMMIT_ROUNDS', 10);
+const ROUND_MS = env('BENCH_COMMIT_MS', 500);
 const CLIENTS = env('BENCH_COMMIT_CLIENTS', 32);
 const WORKERS = env('BENCH_COMMIT_WORKERS', 4);
-const OPEN_ROUNDS = env('BENCH_OPEN_ROUNDS', 3);
 
 const gc = typeof global.gc === 'function' ? global.gc : () => {};
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -406,118 +391,6 @@ async function caseWorkers({ log = console.error } = {}) {
   };
 }
 
-// --------------------------------------------------------------------- open
-
-/** Writes `mib` MiB of `size`-byte pages (distinct ids) into a fresh directory through PageLog; returns it. */
-async function buildDir(size, mib, log) {
-  const { PageLog } = require('..');
-  const dir = freshDir(`open-${size}`);
-  const plog = await PageLog.open(dir, { bufferSize: OPEN_BUFFER_SIZE });
-  const pages = Math.floor((mib * MiB) / size);
-  const src = payload(size);
-  const t0 = performance.now();
-  for (let i = 0; i < pages; i++) {
-    src.writeUInt32LE(i, 0);
-    if (plog.tryAppend(i, src) === null) await plog.append(i, src);
-  }
-  await plog.close();
-  const files = fs.readdirSync(dir);
-  const bytes = files.reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0);
-  log(`commit-open: wrote ${pages} pages of ${size} B (${files.length} files, ${(bytes / MiB).toFixed(0)} MiB) in ` +
-    `${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return { dir, pages, files: files.length, bytes };
-}
-
-/** Reads every file of `dir` once, whole. */
-function readAll(dir) {
-  let bytes = 0;
-  for (const n of fs.readdirSync(dir)) {
-    const p = path.join(dir, n);
-    if (fs.statSync(p).isFile()) bytes += fs.readFileSync(p).length;
-  }
-  return bytes;
-}
-
-/** In a fresh process: RSS before, PageLog.open, maxRSS after (see the header). */
-function openRss(dir) {
-  const code = `
-    const { PageLog } = require(${JSON.stringify(path.join(__dirname, '..'))});
-    (async () => {
-      global.gc(); await new Promise((r) => setImmediate(r)); global.gc();
-      const before = process.memoryUsage.rss();
-      const t0 = performance.now();
-      const log = await PageLog.open(${JSON.stringify(dir)});
-      const ms = performance.now() - t0;
-      const after = process.memoryUsage.rss();
-      const peak = process.resourceUsage().maxRSS * 1024;
-      const pageCount = log.pageCount;
-      await log.close();
-      console.log(JSON.stringify({ before, after, peak, ms, pageCount }));
-    })().catch((e) => { console.error(e); process.exit(1); });`;
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`open RSS child failed: ${r.stderr}`);
-  const o = JSON.parse(r.stdout.trim().split('\n').pop());
-  return { ...o, growth: Math.max(o.after, o.peak) - o.before };
-}
-
-async function caseOpen({ log = console.error } = {}) {
-  const { PageLog } = require('..');
-  const sets = [
-    { size: 4096, mib: env('BENCH_OPEN_4K_MIB', 1024), must: 0.1 },
-    { size: 100, mib: env('BENCH_OPEN_100_MIB', 256), must: 0.5 },
-  ];
-  const out = [];
-  for (const s of sets) {
-    const built = await buildDir(s.size, s.mib, log);
-    try {
-      const open = async () => {
-        const t0 = performance.now();
-        const plog = await PageLog.open(built.dir);
-        const ms = performance.now() - t0;
-        const pageCount = plog.pageCount;
-        await plog.close();
-        if (pageCount !== built.pages) throw new Error(`open found ${pageCount} pages, not ${built.pages}`);
-        return { ms };
-      };
-      const read = async () => {
-        const t0 = performance.now();
-        const bytes = readAll(built.dir);
-        const ms = performance.now() - t0;
-        if (bytes !== built.bytes) throw new Error(`read ${bytes} bytes, not ${built.bytes}`);
-        return { ms };
-      };
-      await open(); // warm: both sides read a directory in the page cache
-      await read();
-      const res = await interleave(`commit-open-${s.size}`, { project: open, baseline: read }, OPEN_ROUNDS, log);
-      const ratio = median(res.project.map((p, i) => p.ms / res.baseline[i].ms));
-      const rss = openRss(built.dir);
-      out.push({ ...s, pages: built.pages, files: built.files, bytes: built.bytes,
-        openMs: median(res.project.map((x) => x.ms)), readAllMs: median(res.baseline.map((x) => x.ms)), ratio,
-        samples: res, rss, indexBytes: built.pages * 16 });
-    } finally {
-      fs.rmSync(built.dir, { recursive: true, force: true });
-    }
-  }
-  const label = (s) => `${s.mib >= 1024 ? `${s.mib / 1024} GiB` : `${s.mib} MiB`} of ${s.size >= 1024 ? `${s.size / 1024} KiB` : `${s.size} B`} pages`;
-  const rows = [];
-  for (const s of out) {
-    rows.push({
-      case: `open ${label(s)} (${fmtN(s.pages)} pages, ${s.files} files) vs reading every file (warm cache)`,
-      project: `${fmtMs(s.openMs)}`, baseline: `${fmtMs(s.readAllMs)}`,
-      ratio: `${s.ratio.toFixed(2)}×`, must: `≤ ${s.must}×`, pass: s.ratio <= s.must,
-    });
-  }
-  for (const s of out) {
-    const limit = s.indexBytes + 32 * MiB;
-    rows.push({
-      case: `RSS growth during open, ${label(s)} (fresh process)`,
-      project: `+${fmtMiB(s.rss.growth)} (${(s.rss.growth / s.pages).toFixed(0)} B/page)`, baseline: '—',
-      ratio: '—', must: `≤ index ${fmtMiB(s.indexBytes)} + 32 MiB`, pass: s.rss.growth <= limit,
-    });
-  }
-  return { case: 'open', rounds: OPEN_ROUNDS, bufferSize: OPEN_BUFFER_SIZE, dir: baseDir(), cache: 'warm (both sides)', sets: out, rows };
-}
-
 // ------------------------------------------------------------------ output
 
 const fmtN = (x) => Math.round(x).toLocaleString('en-US');
@@ -544,7 +417,7 @@ function print(results) {
   }
 }
 
-const CASES = { one: caseOne, many: caseMany, workers: caseWorkers, open: caseOpen };
+const CASES = { one: caseOne, many: caseMany, workers: caseWorkers };
 
 if (!isMainThread) {
   workerMain().catch((e) => {
@@ -568,4 +441,8 @@ if (!isMainThread) {
   );
 }
 
-module.exports = { print, quantile, CASES };
+module.exports = {
+  print, quantile, CASES,
+  // For bench/open.js:
+  MiB, env, median, interleave, payload, freshDir, baseDir, fmtN, fmtMs, fmtMiB,
+};

@@ -6,7 +6,7 @@
 // (bench/flush.js), PageLog sustained append vs sonic-boom and PageLog RSS
 // over 1M appends (bench/pagelog.js), arena memory with buffers dropped without
 // dispose() (bench/arena-memory.js), durable commits (bench/commit.js: 1 and 32
-// clients, 4 worker threads, open), each in a child process of its own;
+// clients, 4 worker threads; bench/open.js: open), each in a child process of its own;
 // prints every table, then writes bench/results/<YYYY-MM-DD>.json and its plot,
 // bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
 // the run was complete (no BENCH_ONLY, no BENCH_SELF, no BENCH_QUICK).
@@ -52,7 +52,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
 // What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
 const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2',
   BENCH_COMMIT_ROUNDS: '3', BENCH_COMMIT_MS: '500', BENCH_OPEN_4K_MIB: '64', BENCH_OPEN_100_MIB: '16' };
-// The durable-commit steps (bench/commit.js --case <c>).
+// The durable-commit steps (bench/commit.js --case <c>; open: bench/open.js).
 const COMMIT_TITLES = { one: '1 client', many: '32 clients, files per commit', workers: '4 worker threads, p99', open: 'open vs reading every file, RSS' };
 
 function writeBufferClass(impl) {
@@ -240,7 +240,8 @@ async function main() {
       summary: (r) => r.rows.map((x) => `${x.key} ${x.projectText} (${x.pass ? 'PASS' : 'FAIL'})`).join(', ') },
     ...['one', 'many', 'workers', 'open'].map((c) => ({
       id: `commit-${c === 'one' ? '1' : c === 'many' ? '32' : c}`, title: `durable commits: ${COMMIT_TITLES[c]}`,
-      script: 'commit.js', args: ['--case', c], env: quickEnv(process.env), execArgv: ['--expose-gc'],
+      script: c === 'open' ? 'open.js' : 'commit.js', args: c === 'open' ? [] : ['--case', c],
+      env: quickEnv(process.env), execArgv: ['--expose-gc'],
       summary: (r) => r.rows.map((x) => `${x.ratio === '—' ? x.project : x.ratio} (${x.pass === null ? 'info' : x.pass ? 'PASS' : 'FAIL'})`).join(', ') })),
   ].filter((st) => !only || only.test(st.id));
 
