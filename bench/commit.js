@@ -33,8 +33,9 @@
 // Rounds alternate project and baseline (order rotated every round), each from
 // a fresh directory, a 100 ms settle and a GC before each, untimed. Many short
 // rounds rather than a few long ones: the disk's latency drifts with the rest
-// of the machine's I/O, and a median of paired short rounds follows it. Throughput: median of the rounds; ratio: median of the
-// per-round ratios; latency percentiles: over every commit of every round.
+// of the machine's I/O, and a median of paired short rounds follows it.
+// Throughput: median of the rounds; ratio: median of the per-round ratios;
+// latency percentiles: over every commit of every round.
 //
 // Environment: BENCH_COMMIT_ROUNDS (default 10), BENCH_COMMIT_MS (ms per round,
 // default 500), BENCH_COMMIT_CLIENTS (32), BENCH_COMMIT_WORKERS (4),
