@@ -93,6 +93,9 @@ export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promi
   // the order of groups irrelevant (a later version of a page has another
   // address, which no dealloc record names).
   for (const a of v1.deallocs) index.forget(a)
+  // Indexed: the records stay on disk (each segment's index is read again
+  // when one of its pages is, a few at a time), not in memory.
+  reader.dropEntries()
   return { reader, groups, lastGroup, recovered, tornTails, quarantined }
 }
 
