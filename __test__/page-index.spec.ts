@@ -6,9 +6,11 @@
 import './use-test-addon.ts'
 
 import test from 'ava'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 
 import { PageLog, WriteBufferError } from '../index.ts'
 import { DEALLOC_PAGES, NORMAL_PAGE, TOMBSTONE } from '../src/constants.ts'
@@ -127,6 +129,32 @@ test.serial('PageIndex: V8 is told the memory it holds as it grows', (t) => {
   t.is(ext() - before, index.bytes)
   index.addEntries(ids, ids, flags)
   t.is(ext() - before, index.bytes)
+})
+
+test('PageIndex: the memory reported to V8 is given back when the index is collected', async (t) => {
+  // A child with --expose-gc (the test build of the addon, through the
+  // environment use-test-addon.ts set).
+  const root = path.join(path.resolve('__test__'), '..')
+  const code = `
+    const { PageIndex } = require(${JSON.stringify(path.join(root, 'src/page-log/page-index.js'))})
+    const native = require(${JSON.stringify(path.join(root, 'load-binding.js'))})
+    const e0 = native.v8ExternalMemory()
+    let index = new PageIndex()
+    for (let i = 0; i < 100000; i++) index.setLatest(i, BigInt(i))
+    index.forget(1n)
+    const bytes = index.bytes
+    const e1 = native.v8ExternalMemory()
+    index = null
+    ;(async () => {
+      for (let i = 0; i < 5; i++) { global.gc(); await new Promise(setImmediate) }
+      console.log(JSON.stringify({ bytes, charged: e1 - e0, after: native.v8ExternalMemory() - e0 }))
+    })()
+  `
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '-e', code], { env: process.env })
+  const r = JSON.parse(stdout)
+  t.true(r.bytes > 100_000 * 2 * 17, `both maps: ${r.bytes}`)
+  t.is(r.charged, r.bytes)
+  t.true(Math.abs(r.after) < 4096, `given back: ${r.after} left over the start`)
 })
 
 // Skipped unless PHOTON_WB_BIG_INDEX=1: 16.8 M appends and a reopen take

@@ -5,7 +5,8 @@
 // pure-JS baseline, then thread scaling (bench/threads.js), the durable flush
 // (bench/flush.js), PageLog sustained append vs sonic-boom and PageLog RSS
 // over 1M appends (bench/pagelog.js), arena memory with buffers dropped without
-// dispose() (bench/arena-memory.js), each in a child process of its own;
+// dispose() (bench/arena-memory.js), the page index's bytes per page and ns/op,
+// Rust vs JS Maps (bench/page-index.js), each in a child process of its own;
 // prints every table, then writes bench/results/<YYYY-MM-DD>.json and its plot,
 // bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
 // the run was complete (no BENCH_ONLY, no BENCH_SELF, no BENCH_QUICK).
@@ -22,7 +23,7 @@
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
-//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena)
+//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena, index)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
 //                     16 MiB per pagelog round (unless set explicitly); results
@@ -47,7 +48,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 21);
 const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
 // What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
-const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2' };
+const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2', BENCH_INDEX_SIZES: '1e6' };
 
 function writeBufferClass(impl) {
   if (impl === 'pure-JS' || (impl === 'project' && SELF)) {
@@ -236,6 +237,9 @@ async function main() {
         `peak +${mib(r.peakGrowth)}` },
     { id: 'arena', title: 'arena memory (buffers dropped without dispose)', script: 'arena-memory.js', env: quickEnv(process.env),
       summary: (r) => r.rows.map((x) => `${x.key} ${x.projectText} (${x.pass ? 'PASS' : 'FAIL'})`).join(', ') },
+    { id: 'index', title: 'page index: Rust vs JS Maps', script: 'page-index.js', env: quickEnv(process.env),
+      summary: (r) => r.rows.map((x) => `${x.n} ${x.keys} ${x.rust.bytesPerPage.rss.toFixed(0)} vs ` +
+        `${x.js.bytesPerPage.rss.toFixed(0)} B/page (${x.ratio.rss.toFixed(2)}× smaller)`).join(', ') },
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });
@@ -266,18 +270,20 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
-  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null } = child;
+  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null, index = null } = child;
   if (threads) require('./threads').print(threads);
   if (flush) require('./flush').print(flush);
   if (pagelog) require('./pagelog').print(pagelog);
   if (rss) require('./pagelog').printRss(rss);
   if (buffersize) require('./buffer-size').print(buffersize);
   if (arena) require('./arena-memory').print(arena);
+  if (index) require('./page-index').print(index);
 
   // A quick or partial run must not replace the day's results: it goes to
   // tmp-<date>.json (git-ignored).
   const file = writeResults({
     arena,
+    index,
     buffersize,
     threads,
     flush,

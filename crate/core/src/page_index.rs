@@ -178,7 +178,10 @@ impl PageIndex {
             });
         }
         let pages = flags.iter().filter(|&&f| f == NORMAL_PAGE).count();
-        if self.owner.is_none() {
+        if self.latest.is_empty() {
+            // The first segment of a recovery: one allocation. Not later:
+            // the entries may rewrite pages the index has, and a reserve
+            // would double the table for nothing.
             self.latest.reserve(pages);
         }
         for ((&id, &addr), &f) in page_ids.iter().zip(addrs).zip(flags) {
