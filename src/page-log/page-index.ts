@@ -1,9 +1,9 @@
 /**
  * The index of a PageLog: page id → latest address, and the keys the
  * PageLog's own maps use. The index itself lives in Rust
- * (`crate/core/src/page_index.rs`, `crate/binding/src/page_index.rs`): about
- * 20–40 bytes per page where a JS `Map` with `bigint` values took 60–130
- * (docs/BENCHMARKS.md, "The page index"), for any number of page ids that
+ * (`crate/core/src/page_index.rs`, `crate/binding/src/page_index.rs`): 29–40
+ * bytes per page where JS `Map`s with `bigint` values took 83–136 (RSS;
+ * docs/BENCHMARKS.md, "The page index"), for any number of page ids that
  * fits in memory.
  */
 import { outOfRange } from '../args.ts'
