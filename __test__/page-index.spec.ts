@@ -14,7 +14,11 @@ import { promisify } from 'node:util'
 
 import { PageLog, WriteBufferError } from '../index.ts'
 import { DEALLOC_PAGES, NORMAL_PAGE, TOMBSTONE } from '../src/constants.ts'
+import { statusError } from '../src/errors.ts'
+import { S_SLOT, S_STATUS } from '../src/layout.ts'
 import { PageIndex } from '../src/page-log/page-index.ts'
+import { S32, SI32 } from '../src/scratch.ts'
+import * as native from '../load-binding.js'
 import { hooks } from './use-test-addon.ts'
 
 test('PageIndex: every page id keeps its latest address; rewrites, bigint ids above 2^53, onlyIfLater, forget', (t) => {
@@ -113,6 +117,32 @@ test('PageIndex.entries: every page once with its latest address, sorted by addr
   t.is(total, n + 1)
   t.throws(() => index.chunks(true, 0).next(), { instanceOf: RangeError })
   t.deepEqual([...new PageIndex().entries()], [])
+})
+
+test('NativePageIndex misused from JS: coded errors, no crash', (t) => {
+  const ix = new native.NativePageIndex()
+  const ids = new BigUint64Array(4)
+  const e = t.throws(() => ix.addEntries(ids, new BigUint64Array(3), new Uint32Array(4)))
+  t.is((e as { code?: string }).code, 'ERR_INVALID_ARG_VALUE')
+  ix.addEntries(new BigUint64Array([1n, 2n]), new BigUint64Array([10n, 20n]), new Uint32Array([NORMAL_PAGE, NORMAL_PAGE]))
+  const snap = ix.entries(true)
+  t.is(snap.length, 2)
+  const both = new BigUint64Array(8)
+  const e2 = t.throws(() => snap.fill(both.subarray(0, 4), both.subarray(2, 6)))
+  t.is((e2 as { code?: string }).code, 'ERR_INVALID_ARG_VALUE')
+  const a = new BigUint64Array(1)
+  const b = new BigUint64Array(1)
+  t.deepEqual([snap.fill(a, b), a[0], b[0]], [1, 1n, 10n])
+  t.deepEqual([snap.fill(a, b), a[0], b[0]], [1, 2n, 20n])
+  t.is(snap.fill(a, b), 0)
+  t.is(snap.fill(new BigUint64Array(0), new BigUint64Array(0)), 0)
+  // A scratch call naming a slot with no index: ERR_CLOSED in the status word.
+  S32[S_SLOT] = 0xffff_fff0
+  native.fastIndexGet()
+  t.is((statusError(SI32[S_STATUS], 'x') as { code?: string }).code, 'ERR_CLOSED')
+  S32[S_SLOT] = ix.slot
+  native.fastIndexGet()
+  t.is(SI32[S_STATUS], 0)
 })
 
 test.serial('PageIndex: V8 is told the memory it holds as it grows', (t) => {
