@@ -191,6 +191,8 @@ impl SegmentWriter<File> {
                 .max(HEADER_LEN + TRAILER_ALIGN),
         };
         let linked = write_prepared(&file, &header, &what(&tmp)).and_then(|()| {
+            // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=prepare:<us>.
+            crate::page_file::fault::pause(crate::page_file::fault::Pause::Prepare);
             std::fs::hard_link(&tmp, &path)
                 .or_else(|e| match e.kind() {
                     std::io::ErrorKind::AlreadyExists => Err(e),
@@ -489,6 +491,8 @@ impl<F: SegmentFile> SegmentWriter<F> {
             self.file
                 .write_all_at(&staging, base)
                 .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
+            // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=commit:<us>.
+            crate::page_file::fault::pause(crate::page_file::fault::Pause::Commit);
             self.file
                 .sync_data()
                 .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
@@ -619,6 +623,8 @@ fn write_seal<F: SegmentFile>(
     file.write_all_at(&b, write_pos)
         .map_err(|e| io("write", e))?;
     file.sync_data().map_err(|e| io("fdatasync", e))?;
+    // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=seal:<us>.
+    crate::page_file::fault::pause(crate::page_file::fault::Pause::Seal);
     file.write_all_at(&trailer.encode(seed), trailer_pos)
         .map_err(|e| io("write", e))?;
     file.set_len(file_len).map_err(|e| io("truncate", e))?;
