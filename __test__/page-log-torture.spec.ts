@@ -139,10 +139,14 @@ function runAndKill(dir: string, mode: Mode, seed: number, plan: Plan): Promise<
       }
     })
     child.stderr.setEncoding('utf8')
+    let errLines = 0 // complete stderr lines looked at
     child.stderr.on('data', (chunk: string) => {
       err += chunk
       if (plan.at !== 'pause') return
-      for (const m of chunk.matchAll(/^photon-wb pause (\w+)$/gm)) {
+      const lines = err.split('\n')
+      for (; errLines < lines.length - 1; errLines++) {
+        const m = /^photon-wb pause (\w+)$/.exec(lines[errLines])
+        if (m === null) continue
         pauses++
         const p = m[1] as Point
         seen.set(p, (seen.get(p) ?? 0) + 1)
