@@ -29,12 +29,12 @@ impl Drop for TempDir {
 }
 
 /// The bytes of page `id` of `size` bytes.
-fn page_bytes(id: u64, size: u32) -> Vec<u8> {
+pub(super) fn page_bytes(id: u64, size: u32) -> Vec<u8> {
     (0..size).map(|i| (id as u32 * 31 + i * 7) as u8).collect()
 }
 
 /// Appends a page the v2 way: reserve with a writer, fill, mark, release.
-fn append(wb: &WriteBuffer, id: u64, size: u32) -> u64 {
+pub(super) fn append(wb: &WriteBuffer, id: u64, size: u32) -> u64 {
     let p = wb.alloc_page(id, size, true).unwrap();
     // SAFETY: just reserved, so ours alone until released below.
     unsafe { wb.page_mut(&p) }.copy_from_slice(&page_bytes(id, size));
@@ -43,7 +43,7 @@ fn append(wb: &WriteBuffer, id: u64, size: u32) -> u64 {
     p.addr
 }
 
-fn sim_writer(wb: &WriteBuffer, prealloc: u64) -> SegmentWriter<SimFile> {
+pub(super) fn sim_writer(wb: &WriteBuffer, prealloc: u64) -> SegmentWriter<SimFile> {
     SegmentWriter::create_on(
         SimFile::new(),
         PathBuf::from("sim.pws"),
