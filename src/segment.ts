@@ -246,6 +246,8 @@ export interface CorruptSegment {
 
 /** What `recoverSegments` found, and the reader of every segment's pages. */
 export interface Recovery {
+  /** @internal The native recovery (`PageIndex.absorb`). */
+  readonly native: native.NativeRecovery
   /** Segments found (valid ones), by ascending group id. */
   readonly count: number
   /** The records of segment `i` (fresh arrays on each call: nothing is kept on the JS side). */
@@ -292,12 +294,15 @@ export function corruptSegmentError(what: string, c: CorruptSegment): WriteBuffe
  * unsealed ones by a walk to the last intact record). A damaged header,
  * index or trailer (or anything named like a segment that is not a regular
  * file) rejects with `ERR_CORRUPT` naming the file, or with
- * `corrupt: 'list'` is listed in `corrupt` and left out.
+ * `corrupt: 'list'` is listed in `corrupt` and left out. With `index: true`
+ * the records are indexed as they are read (take the index with
+ * `PageIndex.absorb`) and a sealed segment's are not kept (`segment(i)`
+ * lists none for it).
  */
-export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: number; corrupt?: 'reject' | 'list' }): Promise<Recovery> {
+export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: number; corrupt?: 'reject' | 'list'; index?: boolean }): Promise<Recovery> {
   let r: native.NativeRecovery
   try {
-    r = await native.recoverSegments(dir, opts?.maxOpenFiles ?? 64)
+    r = await native.recoverSegments(dir, opts?.maxOpenFiles ?? 64, opts?.index ?? false)
   } catch (e) {
     throw nativeError(e, 'recoverSegments', dir)
   }
@@ -305,6 +310,7 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
   if (corrupt.length > 0 && opts?.corrupt !== 'list') throw corruptSegmentError('recoverSegments', corrupt[0])
   const segment = (i: number): SegmentRecords => r.segment(i)
   return {
+    native: r,
     get count(): number {
       return r.count
     },

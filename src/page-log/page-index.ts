@@ -65,6 +65,16 @@ export class PageIndex {
     this.#slot = this.#native.slot
   }
 
+  /**
+   * Takes the index a segment recovery built as it read (`recoverSegments`
+   * with `index: true`): it becomes this one if this one is empty (no
+   * copy), else its entries are added, each only if later. Returns the
+   * page ids it held.
+   */
+  absorb(recovery: { readonly native: native.NativeRecovery }): number {
+    return this.#native.absorb(recovery.native)
+  }
+
   /** Page ids with an address. */
   get size(): number {
     return this.#native.size

@@ -42,14 +42,16 @@ export interface Recovered {
   readonly nextGroup: number
   readonly recoveredFiles: number
   readonly quarantined: number
-  /** The addresses the files' dealloc records free (applied again after the segments: any order of groups then holds). */
-  readonly deallocs: bigint[]
   /** Bytes read (version-1 files are read whole). */
   readonly bytesRead: number
 }
 
-/** Recovers the page files of `config.dir` (see the module comment). */
-export async function recoverDir(config: LogConfig): Promise<Recovered> {
+/**
+ * Recovers the page files of `config.dir` (see the module comment) into
+ * `index` (which may hold segments' pages already: a page's latest address
+ * wins); a page file of a group in `segments` is refused as corrupt.
+ */
+export async function recoverDir(config: LogConfig, index: PageIndex, segments: ReadonlySet<number>): Promise<Recovered> {
   const { dir, onCorrupt } = config
   const groups: number[] = []
   for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
@@ -65,11 +67,9 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
   }
   groups.sort((a, b) => a - b)
 
-  const index = new PageIndex()
   const files = new FileCache(dir, config.maxOpenFiles)
   let recoveredFiles = 0
   let quarantined = 0
-  const deallocs: bigint[] = []
   let bytesRead = 0
   for (const g of groups) {
     const file = files.pathOf(g)
@@ -86,6 +86,10 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
         pf.close()
         throw new WriteBufferError('ERR_CORRUPT', `holds group ${held}, not ${g}`)
       }
+      if (segments.has(g)) {
+        pf.close()
+        throw new WriteBufferError('ERR_CORRUPT', `group ${g} also has a segment`)
+      }
     } catch (err) {
       if (!(err instanceof WriteBufferError) || err.code !== 'ERR_CORRUPT') throw err
       if (onCorrupt === 'quarantine') {
@@ -95,13 +99,12 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
       }
       throw corruptFile(file, err)
     }
-    index.addRecords(pf.records(), false, `PageLog.open: page file ${pf.path}`, true)
-    for (const r of pf.records()) if (r.kind === 'dealloc') deallocs.push(...r.addrs)
+    index.addRecords(pf.records(), true, `PageLog.open: page file ${pf.path}`, true)
     files.add(g, pf)
     recoveredFiles++
   }
   const last = groups.length === 0 ? 0 : groups[groups.length - 1]
-  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined, deallocs, bytesRead }
+  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined, bytesRead }
 }
 
 function fileType(st: fs.Stats): string {

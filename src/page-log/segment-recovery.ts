@@ -15,7 +15,7 @@ import { DEALLOC_PAGES } from '../constants.ts'
 import { WriteBufferError } from '../errors.ts'
 import { corruptSegmentError, recoverSegments, type Recovery, type SegmentRecords } from '../segment.ts'
 import type { LogConfig } from './options.ts'
-import type { PageIndex } from './page-index.ts'
+import { PageIndex } from './page-index.ts'
 import { quarantine, recoverDir, type Recovered } from './recovery.ts'
 import { SegmentSet } from './segments.ts'
 
@@ -46,10 +46,15 @@ export function indexSegment(index: PageIndex, r: SegmentRecords, what: string):
   return pages
 }
 
-/** Recovers the segments of `config.dir` into the index of `v1` (see the module comment), after its version-1 page files. */
-export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promise<RecoveredSegments> {
-  const index = v1.index
-  const reader = await recoverSegments(config.dir, { maxOpenFiles: config.maxOpenFiles, corrupt: 'list' })
+/**
+ * Recovers the segments of `config.dir` (see the module comment) into
+ * `index`: the native recovery indexes each segment's records as it reads
+ * them and keeps none of a sealed segment's, so at most one segment's
+ * records are in memory besides the index.
+ */
+export async function recoverSegmentsOf(config: LogConfig, index: PageIndex): Promise<RecoveredSegments> {
+  const reader = await recoverSegments(config.dir, { maxOpenFiles: config.maxOpenFiles, corrupt: 'list', index: true })
+  index.absorb(reader)
   let lastGroup = 0
   let quarantined = 0
   let recovered = 0
@@ -68,11 +73,6 @@ export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promi
     const s = reader.segment(i)
     const g = s.groupId
     lastGroup = Math.max(lastGroup, g)
-    if (v1.files.has(g)) {
-      reader.remove(g)
-      await refuse({ group: g, path: s.path, message: `group ${g} also has a version-1 page file` })
-      continue
-    }
     if (!s.sealed) {
       if (s.pageIds.length === 0) {
         // Prepared (ahead, or for a buffer that never got a page), never
@@ -84,15 +84,9 @@ export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promi
       await reader.seal(i)
       tornTails += s.torn
     }
-    indexSegment(index, s, `PageLog.open: segment ${s.path}`)
     groups.add(g)
     recovered++
   }
-  // A page file's dealloc record may free a segment's page (a directory
-  // written by both versions): freeing after every page is indexed makes
-  // the order of groups irrelevant (a later version of a page has another
-  // address, which no dealloc record names).
-  for (const a of v1.deallocs) index.forget(a)
   // Indexed: the records stay on disk (each segment's index is read again
   // when one of its pages is, a few at a time), not in memory.
   reader.dropEntries()
@@ -113,14 +107,16 @@ export interface Opened {
 }
 
 /**
- * Recovers `config.dir` (version-1 page files, then segments) and prepares
+ * Recovers `config.dir` (segments, then version-1 page files: each page's
+ * latest address wins whatever the order) and prepares
  * the first buffer's segment, so that it is ready before the first append
  * (if preparing fails — a full disk, no permission — the first `flush()`
  * tries again and reports the error).
  */
 export async function openDir(config: LogConfig): Promise<Opened> {
-  const v1 = await recoverDir(config)
-  const v2 = await recoverSegmentsOf(config, v1)
+  const index = new PageIndex()
+  const v2 = await recoverSegmentsOf(config, index)
+  const v1 = await recoverDir(config, index, v2.groups)
   const segs = new SegmentSet(config.dir, config.bufferSize, v2.reader, config.commitOnExit)
   const nextGroup = Math.max(v1.nextGroup, v2.lastGroup + 1)
   if (nextGroup <= U32_MAX) await segs.prepare(nextGroup).catch(() => undefined)

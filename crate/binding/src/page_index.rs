@@ -226,6 +226,34 @@ impl NativePageIndex {
         }
     }
 
+    /// Takes the index `recovery` built while recovering (`recoverSegments`
+    /// with `index`): it becomes this one if this one is empty (no copy),
+    /// else its entries are added (each only if later). Returns the page
+    /// ids added; 0 if the recovery has no index (any more).
+    #[napi]
+    pub fn absorb(
+        &self,
+        env: &Env,
+        recovery: &crate::segment::NativeRecovery,
+    ) -> Result<f64, ErrorCode> {
+        let Some(taken) = recovery.take_index() else {
+            return Ok(0.0);
+        };
+        let n = taken.len();
+        with_index(self.slot, |e| {
+            if e.index.is_empty() {
+                e.index = taken;
+            } else {
+                for (id, addr) in taken.entries(false) {
+                    e.index.set_latest(id, addr, true);
+                }
+            }
+        })
+        .ok_or_else(|| coded(Code::Closed, "the page index is gone"))?;
+        recharge(env, self.slot);
+        Ok(n as f64)
+    }
+
     /// A snapshot of every `(page id, address)` pair, sorted by address
     /// when `byAddr` (else in no order): 16 bytes per page until it is
     /// dropped.

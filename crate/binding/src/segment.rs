@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use photon_wb_core::page_index::PageIndex;
 use photon_wb_core::segment::{
-    scan_dir, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
+    scan_dir, scan_dir_indexed, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader,
+    SegmentWriter,
 };
 use photon_wb_core::{Code, Error as CoreError, WriteBuffer};
 
@@ -421,25 +423,39 @@ fn plain(e: Error) -> napi::Error<ErrorCode> {
 pub struct RecoverTask {
     dir: PathBuf,
     max_open: u32,
+    /// Index the records as they are recovered (`scan_dir_indexed`).
+    index: bool,
 }
 
 impl Task for RecoverTask {
-    type Output = std::result::Result<photon_wb_core::segment::DirRecovery, CoreError>;
+    type Output =
+        std::result::Result<(photon_wb_core::segment::DirRecovery, Option<PageIndex>), CoreError>;
     type JsValue = NativeRecovery;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(scan_dir(&self.dir))
+        Ok(if self.index {
+            let mut index = PageIndex::new();
+            scan_dir_indexed(&self.dir, &mut index).map(|r| (r, Some(index)))
+        } else {
+            scan_dir(&self.dir).map(|r| (r, None))
+        })
     }
 
     fn resolve(&mut self, env: Env, out: Self::Output) -> Result<NativeRecovery> {
         match out {
-            Ok(r) => {
+            Ok((r, index)) => {
                 let reader = SegmentReader::new(self.max_open as usize);
                 // One copy of the records, shared by the reader and
-                // `segment(i)` (which builds its typed arrays on demand).
+                // `segment(i)` (which builds its typed arrays on demand);
+                // a sealed segment whose records went into the index holds
+                // none: the reader reads its index when needed.
                 let recovered: Vec<_> = r.segments.into_iter().map(Arc::new).collect();
                 for s in &recovered {
-                    reader.add_shared(s.clone());
+                    if s.indexed && s.sealed {
+                        reader.add_sealed(s.header.group_id, s.path.clone(), s.seed());
+                    } else {
+                        reader.add_shared(s.clone());
+                    }
                 }
                 Ok(NativeRecovery {
                     recovered: std::cell::RefCell::new(recovered),
@@ -455,6 +471,7 @@ impl Task for RecoverTask {
                     removed_temp: r.removed_temp,
                     bytes_read: r.bytes_read as f64,
                     reader: Arc::new(reader),
+                    index: std::cell::RefCell::new(index),
                 })
             }
             Err(e) => Err(rejection(&env, to_napi_error(e))),
@@ -462,16 +479,25 @@ impl Task for RecoverTask {
     }
 }
 
-/// `recoverSegments(dir, maxOpenFiles)`: a promise of a `NativeRecovery`
+/// `recoverSegments(dir, maxOpenFiles, index?)`: a promise of a `NativeRecovery`
 /// (rejects with a coded error on I/O failure): every `seg-*.pws` of `dir`,
 /// sealed ones from their trailer and index only, unsealed ones by a walk
 /// to their last intact record; leftover temporary files removed. Files
 /// named like segments that are not valid ones are listed by `corrupt()`.
 #[napi(ts_return_type = "Promise<NativeRecovery>")]
-pub fn recover_segments(dir: String, max_open_files: u32) -> AsyncTask<RecoverTask> {
+///
+/// With `index`, the records are indexed as they are recovered (page id →
+/// latest address; take it with `NativePageIndex.absorb`) and a sealed
+/// segment's records are not kept (`segment(i)` lists none for it).
+pub fn recover_segments(
+    dir: String,
+    max_open_files: u32,
+    index: Option<bool>,
+) -> AsyncTask<RecoverTask> {
     AsyncTask::new(RecoverTask {
         dir: PathBuf::from(dir),
         max_open: max_open_files,
+        index: index.unwrap_or(false),
     })
 }
 
@@ -494,6 +520,15 @@ pub struct NativeRecovery {
     removed_temp: u32,
     bytes_read: f64,
     reader: Arc<SegmentReader>,
+    /// The index built while recovering (with `index`), until taken.
+    index: std::cell::RefCell<Option<PageIndex>>,
+}
+
+impl NativeRecovery {
+    /// The index built while recovering, once.
+    pub(crate) fn take_index(&self) -> Option<PageIndex> {
+        self.index.borrow_mut().take()
+    }
 }
 
 #[napi]

@@ -12,7 +12,8 @@ pub mod writer;
 pub use file::SegmentFile;
 pub use format::{IndexEntry, SegmentHeader};
 pub use reader::{
-    read_record, recover, recover_dir, scan_dir, DirRecovery, RecoveredSegment, SegmentReader,
+    read_record, recover, recover_dir, scan_dir, scan_dir_indexed, DirRecovery, RecoveredSegment,
+    SegmentReader,
 };
 pub use writer::{
     default_prealloc, seal_recovered, seal_recovered_on, CommitStats, SealInfo, SegmentWriter,

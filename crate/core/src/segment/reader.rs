@@ -14,6 +14,7 @@ use super::format::{
 use super::writer::find_entry;
 use crate::error::{Error, Result};
 use crate::page_file::reader::open_regular;
+use crate::page_index::PageIndex;
 use crate::record::DEALLOC_PAGES;
 
 /// Bytes the walk of an unsealed segment reads at a time.
@@ -42,6 +43,12 @@ pub struct RecoveredSegment {
     pub allocated: u32,
     /// Bytes this recovery read from the file.
     pub bytes_read: u64,
+    /// [`scan_dir_indexed`]: the records went into an index and, for a
+    /// sealed segment, were let go of (`entries` and `deallocs` empty;
+    /// `record_count` says how many there were).
+    pub indexed: bool,
+    /// Records the segment holds (`entries.len()` unless let go of).
+    pub record_count: u32,
 }
 
 impl AsRef<[IndexEntry]> for RecoveredSegment {
@@ -77,6 +84,13 @@ fn read_counted<F: SegmentFile>(
 
 /// Recovers one segment from `file` (named `what` in errors).
 pub fn recover<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
+    recover_any(file, path).map(|mut s| {
+        s.record_count = s.entries.len() as u32;
+        s
+    })
+}
+
+fn recover_any<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
     let what = path.display().to_string();
     let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
     let mut read = 0u64;
@@ -192,6 +206,8 @@ fn recover_sealed<F: SegmentFile>(
         end: t.index_offset,
         allocated: t.allocated,
         bytes_read: read,
+        indexed: false,
+        record_count: 0,
     })
 }
 
@@ -287,6 +303,8 @@ fn walk<F: SegmentFile>(
         end: pos,
         allocated: prev_end as u32,
         bytes_read: w.read,
+        indexed: false,
+        record_count: 0,
     })
 }
 
@@ -357,6 +375,20 @@ pub fn recover_dir(dir: &Path) -> Result<DirRecovery> {
 /// [`DirRecovery::corrupt`] instead of failing the whole recovery, so the
 /// caller can refuse it by name or set it aside. Other errors (I/O) fail.
 pub fn scan_dir(dir: &Path) -> Result<DirRecovery> {
+    scan(dir, None)
+}
+
+/// [`scan_dir`], indexing every valid segment's records into `index` as it
+/// goes (page ids to their latest address, then the addresses its dealloc
+/// records free) and letting go of a sealed segment's records right away
+/// (its reader reads its index again when needed): at most one segment's
+/// records are in memory at a time, besides the index and the unsealed
+/// segments' (kept: their seal needs them).
+pub fn scan_dir_indexed(dir: &Path, index: &mut PageIndex) -> Result<DirRecovery> {
+    scan(dir, Some(index))
+}
+
+fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
     let what = dir.display();
     let mut found = Vec::new();
     let mut out = DirRecovery::default();
@@ -390,8 +422,16 @@ pub fn scan_dir(dir: &Path) -> Result<DirRecovery> {
             other => other,
         };
         match seg {
-            Ok(seg) => {
+            Ok(mut seg) => {
                 out.bytes_read += seg.bytes_read;
+                if let Some(index) = index.as_deref_mut() {
+                    index_segment(index, &seg);
+                    seg.indexed = true;
+                    if seg.sealed {
+                        seg.entries = Vec::new();
+                        seg.deallocs = Vec::new();
+                    }
+                }
                 out.segments.push(seg);
             }
             Err(e @ Error::Corrupt(_)) => out.corrupt.push((g, path, e)),
@@ -399,6 +439,20 @@ pub fn scan_dir(dir: &Path) -> Result<DirRecovery> {
         }
     }
     Ok(out)
+}
+
+/// Indexes one recovered segment: each page record's address becomes its
+/// page id's latest if later, then the addresses its dealloc records free
+/// are forgotten.
+fn index_segment(index: &mut PageIndex, seg: &RecoveredSegment) {
+    for e in &seg.entries {
+        if e.flags == crate::record::NORMAL_PAGE {
+            index.set_latest(e.page_id, e.addr(seg.header.group_id), true);
+        }
+    }
+    for &a in &seg.deallocs {
+        index.forget(a);
+    }
 }
 
 /// The records of one segment, shared with whoever else holds them.

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
 use super::format::{IndexEntry, HEADER_LEN, HEAD_LEN, TRAILER_LEN};
-use super::reader::{read_record, recover, recover_dir, SegmentReader};
+use super::reader::{read_record, recover, recover_dir, scan_dir, SegmentReader};
 use super::sim::SimFile;
 use super::writer::SegmentWriter;
 use crate::error::Error;
@@ -748,4 +748,55 @@ fn a_reader_that_let_go_of_its_records_reads_each_index_again_and_keeps_few() {
     // Drop the cached copy too: add it again as sealed.
     reader.add_sealed(3, s.path.clone(), s.seed());
     assert!(matches!(reader.read(g3), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn an_indexed_scan_indexes_every_segment_and_keeps_only_unsealed_records() {
+    use crate::page_index::PageIndex;
+    let dir = TempDir::new("indexed");
+    let mut latest = std::collections::HashMap::new();
+    for g in 1..=4u32 {
+        let wb = WriteBuffer::with_capacity(g, 1 << 12).unwrap();
+        let seg = SegmentWriter::prepare(&dir.0, g, 1 << 12, None).unwrap();
+        for i in 0..5u64 {
+            // Page ids 0..8 rewritten across segments: the latest wins.
+            let id = (i + g as u64) % 8;
+            latest.insert(id, append(&wb, id, 50));
+        }
+        if g == 3 {
+            // Frees page 7's address in group 2 (if still its latest).
+            let freed = latest[&7];
+            wb.dealloc_pages(&[freed], false).unwrap();
+            if freed >> 32 == 2 {
+                latest.remove(&7);
+            }
+        }
+        seg.commit(&wb).unwrap();
+        if g < 4 {
+            wb.seal().unwrap();
+            seg.seal(&wb).unwrap();
+        }
+    }
+    let mut index = PageIndex::new();
+    let r = super::reader::scan_dir_indexed(&dir.0, &mut index).unwrap();
+    assert_eq!(r.segments.len(), 4);
+    for s in &r.segments {
+        assert!(s.indexed);
+        assert_eq!(
+            s.entries.is_empty(),
+            s.sealed,
+            "records kept only for the unsealed one"
+        );
+        assert!(s.record_count >= 5);
+    }
+    assert_eq!(index.len(), latest.len());
+    for (id, addr) in &latest {
+        assert_eq!(index.get(*id), Some(*addr), "page {id}");
+    }
+    // The plain scan keeps every record and indexes nothing.
+    let plain = scan_dir(&dir.0).unwrap();
+    assert!(plain
+        .segments
+        .iter()
+        .all(|s| !s.indexed && s.entries.len() as u32 == s.record_count));
 }
