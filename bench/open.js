@@ -12,8 +12,9 @@
 // the per-round ratios.
 // RSS growth during open, in a fresh process: the kernel's high-water mark
 // (maxRSS) after open minus the RSS before it (after a GC); must ≤ index size
-// + 32 MiB, the index size taken as 16 B (a page id and an address) per live
-// page, the floor of any index.
+// + 32 MiB, the index size being what the opened log's index holds
+// (`stats.indexBytes`: a hash table of page id → address, 16 B an entry at
+// up to 7/8 load, with a control byte each).
 // Run by bench/index.js (step commit-open; printed in the durable-commits
 // table of bench/commit.js), or alone: node --expose-gc bench/open.js [--json]
 // BENCH_QUICK=1 (bench/index.js) sets 64 / 16 MiB; BENCH_COMMIT_DIR (default
@@ -70,8 +71,9 @@ function openRss(dir) {
       const after = process.memoryUsage.rss();
       const peak = process.resourceUsage().maxRSS * 1024;
       const pageCount = log.pageCount;
+      const indexBytes = log.stats.indexBytes;
       await log.close();
-      console.log(JSON.stringify({ before, after, peak, ms, pageCount }));
+      console.log(JSON.stringify({ before, after, peak, ms, pageCount, indexBytes }));
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`open RSS child failed: ${r.stderr}`);
@@ -112,7 +114,7 @@ async function caseOpen({ log = console.error } = {}) {
       const rss = openRss(built.dir);
       out.push({ ...s, pages: built.pages, files: built.files, bytes: built.bytes,
         openMs: median(res.project.map((x) => x.ms)), readAllMs: median(res.baseline.map((x) => x.ms)), ratio,
-        samples: res, rss, indexBytes: built.pages * 16 });
+        samples: res, rss, indexBytes: rss.indexBytes });
     } finally {
       fs.rmSync(built.dir, { recursive: true, force: true });
     }

@@ -472,6 +472,7 @@ export class PageLog {
       tornTails: this.#recovered.tornTails,
       recoveryBytesRead: this.#recoveryBytesRead,
       openFiles: this.#recovered.reader.openFiles + this.#files.openFiles,
+      indexBytes: this.#index.bytes,
       flushErrors: this.#flushErrors,
       buffers: this.#live.size,
       peakBuffers: this.#peakBuffers,

@@ -21,6 +21,8 @@ export interface PageLogStats {
   readonly tornTails: number
   /** Bytes `open` read to recover the directory (segment indexes and trailers, unsealed tails; version-1 page files whole). */
   readonly recoveryBytesRead: number
+  /** Bytes the page-id index holds (a hash table in Rust, reported to V8 as external memory). */
+  readonly indexBytes: number
   /** Files open for reads now (at most `maxOpenFiles` segments, and as many version-1 page files). */
   readonly openFiles: number
   /** Background flushes that failed (each is retried by the next `flush()`/`close()`). */

@@ -89,6 +89,11 @@ impl PageIndex {
         Self::default()
     }
 
+    /// Room for `additional` more page ids without growing the table.
+    pub fn reserve(&mut self, additional: usize) {
+        self.latest.reserve(additional);
+    }
+
     /// Page ids with an address.
     pub fn len(&self) -> usize {
         self.latest.len()

@@ -411,6 +411,13 @@ fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
         }
     }
     found.sort_unstable_by_key(|(g, _)| *g);
+    if let Some(index) = index.as_deref_mut() {
+        // The index's table sized once, from the trailers (two small reads
+        // a segment): growing it by doubling would hold the old table and
+        // the new one at once, twice the memory at its peak.
+        let records: u64 = found.iter().filter_map(|(_, p)| sealed_records(p)).sum();
+        index.reserve(records as usize);
+    }
     for (g, path) in found {
         let seg = open_regular(&path).and_then(|(file, _)| recover(&file, &path));
         let seg = match seg {
@@ -439,6 +446,28 @@ fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
         }
     }
     Ok(out)
+}
+
+/// The record count a sealed segment's trailer states (`None` if it has no
+/// valid one: unsealed, damaged or unreadable — the full recovery says).
+fn sealed_records(path: &Path) -> Option<u64> {
+    let (file, len) = open_regular(path).ok()?;
+    if len < HEADER_LEN + TRAILER_LEN {
+        return None;
+    }
+    let mut read = 0;
+    let what = path.display().to_string();
+    let hb = read_counted(&file, 0, HEADER_LEN as usize, &mut read, &what).ok()?;
+    let header = SegmentHeader::decode(&hb, &what).ok()?;
+    let tb = read_counted(
+        &file,
+        len - TRAILER_LEN,
+        TRAILER_LEN as usize,
+        &mut read,
+        &what,
+    )
+    .ok()?;
+    Trailer::decode(&tb, header.seed()).map(|t| t.record_count as u64)
 }
 
 /// Indexes one recovered segment: each page record's address becomes its
