@@ -19,6 +19,7 @@
 //!    case, which `bench/rust-seed.js` (a step of `npm run bench`) parses.
 //!
 //! Environment: `SEED_BENCH=criterion` or `paired` runs that part only;
+//! `SEED_ONLY=text` the paired cases whose label contains `text`;
 //! `SEED_ROUNDS=n` paired rounds per case (default 201, after a tenth as
 //! many untimed).
 //!
@@ -49,7 +50,7 @@ trait Buf: Sync {
     /// Implementation name (`seed` or `core`).
     const NAME: &'static str;
     /// Anything the implementation keeps between buffers.
-    type Maker;
+    type Maker: Clone;
     fn maker() -> Self::Maker;
     /// A fresh buffer of `CAP` bytes whose arena pages have all been touched.
     fn make(m: &Self::Maker) -> Self;
@@ -59,6 +60,7 @@ trait Buf: Sync {
 }
 
 /// The seed keeps nothing between buffers.
+#[derive(Clone)]
 struct NoMaker;
 
 /// Touches every 4 KiB page of `len` bytes at `p`.
@@ -211,14 +213,12 @@ fn bench_one<B: Buf>(
     });
 }
 
-fn criterion_part(c: &mut Criterion) {
-    let seed_m = <seed::WriteBuffer as Buf>::maker();
-    let core_m = <WriteBuffer as Buf>::maker();
+fn criterion_part(c: &mut Criterion, seed_m: &NoMaker, core_m: &Arc<ArenaPool>) {
     for (label, threads, writer) in CASES {
         let mut g = c.benchmark_group(label);
         g.throughput(Throughput::Elements(1));
-        bench_one::<seed::WriteBuffer>(&mut g, &seed_m, threads, writer);
-        bench_one::<WriteBuffer>(&mut g, &core_m, threads, writer);
+        bench_one::<seed::WriteBuffer>(&mut g, seed_m, threads, writer);
+        bench_one::<WriteBuffer>(&mut g, core_m, threads, writer);
         g.finish();
     }
 }
@@ -227,17 +227,15 @@ fn criterion_part(c: &mut Criterion) {
 /// replaced (untimed) when full.
 struct Side<B: Buf> {
     maker: B::Maker,
-    buf: B,
+    buf: Option<B>,
     next_id: u64,
 }
 
 impl<B: Buf> Side<B> {
-    fn new() -> Self {
-        let maker = B::maker();
-        let buf = B::make(&maker);
+    fn new(maker: &B::Maker) -> Self {
         Side {
-            maker,
-            buf,
+            maker: maker.clone(),
+            buf: None,
             next_id: 0,
         }
     }
@@ -247,14 +245,16 @@ impl<B: Buf> Side<B> {
     fn chunk(&mut self, threads: usize, writer: bool, ops: u64) -> f64 {
         let (mut done, mut total) = (0, Duration::ZERO);
         while done < ops {
-            let (n, t) = fill(&self.buf, threads, writer, self.next_id, ops - done);
+            let buf = self.buf.get_or_insert_with(|| B::make(&self.maker));
+            let (n, t) = fill(buf, threads, writer, self.next_id, ops - done);
             done += n;
             total += t;
             self.next_id += n;
             if done < ops {
-                // Full: the old buffer is dropped before the new one is made
-                // (the core's pool then hands its arena back).
-                self.buf = B::make(&self.maker);
+                // Full: dropped before the next one is made, so the core's
+                // pool hands its arena back (scrubbed, on this thread)
+                // instead of a fresh one being mapped.
+                self.buf = None;
             }
         }
         total.as_nanos() as f64 / ops as f64
@@ -277,9 +277,9 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// outlier the median drops rather than the rule.
 const CHUNK: u64 = 16 << 10;
 
-fn paired_part(rounds: usize) {
-    let mut seed = Side::<seed::WriteBuffer>::new();
-    let mut core = Side::<WriteBuffer>::new();
+fn paired_part(rounds: usize, seed_m: &NoMaker, core_m: &Arc<ArenaPool>) {
+    let mut seed = Side::<seed::WriteBuffer>::new(seed_m);
+    let mut core = Side::<WriteBuffer>::new(core_m);
     println!(
         "\npaired rounds: {rounds} per case, each times {CHUNK} operations with the seed's code \
          and as many with the core's (order alternating), ratio = median of per-round core ÷ seed"
@@ -287,7 +287,11 @@ fn paired_part(rounds: usize) {
     println!("| case | seed ns/op | core ns/op | core ÷ seed [p25–p75] |");
     println!("| --- | ---: | ---: | ---: |");
     let mut lines = Vec::new();
+    let only = std::env::var("SEED_ONLY").unwrap_or_default();
     for (label, threads, writer) in CASES {
+        if !label.contains(only.as_str()) {
+            continue;
+        }
         for _ in 0..rounds.div_ceil(10) {
             seed.chunk(threads, writer, CHUNK);
             core.chunk(threads, writer, CHUNK);
@@ -328,13 +332,19 @@ fn main() {
     // then runs each function once); `--list` only names them.
     let probe = args.iter().any(|a| a == "--test" || a == "--list");
     let part = std::env::var("SEED_BENCH").unwrap_or_default();
+    // One pool for the whole run: its arena is never retired to the reclaim
+    // thread (which would zero or free it in the background while timed).
+    let (seed_m, core_m) = (
+        <seed::WriteBuffer as Buf>::maker(),
+        <WriteBuffer as Buf>::maker(),
+    );
     if part != "paired" {
         let mut c = Criterion::default()
             .sample_size(20)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3))
             .configure_from_args();
-        criterion_part(&mut c);
+        criterion_part(&mut c, &seed_m, &core_m);
         c.final_summary();
     }
     if part != "criterion" && !probe {
@@ -342,6 +352,6 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(201);
-        paired_part(rounds);
+        paired_part(rounds, &seed_m, &core_m);
     }
 }
