@@ -667,7 +667,7 @@ impl Drop for WriteBuffer {
             )
         };
         if arena.is_borrowed() {
-            // Not ours to reuse: only the bitmap is freed.
+            // Not ours to reuse: only the start map is freed.
             drop((arena, starts));
             return;
         }
