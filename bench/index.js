@@ -22,7 +22,7 @@
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
-//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena)
+//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena, seed)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
 //                     16 MiB per pagelog round (unless set explicitly); results
@@ -236,6 +236,9 @@ async function main() {
         `peak +${mib(r.peakGrowth)}` },
     { id: 'arena', title: 'arena memory (buffers dropped without dispose)', script: 'arena-memory.js', env: quickEnv(process.env),
       summary: (r) => r.rows.map((x) => `${x.key} ${x.projectText} (${x.pass ? 'PASS' : 'FAIL'})`).join(', ') },
+    { id: 'seed', title: 'Rust core vs the seed (cargo bench)', script: 'rust-seed.js',
+      env: QUICK && !process.env.BENCH_SEED_ROUNDS ? { ...process.env, BENCH_SEED_ROUNDS: '51' } : process.env,
+      summary: (r) => r.skipped ? `skipped: ${r.skipped}` : r.rows.map((x) => `${x.case.replace('alloc100+copy/', '')} ${x.ratio.toFixed(2)}×`).join(', ') },
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });
@@ -266,18 +269,20 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
-  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null } = child;
+  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null, seed = null } = child;
   if (threads) require('./threads').print(threads);
   if (flush) require('./flush').print(flush);
   if (pagelog) require('./pagelog').print(pagelog);
   if (rss) require('./pagelog').printRss(rss);
   if (buffersize) require('./buffer-size').print(buffersize);
   if (arena) require('./arena-memory').print(arena);
+  if (seed) require('./rust-seed').print(seed);
 
   // A quick or partial run must not replace the day's results: it goes to
   // tmp-<date>.json (git-ignored).
   const file = writeResults({
     arena,
+    seed,
     buffersize,
     threads,
     flush,
