@@ -25,7 +25,7 @@
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
 //                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena,
-//                     commit-1, commit-32, commit-workers, commit-open, index)
+//                     commit-1, commit-32, commit-workers, commit-open, index, seed)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
 //                     16 MiB per pagelog round, 3 rounds of 500 ms per commit
@@ -247,6 +247,9 @@ async function main() {
     { id: 'index', title: 'page index: Rust vs JS Maps', script: 'page-index.js', env: quickEnv(process.env),
       summary: (r) => r.rows.map((x) => `${x.n} ${x.keys} ${x.rust.bytesPerPage.rss.toFixed(0)} vs ` +
         `${x.js.bytesPerPage.rss.toFixed(0)} B/page (${x.ratio.rss.toFixed(2)}× smaller)`).join(', ') },
+    { id: 'seed', title: 'Rust core vs the seed (cargo bench)', script: 'rust-seed.js',
+      env: QUICK && !process.env.BENCH_SEED_ROUNDS ? { ...process.env, BENCH_SEED_ROUNDS: '51' } : process.env,
+      summary: (r) => r.skipped ? `skipped: ${r.skipped}` : r.rows.map((x) => `${x.case.replace('alloc100+copy/', '')} ${x.ratio.toFixed(2)}×`).join(', ') },
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });
@@ -280,7 +283,7 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
-  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null, index = null } = child;
+  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null, index = null, seed = null } = child;
   if (threads) require('./threads').print(threads);
   if (flush) require('./flush').print(flush);
   if (pagelog) require('./pagelog').print(pagelog);
@@ -290,12 +293,14 @@ async function main() {
   const commits = ['commit-1', 'commit-32', 'commit-workers', 'commit-open'].map((id) => child[id]).filter(Boolean);
   if (commits.length) require('./commit').print(commits);
   if (index) require('./page-index').print(index);
+  if (seed) require('./rust-seed').print(seed);
 
   // A quick or partial run must not replace the day's results: it goes to
   // tmp-<date>.json (git-ignored).
   const file = writeResults({
     arena,
     index,
+    seed,
     buffersize,
     threads,
     flush,

@@ -57,14 +57,15 @@ impl NativeBuffer {
     ) -> Result<Self, ErrorCode> {
         let slot = registry::insert(env, inner.clone())
             .map_err(|e| coded(Code::Napi, e.reason.clone()))?;
-        // The record-start bitmap: capacity / 64 bytes of Rust memory that
+        // The record-start map: capacity / 16 bytes of Rust memory that
         // no ArrayBuffer covers; and a borrowed ('js') arena, a
         // SharedArrayBuffer that V8 does not charge to any one isolate. An
         // external arena is charged by Node through its ArrayBuffer
         // (`ExternalCharge` docs).
         let capacity = inner.capacity() as usize;
         let arena = if keep.is_some() { capacity } else { 0 };
-        let charge = external::ExternalCharge::new(env, capacity / 64 + arena);
+        let starts = photon_wb_core::start_map_bytes(inner.capacity());
+        let charge = external::ExternalCharge::new(env, starts + arena);
         Ok(NativeBuffer {
             charge: Some(charge),
             group_id: inner.group_id(),

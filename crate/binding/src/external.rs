@@ -207,10 +207,10 @@ pub fn copy<'env>(env: &'env Env, bytes: &[u8]) -> Result<Unknown<'env>> {
 /// adjusts by its length and gives it back when it is freed; measured with
 /// the counter this call reads), and each `NativeBuffer` makes one over
 /// its arena on its own thread: charging that arena again would count it
-/// twice. What V8 does not see is the record-start bitmap (capacity / 64
+/// twice. What V8 does not see is the record-start map (capacity / 16
 /// bytes, in both modes) and, in the `'js'` mode, the arena itself: a
 /// `SharedArrayBuffer`'s memory is charged to no isolate's counter
-/// (measured: creating a 16 MiB `'js'` buffer moved it by the bitmap only).
+/// (measured: creating a 16 MiB `'js'` buffer moved it by the start map only).
 /// Each `NativeBuffer` charges those here to its own isolate: every isolate
 /// that holds a buffer keeps it alive, so each one's GC should feel its
 /// weight.

@@ -1,5 +1,5 @@
 //! The raw, zeroed, aligned allocation behind a write buffer, and the
-//! record-start bitmap beside it.
+//! record-start map beside it.
 //!
 //! Large arenas ([`MAP_MIN`] bytes and up, on Unix) are anonymous mappings
 //! straight from the kernel: page-aligned, zeroed lazily on first touch, and
@@ -9,10 +9,10 @@
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
-use crate::record::ALIGN;
+use crate::record::{ALIGN, HEADER_SIZE};
 
 /// Alignment of every arena: 16 bytes, the allocator's natural alignment on
 /// 64-bit targets, so `alloc_zeroed` is a `calloc` that maps large arenas
@@ -334,78 +334,116 @@ impl Drop for Arena {
     }
 }
 
-/// One bit per 8-byte unit of an arena: set where a record starts.
+/// Arena bytes per byte of the record-start map: one byte per 16-byte
+/// window. A record is at least [`HEADER_SIZE`] (16) bytes, so no two
+/// records start in the same window, and the window's byte belongs to the
+/// one record that may start there.
+pub const START_WINDOW: u32 = HEADER_SIZE;
+
+const _: () = assert!(START_WINDOW == 2 * ALIGN);
+
+/// Bytes of the record-start map of an arena of `capacity` bytes
+/// (capacity / 16: Rust memory beside the arena, zeroed lazily like it).
+#[inline]
+pub const fn start_map_bytes(capacity: u32) -> usize {
+    capacity.div_ceil(START_WINDOW) as usize
+}
+
+/// Where records start: one byte per 16-byte window of an arena, 0 when no
+/// record starts in the window, else a tag saying which of its two 8-byte
+/// units the record starts at (1: the first, 2: the second). A record's
+/// "start bit", as the rest of the crate calls it, is that tag.
 ///
 /// `page(addr)` needs to know that an address is the body of a record and
 /// not the middle of one; reading the arena cannot tell (a page body may
 /// hold any bytes, and JS can reach every byte through a view's `.buffer`),
-/// so the starts live here, out of JS's reach. Cost: capacity / 64 bytes,
+/// so the starts live here, out of JS's reach. Cost: capacity / 16 bytes,
 /// zeroed lazily like the arena.
+///
+/// A byte, not a bit: marking a start is then a plain store instead of an
+/// atomic read-modify-write (a bit shares its word with the starts of the
+/// neighbouring records, written concurrently by other writers, so setting
+/// it took a locked `fetch_or`: measured, it was most of the core's
+/// overhead over the seed on `alloc_page`, docs/BENCHMARKS.md). The byte of
+/// a window is only ever set to a tag by the writer of the record that
+/// starts there, the one record that can; [`StartBits::unmark`] clears it
+/// only if it holds the tag of the offset being cleared, so clearing the
+/// units of a range never erases the start of a record of another range
+/// that shares the range's last window.
 pub(crate) struct StartBits {
-    words: Arena,
+    bytes: Arena,
 }
 
 impl StartBits {
-    /// Bits for an arena of `capacity` bytes.
+    /// Starts for an arena of `capacity` bytes.
     pub(crate) fn new(capacity: u32) -> Result<Self> {
-        let units = (capacity / ALIGN) as usize;
-        let words = units.div_ceil(64);
         Ok(StartBits {
-            words: Arena::zeroed(words * 8, std::mem::align_of::<AtomicU64>())?,
+            bytes: Arena::zeroed(start_map_bytes(capacity), std::mem::align_of::<AtomicU8>())?,
         })
     }
 
+    /// The byte of the window holding `offset` (a multiple of 8) and the
+    /// tag of a record starting at `offset`.
     #[inline]
-    fn word(&self, offset: u32) -> (&AtomicU64, u64) {
-        let unit = (offset / ALIGN) as usize;
-        let index = unit / 64;
+    fn slot(&self, offset: u32) -> (&AtomicU8, u8) {
+        debug_assert!(offset.is_multiple_of(ALIGN), "record offset {offset}");
+        let index = (offset / START_WINDOW) as usize;
         assert!(
-            index * 8 < self.words.len(),
-            "record offset {offset} outside the bitmap"
+            index < self.bytes.len(),
+            "record offset {offset} outside the start map"
         );
-        // SAFETY: `index` is in bounds (asserted), the allocation is aligned
-        // for `AtomicU64` and zero is a valid `AtomicU64`; these words are
-        // only ever accessed atomically.
-        let word = unsafe { AtomicU64::from_ptr(self.words.as_ptr().cast::<u64>().add(index)) };
-        (word, 1u64 << (unit % 64))
+        // SAFETY: `index` is in bounds (asserted), `AtomicU8` needs no
+        // alignment beyond a byte and zero is a valid `AtomicU8`; these bytes
+        // are only ever accessed atomically (or through `&mut self`).
+        let byte = unsafe { AtomicU8::from_ptr(self.bytes.as_ptr().add(index)) };
+        (byte, 1 + ((offset / ALIGN) & 1) as u8)
     }
 
     /// Marks a record start, after its header is written.
     // Ordering: Release, pairs with the Acquire in `is_start`: whoever sees
-    // the bit also sees the header written before it.
+    // the tag also sees the header written before it. A plain store (not a
+    // read-modify-write): only this record's writer writes a tag into its
+    // window (see the type's docs).
     #[inline]
     pub(crate) fn mark(&self, offset: u32) {
-        let (word, bit) = self.word(offset);
-        word.fetch_or(bit, Ordering::Release);
+        let (byte, tag) = self.slot(offset);
+        byte.store(tag, Ordering::Release);
     }
 
     /// Clears a record start (a record overwritten by a filler that covers
-    /// it), so no address inside the filler passes for a record.
-    // Ordering: Release, as `mark`: whoever sees the bit cleared sees the
+    /// it), so no address inside the filler passes for a record. A window
+    /// whose byte holds another offset's tag (the start of a record of the
+    /// next range, sharing the window) is left as it is.
+    // Ordering: the load is Relaxed: it only decides whether the tag is
+    // `offset`'s, a value written by the owner of the record at `offset`
+    // (the caller's range: written on this thread, or published to it with
+    // the range) or by nobody; no other thread ever writes that tag there.
+    // The store is Release, as `mark`: whoever sees the tag cleared sees the
     // filler written before it.
     #[inline]
     pub(crate) fn unmark(&self, offset: u32) {
-        let (word, bit) = self.word(offset);
-        word.fetch_and(!bit, Ordering::Release);
+        let (byte, tag) = self.slot(offset);
+        if byte.load(Ordering::Relaxed) == tag {
+            byte.store(0, Ordering::Release);
+        }
     }
 
-    /// Clears the bits of the first `bytes` arena bytes (rounded up to
-    /// whole words), for an arena being reused.
+    /// Clears the starts of the first `bytes` arena bytes (rounded up to
+    /// whole windows), for an arena being reused.
     pub(crate) fn clear_prefix(&mut self, bytes: u32) {
-        let units = bytes.div_ceil(ALIGN) as usize;
-        let len = (units.div_ceil(64) * 8).min(self.words.len());
+        let len = start_map_bytes(bytes).min(self.bytes.len());
         // SAFETY: `&mut self` excludes every other access (atomic or not) to
-        // these words, and `len` bytes from the start are inside the
+        // these bytes, and `len` bytes from the start are inside the
         // allocation.
-        unsafe { std::ptr::write_bytes(self.words.as_ptr(), 0, len) };
+        unsafe { std::ptr::write_bytes(self.bytes.as_ptr(), 0, len) };
     }
 
     /// Whether a record starts at `offset` (a multiple of 8 inside the arena).
     // Ordering: Acquire, pairs with the Release in `mark`.
     #[inline]
     pub(crate) fn is_start(&self, offset: u32) -> bool {
-        let (word, bit) = self.word(offset);
-        word.load(Ordering::Acquire) & bit != 0
+        let (byte, tag) = self.slot(offset);
+        byte.load(Ordering::Acquire) == tag
     }
 }
 
@@ -450,11 +488,12 @@ mod tests {
     fn start_bits_mark_and_query() {
         let bits = StartBits::new(1024).unwrap();
         assert!(!bits.is_start(0));
+        // Records are at least 16 bytes apart (a header): 0, 24, 1016.
         bits.mark(0);
-        bits.mark(8);
+        bits.mark(24);
         bits.mark(1016);
-        assert!(bits.is_start(0) && bits.is_start(8) && bits.is_start(1016));
-        assert!(!bits.is_start(16) && !bits.is_start(512));
+        assert!(bits.is_start(0) && bits.is_start(24) && bits.is_start(1016));
+        assert!(!bits.is_start(8) && !bits.is_start(16) && !bits.is_start(512));
     }
 
     #[test]
@@ -463,12 +502,55 @@ mod tests {
         for offset in [0, 8, 504, 512, 4096, 65528] {
             bits.mark(offset);
         }
-        bits.clear_prefix(520); // units 0..65 → words 0 and 1
+        bits.clear_prefix(520); // windows 0..33: offsets 0..528
         assert!(!bits.is_start(0) && !bits.is_start(8) && !bits.is_start(504));
-        assert!(!bits.is_start(512), "word 1 covers offsets 512..1024");
+        assert!(!bits.is_start(512), "window 32 covers offsets 512..528");
         assert!(bits.is_start(4096) && bits.is_start(65528));
         bits.clear_prefix(1 << 16);
         assert!(!bits.is_start(4096) && !bits.is_start(65528));
+    }
+
+    #[test]
+    fn start_map_has_one_byte_per_16_arena_bytes() {
+        assert_eq!(start_map_bytes(16), 1);
+        assert_eq!(start_map_bytes(1 << 20), 1 << 16);
+        assert_eq!(start_map_bytes(1 << 31), 1 << 27);
+        for capacity in [16u32, 1024, 1 << 20] {
+            let bits = StartBits::new(capacity).unwrap();
+            assert!(bits.bytes.len() >= start_map_bytes(capacity));
+            // The last 8-byte unit of the arena has a slot.
+            bits.mark(capacity - 8);
+            assert!(bits.is_start(capacity - 8) && !bits.is_start(capacity - 16));
+        }
+    }
+
+    #[test]
+    fn start_bits_tell_the_two_units_of_a_window_apart() {
+        let bits = StartBits::new(1024).unwrap();
+        bits.mark(24); // the second unit of window 16..32
+        assert!(bits.is_start(24) && !bits.is_start(16));
+        bits.mark(32); // the first unit of window 32..48
+        assert!(bits.is_start(32) && !bits.is_start(40));
+        // A record's start moved within its window (a filler over a
+        // record, restarting at the last good one): the tag follows.
+        bits.mark(16);
+        assert!(bits.is_start(16) && !bits.is_start(24));
+    }
+
+    #[test]
+    fn unmark_clears_only_the_offsets_own_start() {
+        let bits = StartBits::new(1024).unwrap();
+        // A range ends at 40 (its last unit 32..40); the next range's
+        // first record starts at 40, in the same window 32..48.
+        bits.mark(40);
+        bits.unmark(32); // clearing the units of the ending range
+        assert!(bits.is_start(40), "the next range's start survives");
+        bits.mark(0);
+        bits.unmark(8);
+        assert!(bits.is_start(0), "another unit's start survives");
+        bits.unmark(40);
+        bits.unmark(0);
+        assert!(!bits.is_start(40) && !bits.is_start(0));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod segment;
 pub(crate) mod sync;
 pub mod write_buffer;
 
-pub use arena::{live_arenas, ARENA_ALIGN, MAP_MIN};
+pub use arena::{live_arenas, start_map_bytes, ARENA_ALIGN, MAP_MIN, START_WINDOW};
 pub use buffer_state::BufferState;
 pub use dir_lock::DirLock;
 pub use error::{Class, Code, CodeInfo, Error, Reason, ReasonInfo, Result, CAPACITY_RULE};

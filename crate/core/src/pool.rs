@@ -10,7 +10,7 @@
 //! any more. The pool keeps the arena only while the arenas it manages (in
 //! use + idle) are at most its limit; others are freed. A reused arena is
 //! re-zeroed over the prefix its previous buffer allocated, and so is its
-//! record-start bitmap, so a new buffer reads exactly like a fresh one.
+//! record-start map, so a new buffer reads exactly like a fresh one.
 //! Arenas a pool does not keep go to the process-wide cache and its
 //! background thread (`crate::reclaim`), as do those of pool-less buffers.
 
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::arena::{Arena, StartBits, ARENA_ALIGN};
 use crate::error::Result;
 
-/// An arena with its record-start bitmap, and how much of both was used.
+/// An arena with its record-start map, and how much of both was used.
 pub(crate) struct Slab {
     pub(crate) arena: Arena,
     pub(crate) starts: StartBits,
@@ -57,7 +57,7 @@ impl Slab {
     }
 
     /// The second step (see [`Slab::release_tail`], which must have run):
-    /// zeroes the prefix and the bitmap words over it.
+    /// zeroes the prefix and the start-map bytes over it.
     pub(crate) fn zero_head(&mut self) {
         self.arena.zero_head(self.dirty as usize);
         self.starts.clear_prefix(self.dirty);
@@ -65,7 +65,7 @@ impl Slab {
     }
 
     /// Zeroes what the previous buffer used: the arena up to `dirty` and the
-    /// bitmap words that cover it.
+    /// start-map bytes that cover it.
     pub(crate) fn scrub(&mut self) {
         let dirty = (self.dirty as usize).min(self.arena.len());
         // SAFETY: `&mut self` is the only reference to this slab (it is in

@@ -258,6 +258,7 @@ impl WriteBuffer {
 
     /// Reserves `need` bytes (a multiple of 8), counting a writer if asked;
     /// one CAS. Returns the offset of the range.
+    #[inline]
     pub(crate) fn reserve(&self, need: u64, acquire_writer: bool) -> Result<u32> {
         // Ordering: Relaxed. Disjointness needs no ordering: every
         // reservation is a read-modify-write of the one word, and the
@@ -350,6 +351,10 @@ impl WriteBuffer {
     /// Reserves a page record of `page_size` body bytes with header
     /// `{ page_id, NORMAL_PAGE, page_size }`; with `acquire_writer` the same
     /// CAS counts one more writer. A failed reservation changes nothing.
+    // Inline (with `reserve` and `release_writer`): the hot path of every
+    // page; as a call it cost ~1 ns of the ~6–9 ns an allocation takes
+    // (docs/BENCHMARKS.md, "the seed side by side").
+    #[inline]
     pub fn alloc_page(
         &self,
         page_id: u64,
@@ -447,6 +452,7 @@ impl WriteBuffer {
     /// Drops one writer. [`ReleaseState::Flush`] when that leaves the buffer
     /// sealed with no writer. [`Error::NoWriter`] (state unchanged) when no
     /// writer is in progress.
+    #[inline]
     pub fn release_writer(&self) -> Result<ReleaseState> {
         // Ordering: AcqRel. Release publishes this writer's bytes to whoever
         // later observes the flushable state (their Acquire reads a later
@@ -661,7 +667,7 @@ impl Drop for WriteBuffer {
             )
         };
         if arena.is_borrowed() {
-            // Not ours to reuse: only the bitmap is freed.
+            // Not ours to reuse: only the start map is freed.
             drop((arena, starts));
             return;
         }
