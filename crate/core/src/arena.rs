@@ -379,6 +379,16 @@ impl StartBits {
         word.fetch_or(bit, Ordering::Release);
     }
 
+    /// Starts to mark in ascending order, gathered per bitmap word (see
+    /// [`StartMarks`]).
+    pub(crate) fn marks(&self) -> StartMarks<'_> {
+        StartMarks {
+            bits: self,
+            word: None,
+            mask: 0,
+        }
+    }
+
     /// Clears a record start (a record overwritten by a filler that covers
     /// it), so no address inside the filler passes for a record.
     // Ordering: Release, as `mark`: whoever sees the bit cleared sees the
@@ -406,6 +416,49 @@ impl StartBits {
     pub(crate) fn is_start(&self, offset: u32) -> bool {
         let (word, bit) = self.word(offset);
         word.load(Ordering::Acquire) & bit != 0
+    }
+}
+
+/// Record starts being marked in ascending order (a lane's header chain):
+/// [`StartBits::mark`] with one atomic OR per bitmap word instead of one per
+/// start. The bits gathered for a word are set when a start in another word
+/// comes, at [`StartMarks::flush`], or when this is dropped.
+pub(crate) struct StartMarks<'a> {
+    bits: &'a StartBits,
+    /// An offset in the word being gathered (its first start).
+    word: Option<u32>,
+    mask: u64,
+}
+
+impl StartMarks<'_> {
+    /// Adds a record start (its header already written).
+    #[inline]
+    pub(crate) fn add(&mut self, offset: u32) {
+        let same = matches!(self.word, Some(w) if w / (ALIGN * 64) == offset / (ALIGN * 64));
+        if !same {
+            self.flush();
+            self.word = Some(offset);
+        }
+        self.mask |= 1u64 << ((offset / ALIGN) % 64);
+    }
+
+    /// Sets the bits gathered so far.
+    // Ordering: Release, as `StartBits::mark`: every header these bits
+    // announce was written before this OR, so whoever sees a bit (Acquire,
+    // `is_start`) sees its header.
+    #[inline]
+    pub(crate) fn flush(&mut self) {
+        if let Some(w) = self.word.take() {
+            let (word, _) = self.bits.word(w);
+            word.fetch_or(self.mask, Ordering::Release);
+            self.mask = 0;
+        }
+    }
+}
+
+impl Drop for StartMarks<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -469,6 +522,34 @@ mod tests {
         assert!(bits.is_start(4096) && bits.is_start(65528));
         bits.clear_prefix(1 << 16);
         assert!(!bits.is_start(4096) && !bits.is_start(65528));
+    }
+
+    #[test]
+    fn start_marks_set_exactly_the_bits_of_one_mark_per_start() {
+        // Starts in one word, across word boundaries, a word skipped, the
+        // last unit; some bits already set by `mark` stay set.
+        let starts = [0u32, 8, 120, 504, 512, 520, 1024, 3000, 3008, 8184];
+        let bits = StartBits::new(8192).unwrap();
+        bits.mark(4096);
+        {
+            let mut marks = bits.marks();
+            for &s in &starts[..5] {
+                marks.add(s);
+            }
+            // Gathered bits of the current word wait for the flush.
+            assert!(bits.is_start(504) && !bits.is_start(512));
+            marks.flush();
+            assert!(bits.is_start(512));
+            for &s in &starts[5..] {
+                marks.add(s);
+            }
+            // Dropped without a flush: the drop sets the rest.
+        }
+        for unit in 0..8192 / ALIGN {
+            let offset = unit * ALIGN;
+            let want = starts.contains(&offset) || offset == 4096;
+            assert_eq!(bits.is_start(offset), want, "offset {offset}");
+        }
     }
 
     #[test]

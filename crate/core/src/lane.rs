@@ -217,12 +217,16 @@ impl WriteBuffer {
     ///
     /// Ordering: the headers were written by JS on this same thread before
     /// this native call (plain stores, sequenced before it), and are read
-    /// here with the header cell's Relaxed atomics; each start bit is set
-    /// with Release (`StartBits::mark`), so another thread that sees the bit
-    /// (Acquire) sees the header, as for records written by Rust. The
+    /// here with the header cell's Relaxed atomics; the start bits are set
+    /// with Release (`StartMarks::flush`, after every header they announce
+    /// was read), so another thread that sees a bit (Acquire) sees the
+    /// header, as for records written by Rust. The
     /// writer's count is still held, so no flush reads these headers yet.
     fn walk_chain(&self, from: u32, to: u32) -> (u32, u32) {
         let (mut at, mut prev) = (from, from);
+        // One atomic OR per bitmap word of starts (a word covers 512 bytes
+        // of arena), not one per record; all are set before this returns.
+        let mut marks = self.starts().marks();
         while to - at >= HEADER_SIZE {
             let h = self.raw_header(at);
             let known = matches!(h.flags, NORMAL_PAGE | DEALLOC_PAGES | TOMBSTONE);
@@ -230,10 +234,11 @@ impl WriteBuffer {
             if !known || next > to as u64 {
                 break;
             }
-            self.starts().mark(at);
+            marks.add(at);
             prev = at;
             at = next as u32;
         }
+        marks.flush();
         (at, prev)
     }
 
