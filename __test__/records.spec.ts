@@ -369,3 +369,19 @@ test("a record's pageId and page read after the buffer's dispose() are ERR_CLOSE
   t.throws(() => first.pageId, { instanceOf: WriteBufferError, code: 'ERR_CLOSED' })
   t.is(first.page, kept)
 })
+
+test('a record size overwritten through a view to run past the allocated bytes is ERR_CORRUPT, and the iteration ends', (t) => {
+  for (const size of [4096, 0xffff_fff0]) {
+    const wb = new WriteBuffer(2, 1 << 16)
+    const first = wb.allocPage(1n, 8, false)
+    wb.allocPage(2n, 8, false)
+    wb.seal()
+    // The first header's size word, through the view's ArrayBuffer.
+    new DataView(first.page.buffer, first.page.byteOffset - 16).setUint32(12, size, true)
+    const it = wb.records()
+    const err = t.throws(() => it.next(), { instanceOf: WriteBufferError })
+    t.is(err?.code, 'ERR_CORRUPT', `size ${size}`)
+    t.regex(err?.message ?? '', new RegExp(`claims ${size} bytes past the ${wb.allocated} allocated`))
+    t.true(it.next().done, 'nothing after the break')
+  }
+})
