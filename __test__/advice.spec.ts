@@ -78,7 +78,7 @@ test('PageLog.open refuses an unknown option, naming it, the nearest one and all
   const err = await t.throwsAsync(PageLog.open(dir, bad({ bufferSze: 1 << 16 })), UNKNOWN)
   t.is(
     err?.message,
-    'The "opts" argument has an unknown option "bufferSze" (did you mean "bufferSize"?): known options: bufferSize, maxBuffers, onCorrupt, maxOpenFiles',
+    'The "opts" argument has an unknown option "bufferSze" (did you mean "bufferSize"?): known options: bufferSize, maxBuffers, onCorrupt, maxOpenFiles, flushIntervalMs, commitOnExit',
   )
   t.false(fs.existsSync(dir), 'nothing was created')
   const other = await t.throwsAsync(PageLog.open(dir, bad({ bufferSize: 1 << 16, compression: 'zstd' })), UNKNOWN)

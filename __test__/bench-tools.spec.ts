@@ -167,3 +167,110 @@ test('bench/pagelog.js exports its two runs', (t) => {
   // The suite measures the public API: PageLog.open from the package root.
   t.is(typeof PageLog.open, 'function')
 })
+
+// bench/baseline/group-commit.js: the hand-written group commit the durable
+// commit case measures PageLog against (bench/commit.js). Its logic, without timing.
+type Callback = (err: Error | null, n?: number) => void
+interface GroupCommitT {
+  batches: number
+  bytes: number
+  commit(buf: Buffer): Promise<void>
+}
+interface Io {
+  writev(fd: number, bufs: Buffer[], position: number, cb: Callback): void
+  fdatasync(fd: number, cb: (err: Error | null) => void): void
+}
+const { GroupCommit } = require('./bench/baseline/group-commit.js') as {
+  GroupCommit: new (fd: number, io?: Io) => GroupCommitT
+}
+
+test('the group commit baseline writes every commit in order and resolves every waiter, one fdatasync per batch', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-bench-gc-'))
+  const fd = fs.openSync(path.join(dir, 'log'), 'w')
+  t.teardown(() => {
+    fs.closeSync(fd)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const g = new GroupCommit(fd)
+  const bufs = Array.from({ length: 100 }, (_, i) => Buffer.from(`record ${i};`))
+  // The first commit starts a batch of its own; the 99 that arrive while it is
+  // in flight share the next one.
+  await Promise.all(bufs.map((b) => g.commit(b)))
+  t.is(g.batches, 2)
+  t.is(fs.readFileSync(path.join(dir, 'log'), 'utf8'), Buffer.concat(bufs).toString('utf8'))
+  // Later commits go on at the end of the file.
+  await g.commit(Buffer.from('last'))
+  t.is(g.batches, 3)
+  t.true(fs.readFileSync(path.join(dir, 'log'), 'utf8').endsWith('record 99;last'))
+})
+
+/** An in-memory file whose writev writes at most `chunk` bytes per call; `failSync` fails the next fdatasync. */
+function memoryIo(chunk: number) {
+  const file: number[] = []
+  const io = {
+    syncs: 0,
+    failSync: false,
+    file,
+    writev(_fd: number, bufs: Buffer[], position: number, cb: Callback) {
+      const all = Buffer.concat(bufs).subarray(0, chunk)
+      for (let i = 0; i < all.length; i++) file[position + i] = all[i]
+      setImmediate(() => cb(null, all.length))
+    },
+    fdatasync(_fd: number, cb: (err: Error | null) => void) {
+      const fail = io.failSync
+      io.failSync = false
+      io.syncs++
+      setImmediate(() => cb(fail ? new Error('EIO') : null))
+    },
+  }
+  return io
+}
+
+test('the group commit baseline finishes short writes before it syncs', async (t) => {
+  const io = memoryIo(5)
+  const g = new GroupCommit(3, io)
+  const bufs = ['abcdefgh', 'ij', '', 'klmnopqrstu'].map((s) => Buffer.from(s))
+  await Promise.all(bufs.map((b) => g.commit(b)))
+  t.is(Buffer.from(io.file).toString(), 'abcdefghijklmnopqrstu')
+  t.is(g.bytes, 21)
+  t.is(io.syncs, 2)
+})
+
+test('the group commit baseline rejects every waiter of a failed batch and goes on with the next', async (t) => {
+  const io = memoryIo(1 << 20)
+  const g = new GroupCommit(3, io)
+  io.failSync = true
+  const first = [g.commit(Buffer.from('a')), g.commit(Buffer.from('b'))]
+  // 'a' is its own batch (fails); 'b' waits for the next one (succeeds).
+  const settled = await Promise.allSettled(first)
+  t.deepEqual(settled.map((s) => s.status), ['rejected', 'fulfilled'])
+  io.failSync = true
+  const second = await Promise.allSettled([g.commit(Buffer.from('c'))])
+  t.is(second[0].status, 'rejected')
+  await g.commit(Buffer.from('d'))
+  t.is(Buffer.from(io.file).toString(), 'abcd')
+})
+
+test('printTable aligns text left and figures right, two spaces apart', (t) => {
+  const { printTable } = require('./bench/harness.js') as {
+    printTable(h: string[], l: string[][], o?: { left?: (i: number, n: number) => boolean }): void
+  }
+  const out: string[] = []
+  const log = console.log
+  console.log = (s: string) => out.push(s)
+  try {
+    printTable(['case', 'x', 'status'], [['a', '1.5', 'PASS'], ['long case', '10', 'FAIL']], { left: (i, n) => i === 0 || i === n - 1 })
+  } finally {
+    console.log = log
+  }
+  t.deepEqual(out, ['case         x  status', '---------  ---  ------', 'a          1.5  PASS', 'long case   10  FAIL'])
+})
+
+test('bench/commit.js: the nearest-rank quantile', (t) => {
+  const { quantile } = require('./bench/commit.js') as { quantile(xs: number[], p: number): number }
+  const xs = Array.from({ length: 100 }, (_, i) => 100 - i) // 100..1
+  t.is(quantile(xs, 0.5), 50)
+  t.is(quantile(xs, 0.99), 99)
+  t.is(quantile(xs, 1), 100)
+  t.is(quantile([7], 0.99), 7)
+})

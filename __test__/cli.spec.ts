@@ -134,7 +134,7 @@ test('inspect --page dumps a page as hex with a text preview, by decimal or hex 
   t.is(Buffer.from(j.hex, 'hex').toString(), 'p1 hello world'.padEnd(40, '.'))
 
   t.is(cli('inspect', file, '--page', String(a + 8n)).status, 1, 'no record starts there')
-  t.regex(cli('inspect', path.dirname(file), '--page', String(addr(9, 16))).stderr, /no page file of group 9/)
+  t.regex(cli('inspect', path.dirname(file), '--page', String(addr(9, 16))).stderr, /no page file or segment of group 9/)
   t.is(cli('inspect', file, '--page', 'zz').status, 2)
 
   // A page before the damage of a damaged file is still shown; one after it is not.

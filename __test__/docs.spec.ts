@@ -78,7 +78,11 @@ test('docs/versioning.md names the page file format version the code writes', (t
   const format = fs.readFileSync(path.join(root, 'crate', 'core', 'src', 'page_file', 'format.rs'), 'utf8')
   const written = /pub const VERSION: u32 = (\d+);/.exec(format)?.[1]
   t.truthy(written)
-  const row = /^\| Unreleased[^|]*\| version (\d+) \|/m.exec(read('docs/versioning.md'))
-  t.is(row?.[1], written, 'the Unreleased row says which version is written')
+  const segment = fs.readFileSync(path.join(root, 'crate', 'core', 'src', 'segment', 'format.rs'), 'utf8')
+  const segmentVersion = /pub const VERSION: u32 = (\d+);/.exec(segment)?.[1]
+  t.truthy(segmentVersion)
+  const row = /^\| Unreleased[^|]*\| version (\d+) \(`flushTo` page files\), version (\d+) \(`PageLog` segments\) \|/m.exec(read('docs/versioning.md'))
+  t.is(row?.[1], written, 'the Unreleased row says which page-file version flushTo writes')
+  t.is(row?.[2], segmentVersion, 'and which segment version a PageLog writes')
   t.regex(readme, /\]\(docs\/versioning\.md\)/, 'the README links the promise')
 })

@@ -119,28 +119,71 @@ test.serial('the trace holds only calls that ran: an injected sync fault leaves 
   t.false(calls.some((c) => ['fdatasync', 'link', 'rename', 'fsync'].includes(c.call)), show(calls))
 })
 
-test.serial('PageLog: every page file of flush() and close() is synced before it is named, its directory before the flush resolves', async (t) => {
+/**
+ * Asserts a segment's preparation in `calls`: its temp file created,
+ * written, fdatasync'ed, then linked (or renamed) to `final`, then the
+ * directory fsync'ed — all before the first write to `final` (a commit).
+ */
+function assertPrepared(t: ExecutionContext, calls: DurabilityCall[], final: string): void {
+  const ok = (c: DurabilityCall) => c.error == null
+  const what = `${path.basename(final)}:\n${show(calls)}`
+  const named = calls.findIndex((c) => ok(c) && (c.call === 'link' || c.call === 'rename') && c.to === final)
+  t.true(named >= 0, `the prepared file is linked or renamed to ${what}`)
+  if (named < 0) return
+  const temp = calls[named].path
+  const opened = calls.findIndex((c) => ok(c) && c.call === 'open' && c.path === temp)
+  const written = calls.findIndex((c) => ok(c) && c.call === 'write' && c.path === temp)
+  const synced = calls.findIndex((c, i) => i > written && ok(c) && c.call === 'fdatasync' && c.path === temp)
+  t.true(opened >= 0 && opened < written && written < synced && synced < named, `created, written, synced, then named: ${what}`)
+  const firstUse = calls.findIndex((c) => c.call === 'write' && c.path === final)
+  if (process.platform === 'win32') return
+  const dirSync = calls.findIndex((c, i) => i > named && ok(c) && c.call === 'fsync' && c.path === path.dirname(final))
+  t.true(dirSync > named, `the directory is fsync'ed after the link: ${what}`)
+  t.true(firstUse < 0 || dirSync < firstUse, `the directory is fsync'ed before the segment takes a commit: ${what}`)
+}
+
+/** Asserts that the last write to `file` before its last `resolve` note is covered by an fdatasync of `file` in between. */
+function assertCommitted(t: ExecutionContext, calls: DurabilityCall[], file: string): void {
+  const what = `${path.basename(file)}:\n${show(calls)}`
+  const lastIndex = (ok: (c: DurabilityCall, i: number) => boolean): number => calls.reduce((last, c, i) => (ok(c, i) ? i : last), -1)
+  const resolved = lastIndex((c) => c.call === 'resolve' && c.path === file)
+  t.true(resolved >= 0, `a commit or seal of ${what} is reported to JS`)
+  const lastWrite = lastIndex((c, i) => i < resolved && c.call === 'write' && c.path === file)
+  t.true(lastWrite >= 0, `${what} was written`)
+  const synced = calls.findIndex((c, i) => i > lastWrite && i < resolved && c.error == null && c.call === 'fdatasync' && c.path === file)
+  t.true(synced >= 0, `the last write is fdatasync'ed before the outcome reaches JS: ${what}`)
+}
+
+test.serial('PageLog: each segment is prepared durably before it takes a commit; flush() resolves after an fdatasync of what it wrote, with no file named on the commit path; close() seals with synced writes', async (t) => {
   const dir = tempDir(t, 'durable-log')
+  const take = trace(t)
   const log = await PageLog.open(dir, { bufferSize: 4096, maxBuffers: 4 })
   t.teardown(() => (log.isClosed ? undefined : log.close().catch(() => undefined)))
-  const take = trace(t)
+  const seg = (g: number) => path.join(dir, `seg-${g.toString(16).padStart(8, '0')}.pws`)
+  const opened = take()
+  assertPrepared(t, opened, seg(1))
   for (let i = 0; i < 100; i++) log.append(i, Buffer.alloc(100, i)) // > 2 buffers
   await log.flush()
   const flushed = take()
-  const files = (calls: DurabilityCall[]) => [...new Set(calls.filter((c) => c.to != null).map((c) => c.to!))]
-  const afterFlush = files(flushed)
-  t.true(afterFlush.length >= 2, show(flushed))
-  t.deepEqual(afterFlush.map((f) => path.dirname(f)), afterFlush.map(() => dir))
-  for (const f of afterFlush) assertDurable(t, flushed, f)
-  // close() flushes what is left.
+  const written = [...new Set(flushed.filter((c) => c.call === 'write' && c.path.endsWith('.pws')).map((c) => c.path))]
+  t.true(written.length >= 3, show(flushed))
+  for (const f of written) assertCommitted(t, flushed, f)
+  for (const c of flushed.filter((c) => c.call === 'link' || c.call === 'rename')) assertPrepared(t, [...opened, ...flushed], c.to!)
+  // A commit with nothing sealed: one write and one fdatasync of the active segment, nothing named.
+  log.append(500, Buffer.alloc(100, 5))
+  await log.flush()
+  const committed = take()
+  t.deepEqual(
+    committed.filter((c) => c.call !== 'resolve').map((c) => c.call),
+    ['write', 'fdatasync'],
+    show(committed),
+  )
+  // close() seals what is left: index, trailer, each synced.
   log.append(1000, Buffer.alloc(100, 1))
   await log.close()
   const closed = take()
-  const afterClose = files(closed)
-  t.is(afterClose.length, 1, show(closed))
-  for (const f of afterClose) assertDurable(t, closed, f)
-  t.deepEqual(
-    [...afterFlush, ...afterClose].map((f) => path.basename(f)).sort(),
-    fs.readdirSync(dir).filter((n) => n.endsWith('.page')).sort(),
-  )
+  const sealed = [...new Set(closed.filter((c) => c.call === 'write').map((c) => c.path))]
+  t.is(sealed.length, 1, show(closed))
+  assertCommitted(t, closed, sealed[0])
+  t.true(closed.filter((c) => c.call === 'fdatasync' && c.path === sealed[0]).length >= 3, show(closed))
 })

@@ -34,3 +34,11 @@ test('the demo: worker threads append through one PageLog; every page reads back
   t.regex(r.stderr, /appending: 100% \(18,000\/18,000 pages\)/, 'progress is shown')
   t.regex(r.stdout, /demo: every page read back intact after close and reopen/)
 })
+
+test('the demo: async clients commit durably (append + flush() each); it shows commits/s, latency and the files made', (t) => {
+  const r = run('examples/demo.js', { DEMO_WORKERS: '1', DEMO_PAGES: '2000', DEMO_CLIENTS: '4', DEMO_COMMIT_MS: '300' })
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /durable commits\s+[\d,]+ commits\/s by 4 clients \(append 100 B \+ await flush\(\) each\), p50 [\d.,]+ ms, p99 [\d.,]+ ms/)
+  t.regex(r.stdout, /files made by commits\s+\d+ for [\d,]+ commits \([\d.,]+ per 1000 commits\)/)
+  t.regex(r.stderr, /committing: 4 clients, append \+ flush\(\) each, for 0\.3 s/)
+})

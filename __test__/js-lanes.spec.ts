@@ -161,7 +161,7 @@ test('a buffer written by lanes, native reservations and batches iterates and fl
 })
 
 test("a segment's markComplete finds a lane page before the lane closes, on the lane's thread", async (t) => {
-  const { Segment } = await import('../segment.ts')
+  const { Segment } = await import('../src/segment.ts')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-js-lanes-seg-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const wb = new WriteBuffer(8, 1 << 16)

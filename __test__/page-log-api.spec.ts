@@ -32,7 +32,7 @@ test('await using closes a PageLog at the end of its scope: pages durable, the d
   t.is(typeof again[Symbol.asyncDispose], 'function')
 })
 
-test("the owner's stats.appends counts its writers' appends once it flushes the buffers they went to", async (t) => {
+test("the owner's stats.appends counts its writers' appends once it seals the buffers they went to", async (t) => {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 1 << 14, maxBuffers: 3 })
   const handle = log.share()
@@ -52,7 +52,9 @@ test("the owner's stats.appends counts its writers' appends once it flushes the 
   const results = await Promise.all(done)
   t.deepEqual(results.map((r) => r.stats.appends), [N, N])
   await log.flush()
-  t.is(log.stats.appends, 50 + 2 * N, "the owner's and both writers' appends")
+  t.is(log.pageCount, 50 + 2 * N, "the writers' pages are indexed as they are committed")
+  await log.rotate()
+  t.is(log.stats.appends, 50 + 2 * N, "the owner's and both writers' appends, counted as their buffers are sealed")
   t.is(log.pageCount, 50 + 2 * N)
   await log.close()
 })
@@ -76,11 +78,11 @@ test('one shape per call: append and read always return a promise; tryAppend and
   t.is(log.tryAppend(997n, Buffer.from('x')), null, 'behind a waiting append, tryAppend says null')
   const w = await waiting
   t.is(log.stats.stalls, 1)
-  await log.flush()
-  // Flushed: the page file is not open yet, so tryRead says null; read opens it.
+  await log.rotate()
+  // Sealed into its segment: tryRead does no I/O, so it says null; read reads the page.
   t.is(log.tryRead(a), null)
   t.deepEqual(await log.read(a), Buffer.from('one'))
-  t.deepEqual(log.tryRead(a), Buffer.from('one'))
+  t.is(log.tryRead(a), null)
   t.deepEqual(await log.read(w), Buffer.from('waits'))
 
   const writer = PageLog.attach(log.share())

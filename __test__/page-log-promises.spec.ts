@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads'
 
 import { PageLog } from '../index.ts'
 import logPayload from './fixtures/log-payload.js'
+import { sealedGroups, segmentPath } from './log-files.ts'
 import pattern from './fixtures/pattern.js'
 
 // Promises of docs/page-log.md that no other spec checks: copy semantics of
@@ -83,40 +84,53 @@ function startWorker(t: ExecutionContext) {
 // Serial: the fault switch is process-wide.
 
 for (const [op, code] of FAULTS) {
-  test.serial(`a ${op} fault: flush() rejects with ${code} and the page file's path, leaves no file, a retry that fails again rejects again, pages read from memory, a clean retry makes all durable`, async (t) => {
+  test.serial(`a ${op} fault: flush() rejects with ${code} and the segment's path, leaves no temp file and seals nothing, a retry that fails again rejects again, pages read from memory, a clean retry makes all durable`, async (t) => {
     const dir = tempDir(t)
+    // Opened before the fault: the first segment is prepared. Every other
+    // one is prepared under it (open, write, sync, rename, dirsync: steps
+    // of a preparation), sealed or committed under it (write, sync).
     const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 8 })
     setFault(t, `${op}:${code}`)
     const addrs: bigint[] = []
-    for (let i = 0; i < 60; i++) addrs.push(log.tryAppend(i, content(i, 100)) as bigint) // > 1 buffer
+    for (let i = 0; i < 100; i++) addrs.push(log.tryAppend(i, content(i, 100)) as bigint) // 3 buffers
+    const noTemp = () => t.deepEqual(leftovers(dir).filter((n) => n.includes('.tmp')), [])
     const first = await t.throwsAsync(log.flush(), { code })
-    t.is((first as Error & { path?: string }).path, path.join(dir, '1.page'))
-    t.deepEqual(leftovers(dir), [])
+    t.true([1, 2, 3].map((g) => segmentPath(dir, g)).includes((first as Error & { path?: string }).path ?? ''), (first as Error).message)
+    noTemp()
+    t.deepEqual(sealedGroups(dir), op === 'write' || op === 'sync' ? [] : [1], 'only a buffer whose segment was prepared before the fault is sealed')
     const errors = log.stats.flushErrors
     t.true(errors >= 1)
     // The retry runs and fails again: rejected with the new error, counted.
     await t.throwsAsync(log.flush(), { code })
     t.true(log.stats.flushErrors > errors)
-    t.deepEqual(leftovers(dir), [])
-    for (let i = 0; i < 60; i++) t.deepEqual(log.tryRead(addrs[i]), content(i, 100))
+    noTemp()
+    // Pages read back: from memory, or from the segment sealed before the fault.
+    for (let i = 0; i < 100; i++) t.deepEqual(log.tryRead(addrs[i]) ?? (await log.read(addrs[i])), content(i, 100))
     // close() retries too: it rejects while the fault lasts, and the log stays usable for a retry.
     await t.throwsAsync(log.close(), { code })
     delete process.env.PHOTON_WB_FAULT
     await log.close()
-    t.deepEqual(leftovers(dir).sort(), ['1.page', '2.page'])
+    t.deepEqual(leftovers(dir).sort(), ['seg-00000001.pws', 'seg-00000002.pws', 'seg-00000003.pws'])
+    t.deepEqual(sealedGroups(dir), [1, 2, 3])
     const again = await openLog(t, dir)
-    for (let i = 0; i < 60; i++) t.deepEqual(await again.read(addrs[i]), content(i, 100))
+    for (let i = 0; i < 100; i++) t.deepEqual(await again.read(addrs[i]), content(i, 100))
   })
 }
 
-test.serial("a worker's writer.flush() rejects with the fault of every step; the owner's clean retry makes the writer's pages durable", async (t) => {
+// The steps a commit runs (the steps of a segment's preparation — open,
+// rename, dirsync — fail a flush only when the buffer's segment is prepared
+// under the fault: the owner-level tests above cover them).
+const COMMIT_FAULTS = FAULTS.filter(([op]) => op === 'write' || op === 'sync')
+
+test.serial("a worker's writer.flush() rejects with the fault of every step of a commit; the owner's clean retry makes the writer's pages durable", async (t) => {
   const dir = tempDir(t)
-  const log = await openLog(t, dir, { bufferSize: 4096, maxBuffers: 8 })
+  // 40 pages of the writer fit one buffer.
+  const log = await openLog(t, dir, { bufferSize: 16384, maxBuffers: 8 })
   const handle = log.share()
   const { ask } = startWorker(t)
   const pages: { w: number; i: number; addr: bigint }[] = []
   let from = 0
-  for (const [op, code] of FAULTS) {
+  for (const [op, code] of COMMIT_FAULTS) {
     // A fresh writer for each step (one that saw a failure is not what this checks).
     t.true((await ask({ cmd: 'attach', handle })).ok)
     setFault(t, `${op}:${code}`)
@@ -127,7 +141,7 @@ test.serial("a worker's writer.flush() rejects with the fault of every step; the
     const flushed = await ask({ cmd: 'flush' })
     t.false(flushed.ok, `${op}: writer.flush() resolved under a fault`)
     t.is(flushed.code, code, `${op}: ${flushed.message}`)
-    t.false(leftovers(dir).some((n) => n.includes('.tmp-')), `${op}: a temp file was left`)
+    t.false(leftovers(dir).some((n) => n.includes('.tmp')), `${op}: a temp file was left`)
     delete process.env.PHOTON_WB_FAULT
     await log.flush()
   }

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import { PageLog, WriteBuffer, WriteBufferError } from '../index.ts'
+import { segmentPath } from './log-files.ts'
 
 function tempDir(t: ExecutionContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-log-recovery-'))
@@ -20,12 +21,12 @@ function bytes(seed: number, size = 100): Buffer {
   return b
 }
 
-/** A directory with two page files (groups 1 and 2: page 1, page 2). */
+/** A directory with two sealed segments (groups 1 and 2: page 1, page 2). */
 async function twoFiles(t: ExecutionContext): Promise<{ dir: string; a: bigint; b: bigint }> {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 4096 })
   const a = log.tryAppend(1, bytes(1)) as bigint
-  await log.flush()
+  await log.rotate()
   const b = log.tryAppend(2, bytes(2)) as bigint
   await log.close()
   return { dir, a, b }
@@ -76,7 +77,7 @@ test('recovery: only temp files the product makes are deleted; look-alikes are l
 
 test('recovery: quarantine never replaces an existing .corrupt file; it picks a free name', async (t) => {
   const { dir, b } = await twoFiles(t)
-  const file = path.join(dir, '1.page')
+  const file = segmentPath(dir, 1)
   fs.writeFileSync(`${file}.corrupt`, 'quarantined earlier')
   fs.writeFileSync(`${file}.corrupt.1`, 'and again')
   fs.truncateSync(file, 10)
@@ -90,9 +91,9 @@ test('recovery: quarantine never replaces an existing .corrupt file; it picks a 
   await log.close()
 })
 
-test('recovery: a directory named like a page file is ERR_CORRUPT (with path), or quarantined', async (t) => {
+test('recovery: a directory named like a segment is ERR_CORRUPT (with path), or quarantined', async (t) => {
   const { dir, a } = await twoFiles(t)
-  const bogus = path.join(dir, '2.page')
+  const bogus = segmentPath(dir, 2)
   fs.rmSync(bogus)
   fs.mkdirSync(bogus)
   fs.writeFileSync(path.join(bogus, 'inside'), 'user data')

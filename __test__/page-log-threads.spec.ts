@@ -5,6 +5,8 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 
 import { PageFile, WriteBufferError } from '../index.ts'
+import { recoverSegments } from '../src/segment.ts'
+import { segmentGroups } from './log-files.ts'
 import { PageLog, type PageLogHandle } from '../index.ts'
 import logPayload from './fixtures/log-payload.js'
 
@@ -38,13 +40,8 @@ function writer(t: ExecutionContext, handle: PageLogHandle, w: number, n: number
   return { done, worker }
 }
 
-const groups = (dir: string): number[] =>
-  fs
-    .readdirSync(dir)
-    .map((n) => /^(\d+)\.page$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b)
+/** Groups with a segment in `dir`. */
+const groups = segmentGroups
 
 test('four worker writers and the owner append concurrently through rotations: nothing lost, nothing shared, every byte intact', async (t) => {
   const dir = tempDir(t)
@@ -103,19 +100,17 @@ test('backpressure reaches worker writers: with maxBuffers 1 they wait for every
   await log.close()
 })
 
-test('writer.flush() resolves only once the writer\'s pages are in durable page files', async (t) => {
+test('writer.flush() resolves only once the writer\'s pages are committed to their segments', async (t) => {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 1 << 16, maxBuffers: 4 })
   const r = await writer(t, log.share(), 7, 800, { flush: true }).done
-  // The owner has not flushed by itself: read the files straight from disk.
-  const files = new Map<number, PageFile>()
-  for (const g of groups(dir)) files.set(g, await PageFile.open(path.join(dir, `${g}.page`)))
-  r.addrs.forEach((a, i) => {
-    const addr = BigInt(a)
-    const pf = files.get(Number(addr >> 32n))
-    if (pf === undefined) t.fail(`group of page ${i} has no file`)
-    else t.deepEqual(pf.page(addr), payload(7, i))
-  })
+  // The owner has not sealed the active buffer: read the segments straight
+  // from disk, as recovery after a crash would (sealed ones by their index,
+  // the active one by a walk of its committed records).
+  const disk = await recoverSegments(dir, { corrupt: 'list' })
+  r.addrs.forEach((a, i) => t.deepEqual(disk.read(BigInt(a)), payload(7, i), `page ${i}`))
+  t.true(disk.segments.some((s) => !s.sealed), 'the active segment is committed, not sealed')
+  disk.close()
   await log.close()
 })
 

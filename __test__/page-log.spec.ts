@@ -10,6 +10,7 @@ import { promisify } from 'node:util'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
 import { PageLog } from '../index.ts'
+import { sealedGroups, segmentGroups, segmentPath } from './log-files.ts'
 
 const execFileP = promisify(execFile)
 
@@ -27,15 +28,8 @@ function content(pageId: number, size: number, version = 0): Buffer {
   return b
 }
 
-/** Page files in `dir`, as sorted group ids. */
-function groupsOnDisk(dir: string): number[] {
-  return fs
-    .readdirSync(dir)
-    .map((n) => /^(\d+)\.page$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b)
-}
+/** Sealed segments (and version-1 page files) in `dir`, as sorted group ids. */
+const groupsOnDisk = sealedGroups
 
 function isConsecutive(ids: number[]): boolean {
   return ids.every((g, i) => i === 0 || g === ids[i - 1] + 1)
@@ -74,12 +68,15 @@ test.serial('a failed background flush is kept queued and surfaced by flush(), w
   const err = await t.throwsAsync(log.flush())
   t.is(code(err), 'EIO')
   t.true(log.stats.flushErrors >= 1)
-  t.deepEqual(groupsOnDisk(dir), [])
+  t.deepEqual(groupsOnDisk(dir), [], 'nothing sealed')
   // Buffers are still in memory: pages read back.
   for (let i = 0; i < 60; i++) t.deepEqual(log.tryRead(addrs[i]), content(i, 100))
 
   delete process.env.PHOTON_WB_FAULT
   await log.flush() // retried from the same buffer
+  t.deepEqual(groupsOnDisk(dir), [1], 'the full buffer is sealed; the active one committed')
+  t.deepEqual(segmentGroups(dir).slice(0, 2), [1, 2])
+  await log.rotate()
   t.deepEqual(groupsOnDisk(dir), [1, 2])
   for (let i = 0; i < 60; i++) t.deepEqual(await log.read(addrs[i]), content(i, 100))
   await log.close()
@@ -133,17 +130,18 @@ test('append/read round trip across buffer rotations; memory then file at the sa
     t.deepEqual(v, content(i, 10 + (i % 90)))
   }
   await log.flush()
+  t.is(log.stats.buffers, 1, 'flush() commits: the active buffer stays in memory')
+  t.deepEqual(groupsOnDisk(dir), [...new Set(addrs.map(groupOf))].slice(0, -1), 'full buffers are sealed')
+  await log.rotate()
   t.is(log.stats.buffers, 0)
   const groups = groupsOnDisk(dir)
   t.deepEqual(groups, [...new Set(addrs.map(groupOf))])
   t.is(groups[0], 1)
   t.true(isConsecutive(groups))
-  // From the files: tryRead needs the file open (null until then); read opens it.
+  // From the segments: tryRead does no I/O (null); read reads the page (one pread).
   t.is(log.tryRead(addrs[0]), null)
   for (let i = 0; i < n; i++) t.deepEqual(await log.read(addrs[i]), content(i, 10 + (i % 90)))
-  const second = log.tryRead(addrs[0])
-  t.true(Buffer.isBuffer(second))
-  t.deepEqual(second, content(0, 10))
+  t.is(log.tryRead(addrs[0]), null)
   t.is(log.addressOf(42), addrs[42])
   t.is(log.stats.appends, n)
   t.is(log.stats.flushes, groups.length)
@@ -172,19 +170,26 @@ test('writer callback fills the zero-copy view; a throwing callback tombstones i
   t.is(again.addressOf(2), undefined)
 })
 
-test('flush() with nothing new resolves and leaves no gap in group ids', async (t) => {
+test('flush() with nothing new resolves; commits make no file; rotate() leaves no gap in group ids', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
   await log.flush() // nothing yet
+  await log.rotate() // nothing yet: no buffer sealed
   const a = log.tryAppend(1, content(1, 10)) as bigint
   await Promise.all([log.flush(), log.flush()])
   await log.flush()
   const b = log.tryAppend(2, content(2, 10)) as bigint
   await log.flush()
   t.is(groupOf(a), 1)
-  t.is(groupOf(b), 2)
-  t.deepEqual(groupsOnDisk(dir), [1, 2])
+  t.is(groupOf(b), 1, 'commits do not rotate')
+  t.deepEqual(segmentGroups(dir), [1, 2], 'the active segment and the one prepared ahead: no file per commit')
+  await log.rotate()
+  await log.rotate() // nothing new
+  const c = log.tryAppend(3, content(3, 10)) as bigint
+  t.is(groupOf(c), 2)
   await log.close()
+  t.deepEqual(groupsOnDisk(dir), [1, 2])
+  t.deepEqual(segmentGroups(dir), [1, 2], 'close() removes the segment prepared ahead')
 })
 
 test('close() then reopen: every page reads back at its address; appends continue with the next group', async (t) => {
@@ -196,6 +201,7 @@ test('close() then reopen: every page reads back at its address; appends continu
   const last = groupsOnDisk(dir).at(-1) as number
   t.true(isConsecutive(groupsOnDisk(dir)))
 
+  t.deepEqual(segmentGroups(dir), groupsOnDisk(dir), 'every segment left is sealed')
   const again = await openLog(t, dir, { bufferSize: 4096 })
   t.is(again.stats.recoveredFiles, groupsOnDisk(dir).length)
   t.is(again.nextGroupId, last + 1)
@@ -213,7 +219,7 @@ test('recovery: the latest address of a page id wins', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
   const first = log.tryAppend(7, Buffer.from('old')) as bigint
-  await log.flush()
+  await log.rotate()
   const second = log.tryAppend(7, Buffer.from('new')) as bigint
   t.is(log.addressOf(7), second)
   await log.close()
@@ -229,36 +235,41 @@ async function twoFiles(t: ExecutionContext): Promise<{ dir: string; a: bigint; 
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096 })
   const a = log.tryAppend(1, content(1, 100)) as bigint
-  await log.flush()
+  await log.rotate()
   const b = log.tryAppend(2, content(2, 100)) as bigint
   await log.close()
   t.deepEqual(groupsOnDisk(dir), [1, 2])
   return { dir, a, b }
 }
 
-test('recovery: a corrupt page file rejects with ERR_CORRUPT naming it', async (t) => {
+test('recovery: a corrupt segment index or trailer rejects with ERR_CORRUPT naming it; a damaged page fails only its read', async (t) => {
   const { dir } = await twoFiles(t)
-  const file = path.join(dir, '1.page')
-  fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2))
+  const file = segmentPath(dir, 1)
+  const bytes = fs.readFileSync(file)
+  bytes[bytes.length - 48 + 8] ^= 0x01 // a field of the trailer
+  fs.writeFileSync(file, bytes)
   const err = await t.throwsAsync(PageLog.open(dir), { instanceOf: WriteBufferError })
   t.is(err?.code, 'ERR_CORRUPT')
   t.true(err?.message.includes(file), err?.message)
+  t.is((err as WriteBufferError & { path?: string }).path, file)
   t.true(fs.existsSync(file), 'left in place')
 
-  // A flipped byte in the body is caught too.
-  const { dir: dir2 } = await twoFiles(t)
-  const file2 = path.join(dir2, '2.page')
-  const bytes = fs.readFileSync(file2)
-  bytes[bytes.length >> 1] ^= 0xff
-  fs.writeFileSync(file2, bytes)
-  const err2 = await t.throwsAsync(PageLog.open(dir2), { instanceOf: WriteBufferError })
+  // A flipped byte in a page body: open reads no page, so it opens; only
+  // that page's read fails.
+  const { dir: dir2, a, b } = await twoFiles(t)
+  const file2 = segmentPath(dir2, 2)
+  const bytes2 = fs.readFileSync(file2)
+  bytes2[64 + 24 + 50] ^= 0xff // the body of the only record
+  fs.writeFileSync(file2, bytes2)
+  const log = await openLog(t, dir2)
+  t.deepEqual(await log.read(a), content(1, 100))
+  const err2 = await t.throwsAsync(log.read(b), { instanceOf: WriteBufferError })
   t.is(err2?.code, 'ERR_CORRUPT')
-  t.true(err2?.message.includes(file2), err2?.message)
 })
 
 test("recovery: onCorrupt 'quarantine' renames the file to .corrupt and goes on", async (t) => {
   const { dir, a, b } = await twoFiles(t)
-  const file = path.join(dir, '1.page')
+  const file = segmentPath(dir, 1)
   fs.truncateSync(file, 10)
   const log = await openLog(t, dir, { onCorrupt: 'quarantine' })
   t.false(fs.existsSync(file))
@@ -276,10 +287,13 @@ test('recovery: stale temp files are deleted, other files left alone', async (t)
   const { dir } = await twoFiles(t)
   const temp = path.join(dir, '.3.page.tmp-1234-0')
   fs.writeFileSync(temp, 'half a flush')
+  const segTemp = path.join(dir, '.seg-00000003.pws.tmp')
+  fs.writeFileSync(segTemp, 'half a preparation')
   const other = path.join(dir, 'notes.txt')
   fs.writeFileSync(other, 'mine')
   const log = await openLog(t, dir)
   t.false(fs.existsSync(temp))
+  t.false(fs.existsSync(segTemp))
   t.true(fs.existsSync(other))
   t.is(log.nextGroupId, 3)
 })
@@ -310,6 +324,8 @@ test('backpressure: at most maxBuffers unflushed; tryAppend says null and append
   results.forEach((r, i) => void Promise.resolve(r).then(() => (settled[i] = true)))
   await log.flush()
   t.true(settled.every(Boolean))
+  t.true(log.stats.buffers <= 1, 'flush() committed the active buffer, sealed the others')
+  await log.rotate()
   t.is(log.stats.buffers, 0)
   const addrs = await Promise.all(results)
   t.true(log.stats.peakBuffers <= 2)
@@ -405,10 +421,11 @@ test('argument errors', async (t) => {
   t.is((await t.throwsAsync(log.read(99n << 32n), { instanceOf: WriteBufferError }))?.code, 'ERR_INVALID_ADDR')
   const a = log.tryAppend(1, new Uint8Array(8)) as bigint
   t.is(t.throws(() => log.tryRead(a + 8n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR')
-  await log.flush()
+  await log.rotate()
   const err = await t.throwsAsync(log.read(a + 8n), { instanceOf: WriteBufferError })
   t.is(err?.code, 'ERR_INVALID_ADDR')
-  t.is(t.throws(() => log.tryRead(a + 8n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR', 'the file is open now')
+  t.is(t.throws(() => log.tryRead(a + 8n), { instanceOf: WriteBufferError })?.code, 'ERR_INVALID_ADDR', 'from the segment index, without I/O')
+  t.is(log.tryRead(a), null, 'a page of a segment needs a read')
 })
 
 test('close(): flushes everything, waiting appends included; later calls throw ERR_CLOSED', async (t) => {
@@ -473,10 +490,10 @@ test('reads through a small page-file cache (maxOpenFiles: 1) stay correct', asy
   t.deepEqual(views[0], content(0, 100))
 })
 
-test('reads during an in-flight flush come from memory, synchronously', async (t) => {
+test('reads during an in-flight seal come from memory, synchronously', async (t) => {
   const log = await openLog(t, tempDir(t), { bufferSize: 4096 })
   const a = log.tryAppend(1, content(1, 50)) as bigint
-  const flushing = log.flush()
+  const flushing = log.rotate()
   t.is(log.stats.buffers, 1) // sealed, not yet durable
   const v = log.tryRead(a)
   t.true(Buffer.isBuffer(v))

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import { WriteBuffer, WriteBufferError } from '../index.ts'
-import { Segment, recoverSegments } from '../segment.ts'
+import { Segment, recoverSegments } from '../src/segment.ts'
 import payload from './fixtures/thread-payload.js'
 import { testAddonEnv } from './test-addon.ts'
 

@@ -39,6 +39,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { printTable } = require('./harness');
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -320,11 +321,7 @@ function print(res) {
     `yield every ${res.yieldEvery} pages · ${res.seconds} s rounds`);
   const header = ['case', 'project', 'pure-JS', 'must', 'status', 'vs pure-JS'];
   const lines = res.rows.map((x) => [x.name, x.projectText, x.pureJsText, x.must, x.pass ? 'PASS' : 'FAIL', x.ahead ? 'ahead' : 'BEHIND']);
-  const w = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const render = (cells) => cells.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
-  console.log(render(header));
-  console.log(w.map((n) => '-'.repeat(n)).join('  '));
-  for (const l of lines) console.log(render(l));
+  printTable(header, lines);
   const d = res.cases.drop64;
   const ns = (xs) => xs.map((x) => x.toFixed(0)).join(' / ');
   console.log(`drop64 ns/page per round: project ${ns(d.project.rounds)}; pure-JS ${ns(d['pure-JS'].rounds)}; ` +

@@ -1,6 +1,7 @@
 'use strict';
 // A tiny timing harness: timeRound()/measure() time rounds, compare() prints a
-// table, writeResults() saves JSON under bench/results/.
+// table, printTable() prints any table of the bench, writeResults() saves JSON
+// under bench/results/.
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -86,14 +87,26 @@ function compare(rows) {
     r.targetText,
     r.status,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)));
+  // The first column and the last three (vs, target, status) are text.
+  printTable(header, lines, { left: (i, n) => i === 0 || i >= n - 3 });
+  return out;
+}
+
+/**
+ * Prints a table to stdout: the header, a rule, one line per row; columns two
+ * spaces apart, as wide as their widest cell. `left(i, n)` says which of the
+ * `n` columns are left-aligned (default: the first); the others are
+ * right-aligned (figures). Cells are strings (anything else is String()ed).
+ */
+function printTable(header, lines, { left = (i) => i === 0 } = {}) {
+  const n = header.length;
+  const widths = header.map((h, i) => Math.max(String(h).length, ...lines.map((l) => String(l[i]).length)));
   const render = (cells) => cells
-    .map((c, i) => (i === 0 || i >= cells.length - 3 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i])))
+    .map((c, i) => (left(i, n) ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i])))
     .join('  ').trimEnd();
   console.log(render(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(render(l));
-  return out;
 }
 
 /**
@@ -109,4 +122,4 @@ function writeResults(obj, { prefix = '', dir = path.join(__dirname, 'results') 
   return file;
 }
 
-module.exports = { measure, timeRound, summarize, compare, writeResults };
+module.exports = { measure, timeRound, summarize, compare, printTable, writeResults };

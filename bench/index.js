@@ -5,7 +5,8 @@
 // pure-JS baseline, then thread scaling (bench/threads.js), the durable flush
 // (bench/flush.js), PageLog sustained append vs sonic-boom and PageLog RSS
 // over 1M appends (bench/pagelog.js), arena memory with buffers dropped without
-// dispose() (bench/arena-memory.js), each in a child process of its own;
+// dispose() (bench/arena-memory.js), durable commits (bench/commit.js: 1 and 32
+// clients, 4 worker threads; bench/open.js: open), each in a child process of its own;
 // prints every table, then writes bench/results/<YYYY-MM-DD>.json and its plot,
 // bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
 // the run was complete (no BENCH_ONLY, no BENCH_SELF, no BENCH_QUICK).
@@ -22,10 +23,12 @@
 // Environment:
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
-//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena)
+//                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena,
+//                     commit-1, commit-32, commit-workers, commit-open)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
-//                     16 MiB per pagelog round (unless set explicitly); results
+//                     16 MiB per pagelog round, 3 rounds of 500 ms per commit
+//                     case and 64 / 16 MiB for open (unless set explicitly); results
 //                     go to bench/results/tmp-<date>.json (git-ignored), as do
 //                     those of a BENCH_ONLY run
 //   BENCH_ROUNDS=n    timed rounds per implementation (default 21)
@@ -37,7 +40,7 @@
 const { fork } = require('node:child_process');
 const path = require('node:path');
 const os = require('node:os');
-const { timeRound, summarize, compare, writeResults } = require('./harness');
+const { timeRound, summarize, compare, printTable, writeResults } = require('./harness');
 const { CASES, ROWS, CAP, sizeLabel } = require('./cases');
 const { Progress, parseRoundLine } = require('./progress');
 const plot = require('./plot');
@@ -47,7 +50,10 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 21);
 const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
 // What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
-const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2' };
+const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2',
+  BENCH_COMMIT_ROUNDS: '3', BENCH_COMMIT_MS: '500', BENCH_OPEN_4K_MIB: '64', BENCH_OPEN_100_MIB: '16' };
+// The durable-commit steps (bench/commit.js --case <c>; open: bench/open.js).
+const COMMIT_TITLES = { one: '1 client', many: '32 clients, files per commit', workers: '4 worker threads, p99', open: 'open vs reading every file, RSS' };
 
 function writeBufferClass(impl) {
   if (impl === 'pure-JS' || (impl === 'project' && SELF)) {
@@ -154,11 +160,7 @@ function sweepTable(results) {
   const lines = rows.map((r) => [sizeLabel(r.pageSize), String(r.ops), f(r.nsPerOp.project), f(r.nsPerOp['pure-JS']),
     f(r.nsPerOp['bare copy']), r.mbPerSec.project.toFixed(0), r.mbPerSec['pure-JS'].toFixed(0),
     r.mbPerSec['bare copy'].toFixed(0), r.vsPureJs.median.toFixed(2), (1 / r.vsBareCopy.median).toFixed(2)]);
-  const w = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const render = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
-  console.log(render(header));
-  console.log(w.map((n) => '-'.repeat(n)).join('  '));
-  for (const l of lines) console.log(render(l));
+  printTable(header, lines);
   return rows;
 }
 
@@ -236,6 +238,11 @@ async function main() {
         `peak +${mib(r.peakGrowth)}` },
     { id: 'arena', title: 'arena memory (buffers dropped without dispose)', script: 'arena-memory.js', env: quickEnv(process.env),
       summary: (r) => r.rows.map((x) => `${x.key} ${x.projectText} (${x.pass ? 'PASS' : 'FAIL'})`).join(', ') },
+    ...['one', 'many', 'workers', 'open'].map((c) => ({
+      id: `commit-${c === 'one' ? '1' : c === 'many' ? '32' : c}`, title: `durable commits: ${COMMIT_TITLES[c]}`,
+      script: c === 'open' ? 'open.js' : 'commit.js', args: c === 'open' ? [] : ['--case', c],
+      env: quickEnv(process.env), execArgv: ['--expose-gc'],
+      summary: (r) => r.rows.map((x) => `${x.ratio === '—' ? x.project : x.ratio} (${x.pass === null ? 'info' : x.pass ? 'PASS' : 'FAIL'})`).join(', ') })),
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });
@@ -258,9 +265,12 @@ async function main() {
   const project = SELF ? 'project (= pure-JS baseline, BENCH_SELF=1)' : 'project (native)';
   console.log(`\nphoton-write-buffer bench · ${project} · node ${process.version} · ${os.cpus()[0].model} × ${os.cpus().length}` +
     (QUICK ? ' · BENCH_QUICK=1 (short run, not for the docs)' : ''));
-  console.log(`ns/op = median of ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
-    'ratio = vs ÷ project (> 1: project faster), median of per-round paired ratios\n');
-  const rows = compare(ROWS.filter((r) => results[r.from]).map((r) => ({
+  // (No case table when BENCH_ONLY picked child steps only.)
+  if (ids.length) {
+    console.log(`ns/op = median of ${ROUNDS} rounds; capacity ${CAP / 2 ** 20} MiB; ` +
+      'ratio = vs ÷ project (> 1: project faster), median of per-round paired ratios\n');
+  }
+  const rows = !ids.length ? [] : compare(ROWS.filter((r) => results[r.from]).map((r) => ({
     case: CASES[r.from].title, id: r.from, values: results[r.from].values,
     ratios: results[r.from].ratios(r.ref), ref: r.ref, target: r.target, targetText: r.targetText,
   })));
@@ -273,6 +283,8 @@ async function main() {
   if (rss) require('./pagelog').printRss(rss);
   if (buffersize) require('./buffer-size').print(buffersize);
   if (arena) require('./arena-memory').print(arena);
+  const commits = ['commit-1', 'commit-32', 'commit-workers', 'commit-open'].map((id) => child[id]).filter(Boolean);
+  if (commits.length) require('./commit').print(commits);
 
   // A quick or partial run must not replace the day's results: it goes to
   // tmp-<date>.json (git-ignored).
@@ -283,6 +295,7 @@ async function main() {
     flush,
     pagelog,
     rss,
+    commits: commits.length ? commits : null,
     sweep,
     date: new Date().toISOString(),
     self: SELF,

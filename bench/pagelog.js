@@ -42,6 +42,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { printTable } = require('./harness');
 const { once } = require('node:events');
 const { performance } = require('node:perf_hooks');
 
@@ -192,11 +193,7 @@ function print(res) {
     r.ratio.toFixed(2), `[${r.ratioSpread[0].toFixed(2)}–${r.ratioSpread[1].toFixed(2)}]`,
     String(r.pageLog.flushes), String(r.pageLog.stalls),
   ]);
-  const w = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const render = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
-  console.log(render(header));
-  console.log(w.map((n) => '-'.repeat(n)).join('  '));
-  for (const l of lines) console.log(render(l));
+  printTable(header, lines);
 }
 
 /** RSS of a PageLog over `appends` appends with small buffers (see the header). */

@@ -132,6 +132,57 @@ async function walkFile(file, bar) {
   return { path: file, groupId: step.groupId ?? null, bytes: step.fileLen, records, damage }
 }
 
+/** The group of segment file `name` (format v2: `seg-<8 hex digits>.pws`), or `null`. */
+function segmentGroupOf(name) {
+  const m = /^seg-([0-9a-f]{8})\.pws$/.exec(name)
+  return m === null ? null : parseInt(m[1], 16)
+}
+
+/**
+ * The segments of `dir` (format v2; only group `only` unless it is `null`),
+ * as recovery sees them — a sealed one from its index, an unsealed one by a
+ * walk of its records — with each page then read and checked against its
+ * checksum (one `pread` each), up to the first that fails. Same shape as
+ * `walkFile`, plus `sealed` and `torn` (an unsealed tail cut by recovery).
+ */
+async function walkSegments(dir, only, bar) {
+  const { recoverSegments } = require('../src/segment.js')
+  const { kindOf } = require('../src/records.js')
+  const r = await recoverSegments(dir, { corrupt: 'list', maxOpenFiles: 4 })
+  const out = []
+  const sizeOf = (f) => fs.statSync(f).size
+  for (const c of r.corrupt) {
+    if (only !== null && c.group !== only) continue
+    const damage = { code: 'ERR_CORRUPT', message: c.message, headerError: null, stopPos: null, stop: 'the header, index or trailer does not check: no record can be trusted' }
+    out.push({ path: c.path, groupId: c.group, bytes: sizeOf(c.path), records: [], damage, sealed: false, torn: 0 })
+  }
+  for (let i = 0; i < r.count; i++) {
+    const s = r.segment(i)
+    if (only !== null && s.groupId !== only) continue
+    const records = []
+    let damage = null
+    for (let k = 0; k < s.pageIds.length; k++) {
+      const kind = kindOf(s.flags[k], `photon-wb: ${s.path}`, true)
+      const addr = s.addrs[k]
+      const rec = { addr, offset: Number(addr & 0xffffffffn) - 16, kind, pageId: kind === 'page' ? s.pageIds[k] : null, size: s.sizes[k], pos: s.filePos[k] + 24, crc: s.crcs[k] }
+      if (kind === 'page') {
+        try {
+          r.read(addr)
+        } catch (e) {
+          if (!e || e.code !== 'ERR_CORRUPT') throw e
+          damage = { code: e.code, message: e.message, headerError: null, stopPos: s.filePos[k], stop: `the record of page ${rec.pageId} at ${addr} does not check` }
+          break
+        }
+      }
+      records.push(rec)
+      if (k % 4096 === 0) bar.update(`photon-wb inspect: ${path.basename(s.path)}: ${k} of ${s.pageIds.length} records checked`)
+    }
+    out.push({ path: s.path, groupId: s.groupId, bytes: sizeOf(s.path), records, damage, sealed: s.sealed, torn: s.torn })
+  }
+  r.close()
+  return out.sort((a, b) => a.groupId - b.groupId)
+}
+
 function summary(w) {
   let pages = 0
   let deallocs = 0
@@ -169,7 +220,9 @@ function deallocAddrs(fd, r) {
 }
 
 async function inspectFile(file, json, bar) {
-  const w = await walkFile(file, bar)
+  const g = segmentGroupOf(path.basename(file))
+  const w = g === null ? await walkFile(file, bar) : (await walkSegments(path.dirname(path.resolve(file)), g, bar))[0]
+  if (w === undefined) fail(`'${file}' is named like a segment but is not one of its directory`, 1)
   bar.done()
   const { pages, deallocs } = summary(w)
   const fd = fs.openSync(file, 'r')
@@ -218,6 +271,14 @@ async function inspectDir(dir, json, bar) {
     const { pages, deallocs } = summary(w)
     files.push({ path: w.path, ok: w.damage === null, groupId: w.groupId, records: w.records.length, pages, deallocs, bytes: w.bytes, damage: w.damage })
   }
+  // Segments (format v2): an unsealed one (a crash before its seal, or a
+  // log still open) is listed with what recovery would keep of it.
+  for (const w of await walkSegments(dir, null, bar)) {
+    const { pages, deallocs } = summary(w)
+    const state = w.sealed ? 'sealed' : w.torn ? 'unsealed, torn tail' : 'unsealed'
+    files.push({ path: w.path, ok: w.damage === null, groupId: w.groupId, records: w.records.length, pages, deallocs, bytes: w.bytes, state, damage: w.damage })
+  }
+  files.sort((a, b) => (a.groupId ?? 0) - (b.groupId ?? 0))
   bar.done()
   const good = files.filter((f) => f.ok)
   const sum = {
@@ -230,7 +291,7 @@ async function inspectDir(dir, json, bar) {
     const out = files.map(({ damage, ...f }) => (damage === null ? f : { ...f, code: damage.code, message: damage.message, damage }))
     process.stdout.write(`${JSON.stringify({ dir, files: out, summary: sum }, null, 2)}\n`)
   } else {
-    const rows = files.map((f) => [path.basename(f.path), f.groupId ?? '?', f.pages, f.deallocs, f.bytes, f.ok ? 'ok' : `${f.damage.code}: ${f.records} valid before the damage`])
+    const rows = files.map((f) => [path.basename(f.path), f.groupId ?? '?', f.pages, f.deallocs, f.bytes, (f.ok ? 'ok' : `${f.damage.code}: ${f.records} valid before the damage`) + (f.state === undefined || f.state === 'sealed' ? '' : ` (${f.state})`)])
     console.log(table(rows, ['file', 'group', 'pages', 'deallocs', 'bytes', 'checksums']))
     console.log(`\n${sum.files} page files, ${sum.records} records, ${sum.bytes} bytes, ${sum.corrupt} corrupt`)
     for (const f of files) if (!f.ok) console.log(`  ${path.basename(f.path)}: ${f.damage.message}; the walk stops: ${f.damage.stop}`)
@@ -263,11 +324,19 @@ async function inspectPage(target, isDir, addrText, limit, json, bar) {
   const addr = parseAddr(addrText)
   const group = Number(addr >> 32n)
   let file = target
+  let w
   if (isDir) {
     file = path.join(target, `${group}.page`)
-    if (!fs.existsSync(file)) fail(`no page file of group ${group} in ${target} (address ${addr}): not flushed yet, or not of this log`, 1)
+    if (!fs.existsSync(file)) {
+      w = (await walkSegments(target, group, bar))[0]
+      if (w === undefined) fail(`no page file or segment of group ${group} in ${target} (address ${addr}): not written yet, or not of this log`, 1)
+      file = w.path
+    }
+  } else if (segmentGroupOf(path.basename(file)) !== null) {
+    w = (await walkSegments(path.dirname(path.resolve(file)), segmentGroupOf(path.basename(file)), bar))[0]
+    if (w === undefined) fail(`'${file}' is named like a segment but is not one of its directory`, 1)
   }
-  const w = await walkFile(file, bar)
+  w ??= await walkFile(file, bar)
   bar.done()
   if (w.groupId !== null && w.groupId !== group) fail(`${file} holds group ${w.groupId}, not the group of address ${addr} (${group})`, 1)
   const r = w.records.find((x) => x.addr === addr)

@@ -4,9 +4,14 @@
 // CAS per page) while the main thread rotates the buffers, flushes them in
 // group order to durable page files and reuses their arenas. Then: flush,
 // close, reopen (recovery validates every file), and check every page at the
-// address its worker was given. Prints a progress bar and a table.
+// address its worker was given. Then durable commits, as a server acknowledging
+// clients uses the log: DEMO_CLIENTS async clients in the main thread, each
+// appending a 100 B record and awaiting flush() before its next one, for
+// DEMO_COMMIT_MS, in a second log of its own (a temp directory): commits/s,
+// latency, and the files the commits made. Prints a progress bar and a table.
 //
 //   DEMO_WORKERS=3 DEMO_PAGES=40000 node examples/demo.js   (pages per worker)
+//   DEMO_CLIENTS=32 DEMO_COMMIT_MS=1500 node examples/demo.js
 //   DEMO_DIR=/some/dir npm run demo   keeps the page files there (empty or new
 //                                     dir), e.g. for `npx photon-wb inspect /some/dir`
 'use strict'
@@ -22,6 +27,8 @@ const BUFFER_SIZE = 8 << 20 // 8 MiB buffers
 const MAX_BUFFERS = 6
 const SIZES = [64, 256, 1024, 4096]
 const PROGRESS_EVERY = 2000
+const CLIENTS = Number(process.env.DEMO_CLIENTS || 32)
+const COMMIT_MS = Number(process.env.DEMO_COMMIT_MS || 1500)
 
 const pageIdOf = (w, i) => (BigInt(w + 1) << 32n) | BigInt(i)
 const sizeOf = (w, i) => SIZES[(i + w) % SIZES.length]
@@ -132,7 +139,7 @@ async function run(dir) {
   const appendNs = Number(process.hrtime.bigint() - t0)
 
   const t1 = process.hrtime.bigint()
-  await log.flush()
+  await log.rotate() // seals the last buffer into its segment (a flush() would only commit it)
   const flushNs = Number(process.hrtime.bigint() - t1)
   const stats = log.stats
   await log.close()
@@ -159,6 +166,8 @@ async function run(dir) {
   const distinct = new Set(results.flatMap((r) => Array.from(r.addrs))).size
   await again.close()
 
+  const commits = await durableCommits()
+
   const stalls = results.reduce((s, r) => s + r.stats.stalls, 0)
   const secs = appendNs / 1e9
   const rows = [
@@ -171,6 +180,9 @@ async function run(dir) {
     ['flush time', `${fmt(Math.max(...results.map((r) => r.flushNs)) / 1e6, 1)} ms for a worker's flush() (data + directory synced), ${fmt(flushNs / 1e6, 1)} ms for the owner's final one`],
     ['reopen (validate every file)', `${fmt(recoverNs / 1e6, 1)} ms`],
     ['verify every page', `${fmt(checked)} pages in ${fmt(verifyNs / 1e6, 1)} ms, ${bad} corrupt`],
+    ['durable commits', `${fmt(commits.perSec)} commits/s by ${CLIENTS} clients (append 100 B + await flush() each), ` +
+      `p50 ${fmt(commits.p50, 2)} ms, p99 ${fmt(commits.p99, 2)} ms`],
+    ['files made by commits', `${commits.files} for ${fmt(commits.count)} commits (${fmt((commits.files / commits.count) * 1000, 1)} per 1000 commits)`],
   ]
   const w = Math.max(...rows.map((r) => r[0].length))
   for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`)
@@ -179,6 +191,42 @@ async function run(dir) {
     process.exit(1)
   }
   console.log('demo: every page read back intact after close and reopen, at the address its worker was given.')
+}
+
+/**
+ * CLIENTS async clients, each: append a 100 B record, await flush() (the
+ * record is durable: acknowledge it), repeat, for COMMIT_MS; in a log of its
+ * own. Returns commits/s, latency percentiles and the files the commits made.
+ */
+async function durableCommits() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photon-wb-demo-commits-'))
+  try {
+    process.stderr.write(`  committing: ${CLIENTS} clients, append + flush() each, for ${fmt(COMMIT_MS / 1000, 1)} s\n`)
+    const log = await PageLog.open(dir)
+    const before = fs.readdirSync(dir).length
+    const record = Buffer.alloc(100, 0x2a)
+    const lat = []
+    const t0 = performance.now()
+    const end = t0 + COMMIT_MS
+    const client = async (c) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const s = performance.now()
+        const id = c * 1_000_000 + i
+        await log.append(id, record)
+        await log.flush()
+        lat.push(performance.now() - s)
+      }
+    }
+    await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)))
+    const secs = (performance.now() - t0) / 1000
+    const files = fs.readdirSync(dir).length - before
+    await log.close()
+    lat.sort((a, b) => a - b)
+    const q = (p) => lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)]
+    return { count: lat.length, perSec: lat.length / secs, p50: q(0.5), p99: q(0.99), files }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 if (isMainThread) {

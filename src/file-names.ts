@@ -32,6 +32,11 @@ export function pageFileName(groupId: number): string {
   return `${groupId}.page`
 }
 
+/** The name of group `groupId`'s segment (format v2): `seg-<8 lowercase hex digits>.pws`. */
+export function segmentFileName(groupId: number): string {
+  return `seg-${groupId.toString(16).padStart(8, '0')}.pws`
+}
+
 /** The group whose page file `name` is, or `null` when it is none (see the module comment). */
 export function groupOfPageFile(name: string): number | null {
   const m = PAGE_FILE.exec(name)

@@ -54,6 +54,8 @@ export const {
   fastLaneClose,
   fastLaneReserve,
   fastLocate,
+  fastMark,
+  fastMarkRelease,
   fastOnFlushed,
   fastRelease,
   fastSeal,

@@ -21,14 +21,17 @@ import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
-const { S_SLOT, S_STATUS, A_SIZE, A_ACQUIRE, O_RECORD, O_RELEASE, O_CURSOR, O_END, O_SIZE, O_ALLOCATED, O_WRITERS, O_STATE, RELEASE_FLUSH, STATE_SEALED, STATE_FLUSHED } = layout
+const { S32, SI32, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastMark, fastMarkRelease, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
+const { S_SLOT, S_STATUS, A_SIZE, A_ACQUIRE, A_RECORD, O_RECORD, O_RELEASE, O_CURSOR, O_END, O_SIZE, O_ALLOCATED, O_WRITERS, O_STATE, RELEASE_FLUSH, STATE_SEALED, STATE_FLUSHED } = layout
 const { Alloc, Header, RecordIterator } = records
 const HEADER = HEADER_SIZE
 
 const NO_IDS = new BigUint64Array(0)
 const NO_SIZES = new Uint32Array(0)
 const ONE_OUT = new Uint32Array(1)
+
+/** @internal `WriteBuffer[MARK]` (the PageLog's appends); not exported by `index.ts`. */
+export const MARK = Symbol('photon-write-buffer.mark')
 
 /** Set by `attach` for the constructor it calls: the owner to adopt (and its 'js' arena). */
 let adopting: { owner: native.NativeBuffer; jsBytes: Uint8Array | undefined } | undefined
@@ -223,6 +226,15 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     const record = this.#reserve(pageId, data.byteLength, acquireWriter, 'writePage')
     h.bytes.set(data, record + HEADER)
     return h.addr(record)
+  }
+
+  /** @internal Marks the record at `addr` complete (a segment commit may write it); with `release`, also releases this thread's latest writer count. */
+  [MARK](addr: bigint, release: boolean): ReleaseState {
+    S32[S_SLOT] = this.#h.slot
+    S32[A_RECORD] = Number(BigInt.asUintN(32, addr)) - HEADER
+    if (!release) return call(fastMark, 'markComplete'), 'none'
+    fastMarkRelease()
+    return releaseState('releaseWriter')
   }
 
   /** Reserves one dealloc record whose body lists `addrs`. */

@@ -5,8 +5,8 @@
 import { U32_MAX, U64_MAX, checkInt, invalidType, outOfRange, toU64 } from '../args.ts'
 import { recordSize } from '../constants.ts'
 import { WriteBufferError, isCode } from '../errors.ts'
-import type { PageAlloc } from '../types.ts'
-import type { WriteBuffer } from '../write-buffer.ts'
+import type { PageAlloc, ReleaseState } from '../types.ts'
+import { MARK, type WriteBuffer } from '../write-buffer.ts'
 import { keyOf, type Key } from './page-index.ts'
 
 /** A writer callback: fills the zero-copy view of the page before it returns. */
@@ -48,20 +48,24 @@ export function checkPageData(what: string, bufferSize: number, data: unknown, s
   return n
 }
 
+/** Told of each writer count an append released, with what the release returned. */
+export type Released = (wb: WriteBuffer, state: ReleaseState) => void
+
 /**
  * Runs a writer callback on a page reserved under a writer count, then
- * `release`s that writer; a callback that throws gets its record
- * tombstoned (never flushed, never indexed) and its error passed on.
+ * marks the record complete and releases that writer (`released` is told);
+ * a callback that throws gets its record tombstoned (never committed,
+ * never indexed: a tombstone counts as complete) and its error passed on.
  */
-function fillWith(alloc: PageAlloc, writer: Writer, wb: WriteBuffer, release: (wb: WriteBuffer) => void): bigint {
+function fillWith(alloc: PageAlloc, writer: Writer, wb: WriteBuffer, released: Released): bigint {
   try {
     writer(alloc.page)
   } catch (err) {
     alloc.header.setTombstone()
-    release(wb)
+    released(wb, wb.releaseWriter())
     throw err
   }
-  release(wb)
+  released(wb, wb[MARK](alloc.addr, true))
   return alloc.addr
 }
 
@@ -70,8 +74,10 @@ function fillWith(alloc: PageAlloc, writer: Writer, wb: WriteBuffer, release: (w
  * does not fit (`ERR_AGAIN`: the caller moves on to the next buffer). A
  * writer callback always runs under a writer count (it is user code: it
  * could call `flush()`); bytes are reserved and copied under one only with
- * `countBytes` (when another thread may flush `wb` meanwhile). Each writer
- * count is let go of with `release(wb)`.
+ * `countBytes` (when another thread may flush `wb` meanwhile). Every
+ * record is marked complete once filled (a segment commit may then write
+ * it), in the same native call that lets go of its writer count, if any
+ * (`released` is told).
  */
 export function appendTo(
   wb: WriteBuffer,
@@ -79,7 +85,7 @@ export function appendTo(
   data: Uint8Array | Writer,
   size: number,
   countBytes: boolean,
-  release: (wb: WriteBuffer) => void,
+  released: Released,
 ): bigint | null {
   if (typeof data === 'function') {
     let alloc: PageAlloc
@@ -89,7 +95,7 @@ export function appendTo(
       if (!isCode(err, 'ERR_AGAIN')) throw err
       return null
     }
-    return fillWith(alloc, data, wb, release)
+    return fillWith(alloc, data, wb, released)
   }
   let addr: bigint
   try {
@@ -98,6 +104,7 @@ export function appendTo(
     if (!isCode(err, 'ERR_AGAIN')) throw err
     return null
   }
-  if (countBytes) release(wb)
+  if (countBytes) released(wb, wb[MARK](addr, true))
+  else wb[MARK](addr, false)
   return addr
 }

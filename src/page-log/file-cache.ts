@@ -6,12 +6,22 @@ import path from 'node:path'
 
 import { pageFileName } from '../file-names.ts'
 import { PageFile } from '../page-file.ts'
+import { keyOf, type PageIndex } from './page-index.ts'
+
+/** One live page of a PageLog: its id, its address (`read(addr)` gives its body) and its size in bytes. */
+export interface LivePage {
+  readonly pageId: bigint
+  readonly addr: bigint
+  readonly size: number
+}
 
 export class FileCache {
   readonly #dir: string
   readonly #maxOpen: number
   /** Groups with a page file. */
   readonly #files = new Set<number>()
+  /** The page records of each page file (version-1 files are only read, never written again). */
+  readonly #pages = new Map<number, LivePage[]>()
   /** Open page files for reads (LRU order: oldest first), or their pending open. */
   readonly #cache = new Map<number, PageFile | Promise<PageFile>>()
 
@@ -30,10 +40,13 @@ export class FileCache {
     return this.#files.has(g)
   }
 
-  /** Group `g` has a page file now (`pf`: and here it is, open). */
-  add(g: number, pf?: PageFile): void {
+  /** Group `g` has a page file (recovered: `pf`, open); its page records are noted for `livePages`. */
+  add(g: number, pf: PageFile): void {
     this.#files.add(g)
-    if (pf !== undefined) this.#remember(g, pf)
+    const list: LivePage[] = []
+    for (const r of pf.records()) if (r.kind === 'page') list.push({ pageId: r.pageId, addr: r.addr, size: r.page.length })
+    this.#pages.set(g, list)
+    this.#remember(g, pf)
   }
 
   /** The page at `addr` of group `g`'s page file (`has(g)`) if the file is open, else `null`. */
@@ -50,6 +63,25 @@ export class FileCache {
     const cached = this.#cache.get(g)
     if (cached instanceof PageFile) return Promise.resolve(this.tryPage(g, addr) as Buffer)
     return (cached ?? this.#open(g)).then((pf) => pf.page(addr))
+  }
+
+  /** Page files open now. */
+  get openFiles(): number {
+    let n = 0
+    for (const c of this.#cache.values()) if (c instanceof PageFile) n++
+    return n
+  }
+
+  /** Groups with a page file. */
+  groups(): IterableIterator<number> {
+    return this.#files.values()
+  }
+
+  /** The live pages (each id's latest address in `index`) of group `g`'s page file, in address order. */
+  *livePages(g: number, index: PageIndex): IterableIterator<LivePage> {
+    const list = this.#pages.get(g)
+    if (list === undefined) return
+    for (const p of list) if (index.get(keyOf(p.pageId)) === p.addr) yield p
   }
 
   /** Closes every open file and forgets them. */

@@ -14,12 +14,25 @@ export interface PageLogOptions {
    * renames it to `<name>.corrupt` and goes on without it.
    */
   onCorrupt?: 'reject' | 'quarantine'
-  /** Page files kept open (in memory) for reads, least recently used evicted. Default 16. */
+  /** Files kept open for reads (segments: a descriptor each; version-1 page files: in memory), least recently used closed. Default 16. */
   maxOpenFiles?: number
+  /**
+   * Also commit on a timer: every `flushIntervalMs` milliseconds, what was
+   * appended since the last commit is committed (as by `flush()`; an error
+   * is counted in `stats.flushErrors` and the next `flush()` reports it).
+   * Default: no timer (`0`).
+   */
+  flushIntervalMs?: number
+  /**
+   * When the process exits normally (its event loop drains, or
+   * `process.exit()`), commit what was appended and not yet committed,
+   * synchronously in an `'exit'` handler. Default `true`.
+   */
+  commitOnExit?: boolean
 }
 
 /** The names of {@link PageLogOptions} (any other key is refused). */
-const OPTION_NAMES: readonly (keyof PageLogOptions)[] = ['bufferSize', 'maxBuffers', 'onCorrupt', 'maxOpenFiles']
+const OPTION_NAMES: readonly (keyof PageLogOptions)[] = ['bufferSize', 'maxBuffers', 'onCorrupt', 'maxOpenFiles', 'flushIntervalMs', 'commitOnExit']
 
 /** What a log runs with: every option checked and given, and its directory (absolute). */
 export interface LogConfig {
@@ -28,6 +41,8 @@ export interface LogConfig {
   readonly maxBuffers: number
   readonly maxOpenFiles: number
   readonly onCorrupt: 'reject' | 'quarantine'
+  readonly flushIntervalMs: number
+  readonly commitOnExit: boolean
 }
 
 /** Checks `opts` (Node's errors) and fills in the defaults; `dir` must be absolute. */
@@ -44,5 +59,9 @@ export function logConfig(dir: string, opts: unknown): LogConfig {
   if (onCorrupt !== 'reject' && onCorrupt !== 'quarantine') {
     throw invalidValue('opts.onCorrupt', "'reject' or 'quarantine'", onCorrupt)
   }
-  return { dir, bufferSize, maxBuffers, maxOpenFiles, onCorrupt }
+  // setInterval's own limit: a longer delay would fire at once.
+  const flushIntervalMs = checkInt('flushIntervalMs', o.flushIntervalMs ?? 0, (n) => n >= 0 && n <= 2 ** 31 - 1, 'an integer in [0, 2^31 - 1]')
+  const commitOnExit = o.commitOnExit ?? true
+  if (typeof commitOnExit !== 'boolean') throw invalidType('opts.commitOnExit', 'of type boolean', commitOnExit)
+  return { dir, bufferSize, maxBuffers, maxOpenFiles, onCorrupt, flushIntervalMs, commitOnExit }
 }

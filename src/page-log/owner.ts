@@ -1,9 +1,11 @@
 /**
  * PageLog (docs/page-log.md, docs/api.md): one active buffer, rotated when
- * full; sealed buffers flushed in group order by one background job to
- * `<dir>/<groupId>.page`; at most `maxBuffers` unflushed. One shape per call:
- * `tryAppend`/`tryRead` are synchronous (`null` when they would wait or need
- * I/O), `append`/`read` always return a promise.
+ * full; each buffer has its segment (`segments.ts`), into which `flush()`
+ * commits what was appended (group commit, no new file); full buffers are
+ * sealed into their segments in group order by one background job; at most
+ * `maxBuffers` not yet sealed. One shape per call: `tryAppend`/`tryRead`
+ * are synchronous (`null` when they would wait or need I/O), `append`/`read`
+ * always return a promise.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,23 +15,23 @@ import { WriteBufferError, fsError, internalError, isCode } from '../errors.ts'
 import { ArenaPool } from '../pool.ts'
 import { WriteBuffer } from '../write-buffer.ts'
 import type * as native from '../../load-binding.js'
+import type { ReleaseState } from '../types.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { FileCache } from './file-cache.ts'
 import { logConfig, type LogConfig, type PageLogOptions } from './options.ts'
 import { keyOf, type Key, type PageIndex } from './page-index.ts'
+import { livePages, type LivePage } from './pages.ts'
 import type { PageLogHandle } from './protocol.ts'
 import { Reads } from './reads.ts'
-import { lockDir, recoverDir, type Recovered } from './recovery.ts'
+import { lockDir } from './recovery.ts'
+import { indexSegment, openDir, type Opened, type RecoveredSegments } from './segment-recovery.ts'
+import { Commits, type CommitHost } from './commits.ts'
+import { SealJob } from './seal-job.ts'
+import type { SegmentSet } from './segments.ts'
 import { SharedLog } from './sharing.ts'
 import type { PageLogStats } from './stats.ts'
 import { Stalls } from './stalls.ts'
 import { PageLogWriter } from './writer.ts'
-
-interface Waiter {
-  readonly target: number
-  readonly resolve: () => void
-  readonly reject: (err: unknown) => void
-}
 
 /**
  * A log of pages over consecutive write buffers and their page files: see the
@@ -48,31 +50,28 @@ export class PageLog {
   /** The buffer appends go to; `null` until the next append installs one. */
   #active: WriteBuffer | null = null
   #nextGroup: number
-  /** Every unflushed buffer (active + sealed), by group id. */
+  /** Every buffer not yet sealed into its segment (active + sealed), by group id. */
   readonly #live = new Map<number, WriteBuffer>()
-  /** Sealed, not yet flushed, in group order (= seal order). */
-  readonly #sealed: WriteBuffer[] = []
-  /** Sealed groups with no writer left: the flush job may take them. */
-  readonly #ready = new Set<number>()
-  /** Every group ≤ this one is on disk (or was never used). */
-  #flushedUpTo: number
-  /** The page files: which groups have one, those open for reads. */
+  /** Seals full buffers into their segments, in group order. */
+  readonly #job: SealJob
+  /** Version-1 page files: which groups have one, those open for reads. */
   readonly #files: FileCache
+  /** The segments of the buffers in memory (prepared, committed, sealed). */
+  readonly #segs: SegmentSet
+  /** Groups with a sealed segment (whose pages `#reads` reads from it). */
+  readonly #segGroups: Set<number>
+  readonly #recovered: RecoveredSegments
   /** Page id → latest address. */
   readonly #index: PageIndex
-  /** Reads from the buffers in memory, else the page files. */
+  /** Reads from the buffers in memory, else the segments and page files. */
   readonly #reads: Reads
-  /** Releases a writer count of an append (`appendTo`), made once. */
-  readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
+  /** Told of each writer count an append released (`appendTo`), made once. */
+  readonly #onRelease = (wb: WriteBuffer, state: ReleaseState): void => this.#released(wb, state)
+  /** `flush()`, `rotate()`, `close()` and the timer. */
+  readonly #commits: Commits
 
   /** Appends waiting for room. */
   readonly #stalled = new Stalls()
-  readonly #waiters: Waiter[] = []
-  /** Shared logs: looks again soon at the oldest sealed buffer that waits for writers (see `#watch`). */
-  #recheck: NodeJS.Timeout | null = null
-  #flushing = false
-  /** The last background flush error, kept until `flush()`/`close()` retries. */
-  #error: unknown = null
   #closed = false
   #closing: Promise<void> | null = null
   /** Set by `share()`: the channel and control words that worker writers use. */
@@ -87,8 +86,9 @@ export class PageLog {
   #peakBuffers = 0
   readonly #recoveredFiles: number
   readonly #quarantined: number
+  readonly #recoveryBytesRead: number
 
-  private constructor(config: LogConfig, lock: native.NativeDirLock, recovered: Recovered) {
+  private constructor(config: LogConfig, lock: native.NativeDirLock, { v1: recovered, v2: segments, segs, nextGroup }: Opened) {
     this.dir = config.dir
     this.#lock = lock
     this.bufferSize = config.bufferSize
@@ -96,11 +96,36 @@ export class PageLog {
     this.#pool = new ArenaPool(config.bufferSize, config.maxBuffers)
     this.#index = recovered.index
     this.#files = recovered.files
-    this.#reads = new Reads(this.#live, this.#files)
-    this.#nextGroup = recovered.nextGroup
-    this.#flushedUpTo = recovered.nextGroup - 1
-    this.#recoveredFiles = recovered.recoveredFiles
-    this.#quarantined = recovered.quarantined
+    this.#recovered = segments
+    this.#segGroups = segments.groups
+    this.#segs = segs
+    this.#reads = new Reads(this.#live, this.#files, this.#segGroups, segments.reader)
+    this.#nextGroup = nextGroup
+    const log = this
+    this.#job = new SealJob(
+      {
+        seal: (wb) => this.#sealSegment(wb),
+        sealed: (wb) => this.#onSealed(wb),
+        failed: (err) => this.#fail(err),
+        get look() {
+          return log.#shared === null ? null : (g: number) => log.#look(g)
+        },
+      },
+      this.#nextGroup - 1,
+    )
+    this.#recoveredFiles = recovered.recoveredFiles + segments.recovered
+    this.#quarantined = recovered.quarantined + segments.quarantined
+    this.#recoveryBytesRead = recovered.bytesRead + segments.reader.bytesRead
+    const host: CommitHost = {
+      job: this.#job,
+      segs,
+      stalled: this.#stalled,
+      active: () => this.#active,
+      sealActive: () => this.#sealActive(),
+      appended: () => (this.#shared === null ? this.#appends : NaN),
+      failed: () => void this.#flushErrors++,
+    }
+    this.#commits = new Commits(host, config.flushIntervalMs)
   }
 
   /** Opens (creating it if missing) the log in `dir` and recovers its page files (`recovery.ts`). */
@@ -113,7 +138,7 @@ export class PageLog {
       await fs.promises.mkdir(config.dir, { recursive: true })
       const lock = lockDir(config.dir)
       try {
-        return new PageLog(config, lock, await recoverDir(config))
+        return new PageLog(config, lock, await openDir(config))
       } catch (err) {
         lock.release()
         throw err
@@ -148,7 +173,7 @@ export class PageLog {
         if (addr !== null) return Promise.resolve(addr)
       }
       // Every buffer is in use: wait for a flush (behind earlier waiters).
-      if (this.#error !== null) return Promise.reject(this.#error)
+      if (this.#job.error !== null) return Promise.reject(this.#job.error)
       this.#stalls++
       return this.#stalled.wait(id, typeof data === 'function' ? data : Buffer.from(data), n)
     } catch (err) {
@@ -180,8 +205,8 @@ export class PageLog {
     }
   }
 
-  #release(wb: WriteBuffer): void {
-    if (wb.releaseWriter() === 'flush') this.#markReady(wb)
+  #released(wb: WriteBuffer, state: ReleaseState): void {
+    if (state === 'flush') this.#job.ready(wb)
   }
 
   /** Installs the next buffer (`groupId + 1`) if fewer than `maxBuffers` are unflushed. */
@@ -190,6 +215,7 @@ export class PageLog {
     if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
+    this.#segs.attach(wb)
     this.#active = wb
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
     this.#shared?.publish(wb)
@@ -198,7 +224,7 @@ export class PageLog {
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
   #installEagerly(): void {
-    if (this.#shared === null || this.#active !== null || this.#closed || this.#error !== null) return
+    if (this.#shared === null || this.#active !== null || this.#closed || this.#job.error !== null) return
     if (this.#nextGroup > U32_MAX) {
       // Runs in the flush job: tell the writers instead of throwing there.
       this.#shared.failed(groupsExhausted(this.dir))
@@ -216,7 +242,6 @@ export class PageLog {
       this.#shared.publish(null)
       this.#installEagerly()
     }
-    this.#sealed.push(wb)
     let state
     try {
       state = wb.seal()
@@ -226,135 +251,75 @@ export class PageLog {
       if (!isCode(err, 'ERR_AGAIN')) throw err
       state = wb.isFlushable ? 'flush' : 'none'
     }
-    if (state === 'flush') this.#markReady(wb)
-  }
-
-  #markReady(wb: WriteBuffer): void {
-    this.#ready.add(wb.groupId)
-    this.#pump()
+    this.#job.push(wb, state === 'flush')
   }
 
   // -------------------------------------------------------------------------
-  // The flush job
+  // The flush job (`seal-job.ts`)
 
-  /** Starts flushing the oldest sealed buffer if it is ready and nothing else runs. */
-  #pump(): void {
-    if (this.#flushing || this.#error !== null) return
-    const wb = this.#sealed[0]
-    if (wb === undefined) return
-    if (!this.#ready.has(wb.groupId)) return this.#watch(wb.groupId)
-    this.#flushing = true
-    void this.#flushOne(wb)
-  }
-
-  /**
-   * A worker terminated in the middle of an append posts no message: its
-   * teardown gives its writer up, and only a look notices the buffer became
-   * flushable. The timer holds the event loop only while a flush()/close() waits.
-   */
-  #watch(g: number): void {
-    if (this.#shared === null || this.#recheck !== null) return
-    this.#recheck = setTimeout(() => ((this.#recheck = null), this.#look(g), this.#pump()), 20)
-    if (this.#waiters.length === 0) this.#recheck.unref()
-  }
-
-  async #flushOne(wb: WriteBuffer): Promise<void> {
+  /** Seals `wb` into its segment (a shared log first indexes its writers' pages in it). */
+  async #sealSegment(wb: WriteBuffer): Promise<void> {
     const g = wb.groupId
-    // Worker writers' pages are indexed here, from the records (a page's
-    // latest address is its highest one).
-    try {
-      if (this.#shared !== null) {
-        const pages = this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
-        // The writers' appends count once the owner indexes them: now.
-        this.#appends += pages - (this.#ownAppends.get(g) ?? 0)
-        this.#ownAppends.delete(g)
-      }
-      await wb.flushTo(this.#files.pathOf(g))
-    } catch (err) {
-      this.#flushing = false
-      this.#fail(err)
-      return
+    if (this.#shared !== null) {
+      // A page's latest address is its highest one.
+      const pages = this.#index.addRecords(wb.records(), true, 'PageLog flush', false)
+      // The writers' appends count once the owner indexes them: now.
+      this.#appends += pages - (this.#ownAppends.get(g) ?? 0)
+      this.#ownAppends.delete(g)
     }
-    this.#flushing = false
-    this.#sealed.shift()
-    this.#ready.delete(g)
+    await this.#segs.seal(g)
+  }
+
+  /** `wb` is sealed into its segment: its pages are read from there; its arena goes back to the pool; waiting appends may go on. */
+  #onSealed(wb: WriteBuffer): void {
+    const g = wb.groupId
+    this.#segGroups.add(g)
     this.#live.delete(g)
-    // Its pages are read from the file now: give the arena back to the pool.
     wb.dispose()
-    this.#files.add(g)
-    this.#flushedUpTo = g
     this.#flushes++
     this.#shared?.flushed()
-    for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      const w = this.#waiters[i]
-      if (w.target <= g) {
-        this.#waiters.splice(i, 1)
-        w.resolve()
-      }
-    }
     // Appends that waited for room, in order, while room exists.
     this.#stalled.drain((id, data, n) => this.#tryAppend(id, data, n))
     this.#installEagerly()
-    this.#pump()
   }
 
-  /** A flush failed: keep the buffer queued, stop, tell every waiter. */
+  /** Sealing failed: the job stopped; tell every writer and waiting append. */
   #fail(err: unknown): void {
-    this.#error = err
     this.#flushErrors++
     this.#shared?.failed(err)
-    for (const w of this.#waiters.splice(0)) w.reject(err)
     this.#stalled.rejectAll(err)
   }
 
   /**
-   * Seals the active buffer if it holds anything and waits until every
-   * buffer up to it is durable. Clears a kept flush error, so the job retries.
-   */
-  #flushAll(): Promise<void> {
-    if (this.#active !== null && !this.#active.isEmpty) this.#sealActive()
-    const last = this.#sealed[this.#sealed.length - 1]
-    const target = last === undefined ? this.#flushedUpTo : last.groupId
-    if (target <= this.#flushedUpTo) return Promise.resolve()
-    this.#error = null
-    const done = new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ target, resolve, reject })
-      this.#recheck?.ref()
-    })
-    this.#pump()
-    return done
-  }
-
-  /**
-   * Waits until every append made so far (waiting ones included: the
-   * `append` calls up to waiting append `want`) is durable.
-   */
-  async #flushThrough(want: number): Promise<void> {
-    for (;;) {
-      // Once every waiting append up to `want` has its address, one more
-      // round seals the buffer they went to and waits for it.
-      const settled = this.#stalled.settledUpTo(want)
-      await this.#flushAll()
-      if (settled) return
-    }
-  }
-
-  /**
-   * Resolves once every page appended before the call is in a durable page
-   * file (it seals the active buffer if it holds anything), appends that
-   * were waiting for room at the time of the call included. If a background
-   * flush failed, this retries it from the same buffer: it resolves if the
-   * retry succeeds, and rejects with the error (`code` errno name, `path`)
-   * if it fails again.
+   * A commit: resolves once every page appended before the call (appends
+   * that were waiting for room at the time included) is durable — it reads
+   * back at its address after a crash or power loss. It writes the new pages
+   * into their buffer's segment and syncs it (no new file); calls made while
+   * a commit runs share the next one (one `fdatasync`). If a commit or a
+   * background seal failed, this retries it (rewriting the segment from the
+   * buffer): it resolves if the retry succeeds, and rejects with the error
+   * (`code` errno name, `path`) if it fails again.
    */
   async flush(): Promise<void> {
     this.#checkOpen('flush')
-    await this.#flushThrough(this.#stalled.lastSeq)
+    await this.#commits.through(this.#stalled.lastSeq, false)
   }
 
   /**
-   * Flushes everything (appends still waiting for room included), then
-   * forgets the buffers and page files: later calls throw `ERR_CLOSED`.
+   * `flush()`, and also seals the active buffer into its segment (index and
+   * trailer written: the segment is complete and never changes again; the
+   * next append goes to a new buffer and segment). Resolves once every
+   * buffer up to it is sealed.
+   */
+  async rotate(): Promise<void> {
+    this.#checkOpen('rotate')
+    await this.#commits.through(this.#stalled.lastSeq, true)
+  }
+
+  /**
+   * Seals everything into its segment (appends still waiting for room
+   * included; as `rotate()`), removes the segment prepared ahead, then
+   * forgets the buffers and files: later calls throw `ERR_CLOSED`.
    * `close()` again returns the same promise; if the flush failed, `close()`
    * again retries it.
    */
@@ -363,10 +328,14 @@ export class PageLog {
     this.#closed = true
     const sh = this.#shared
     sh?.closing()
+    this.#commits.stop()
     // No append starts once closed: every waiting one is up to `lastSeq`.
-    const closing = this.#flushThrough(this.#stalled.lastSeq).then(
+    const closing = this.#commits.through(this.#stalled.lastSeq, true)
+      // Only the active buffer can be left, empty: the rest were sealed.
+      // Its segment and the one prepared ahead are removed.
+      .then(() => this.#segs.close())
+      .then(
       () => {
-        // Only the active buffer can be left, empty: the rest were flushed.
         for (const wb of this.#live.values()) wb.dispose()
         this.#pool.close()
         this.#lock.release()
@@ -374,6 +343,7 @@ export class PageLog {
         this.#active = null
         this.#live.clear()
         this.#files.close()
+        this.#recovered.reader.close()
       },
       (err) => {
         this.#closing = null
@@ -403,9 +373,12 @@ export class PageLog {
       const shared = new SharedLog(this.dir, this.bufferSize, {
         look: (g) => this.#look(g),
         // After a close() whose flush failed (a retry is due): nothing is durable yet.
-        flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#error ?? notRetried()) : this.flush()),
+        flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#job.error ?? notRetried()) : this.flush()),
       })
       this.#shared = shared
+      // The writers' pages are indexed as they are committed (the owner's
+      // own, as they are appended).
+      this.#segs.onCommitted = (_g, records) => void indexSegment(this.#index, records)
       if (this.#active === null) this.#install()
       else shared.publish(this.#active)
     }
@@ -425,23 +398,28 @@ export class PageLog {
       if (wb.isSealed) this.#sealActive() // sealed by a writer: rotate
       return
     }
-    if (!this.#ready.has(g) && wb.isFlushable) this.#markReady(wb)
+    if (!this.#job.isReady(g) && wb.isFlushable) this.#job.ready(wb)
   }
 
   // -------------------------------------------------------------------------
   // Reads
 
   /**
-   * The page at `addr` without I/O: a copy from its buffer in memory, or a
-   * zero-copy view (read-only by contract) of its open page file; `null` when
-   * the file must be opened (then `read`). `ERR_INVALID_ADDR` if no live page.
+   * The page at `addr` without I/O: a copy from its buffer in memory (or a
+   * zero-copy view, read-only by contract, of an open version-1 page file);
+   * `null` when it must be read from its segment or file (then `read`).
+   * `ERR_INVALID_ADDR` if no buffer, segment or file has its group.
    */
   tryRead(addr: bigint | number): Buffer | null {
     this.#checkOpen('tryRead')
     return this.#reads.tryRead(toU64('addr', addr))
   }
 
-  /** The page at `addr` (see `tryRead`), opening its page file if needed. Every error rejects. */
+  /**
+   * The page at `addr` (see `tryRead`): from its segment, one checked
+   * `pread` off the JS thread. A page whose bytes are damaged on disk
+   * rejects `ERR_CORRUPT` (only that page). Every error rejects.
+   */
   read(addr: bigint | number): Promise<Buffer> {
     try {
       this.#checkOpen('read')
@@ -453,6 +431,16 @@ export class PageLog {
 
   // -------------------------------------------------------------------------
   // Introspection
+
+  /**
+   * The live pages — each page id's latest address — in address order:
+   * `{ pageId, addr, size }` (the body on demand: `read(addr)`). Right after
+   * `open` it lists what recovery found, without reading any page.
+   */
+  pages(): IterableIterator<LivePage> {
+    this.#checkOpen('pages')
+    return livePages(this.#index, this.#live, this.#files, this.#segGroups, this.#recovered.reader)
+  }
 
   /** The latest address of `pageId` (appended by this log or recovered), if any. */
   addressOf(pageId: bigint | number): bigint | undefined {
@@ -479,6 +467,11 @@ export class PageLog {
       appends: this.#appends,
       stalls: this.#stalls,
       flushes: this.#flushes,
+      commits: this.#segs.commits,
+      segmentsCreated: this.#segs.created,
+      tornTails: this.#recovered.tornTails,
+      recoveryBytesRead: this.#recoveryBytesRead,
+      openFiles: this.#recovered.reader.openFiles + this.#files.openFiles,
       flushErrors: this.#flushErrors,
       buffers: this.#live.size,
       peakBuffers: this.#peakBuffers,

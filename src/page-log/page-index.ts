@@ -72,6 +72,11 @@ export class PageIndex {
     }
   }
 
+  /** Every page id (as its key) with its latest address, in no particular order. */
+  entries(): IterableIterator<[Key, bigint]> {
+    return this.#index[Symbol.iterator]()
+  }
+
   /** A dealloc record frees `addr`: the page id whose latest address it is loses its entry. */
   forget(addr: bigint): void {
     let owner = this.#owner

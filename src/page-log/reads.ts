@@ -1,40 +1,53 @@
 /**
  * Reads of a PageLog: a page from its buffer while in memory, else from its
- * group's page file. `tryRead` never waits; `read` opens the file if needed.
+ * group's segment (one checked `pread`, off the JS thread) or version-1
+ * page file. `tryRead` never waits and does no I/O; `read` may.
  */
 import { groupOf } from '../address.ts'
 import { WriteBufferError } from '../errors.ts'
+import type { Recovery } from '../segment.ts'
 import type { WriteBuffer } from '../write-buffer.ts'
 import type { FileCache } from './file-cache.ts'
+import { noGroup } from './segment-recovery.ts'
 
 export class Reads {
   readonly #live: ReadonlyMap<number, WriteBuffer>
   readonly #files: FileCache
+  readonly #segments: ReadonlySet<number>
+  readonly #reader: Recovery
 
-  /** `live`: the log's unflushed buffers by group id; `files`: its page files. */
-  constructor(live: ReadonlyMap<number, WriteBuffer>, files: FileCache) {
+  /**
+   * `live`: the log's buffers not yet sealed to disk, by group id; `files`:
+   * its version-1 page files; `segments`: groups with a sealed segment,
+   * whose pages `reader` reads.
+   */
+  constructor(live: ReadonlyMap<number, WriteBuffer>, files: FileCache, segments: ReadonlySet<number>, reader: Recovery) {
     this.#live = live
     this.#files = files
+    this.#segments = segments
+    this.#reader = reader
   }
 
-  /** The page at `a` if no I/O is needed (a copy of a buffer's page, or a view of an open file's), else `null`. */
+  /** The page at `a` if no I/O is needed (a copy of a buffer's page, or a view of an open page file's), else `null`. */
   tryRead(a: bigint): Buffer | null {
     const g = groupOf(a)
     const wb = this.#live.get(g)
     if (wb !== undefined) return Buffer.from(wb.page(a))
+    if (this.#segments.has(g)) {
+      if (!this.#reader.hasPage(a)) throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.tryRead(${a}): no page of segment ${g} is at this address`)
+      return null
+    }
     if (!this.#files.has(g)) throw noGroup('tryRead', a, g)
     return this.#files.tryPage(g, a)
   }
 
-  /** The page at `a`, opening its page file if needed; throws only before any I/O. */
+  /** The page at `a`; throws only before any I/O. */
   read(a: bigint): Promise<Buffer> {
     const g = groupOf(a)
     const wb = this.#live.get(g)
     if (wb !== undefined) return Promise.resolve(Buffer.from(wb.page(a)))
+    if (this.#segments.has(g)) return this.#reader.readAsync(a)
     if (!this.#files.has(g)) throw noGroup('read', a, g)
     return this.#files.page(g, a)
   }
 }
-
-const noGroup = (what: string, a: bigint, g: number): WriteBufferError =>
-  new WriteBufferError('ERR_INVALID_ADDR', `PageLog.${what}(${a}): no buffer or page file of group ${g}`)

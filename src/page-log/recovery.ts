@@ -42,6 +42,10 @@ export interface Recovered {
   readonly nextGroup: number
   readonly recoveredFiles: number
   readonly quarantined: number
+  /** The addresses the files' dealloc records free (applied again after the segments: any order of groups then holds). */
+  readonly deallocs: bigint[]
+  /** Bytes read (version-1 files are read whole). */
+  readonly bytesRead: number
 }
 
 /** Recovers the page files of `config.dir` (see the module comment). */
@@ -65,6 +69,8 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
   const files = new FileCache(dir, config.maxOpenFiles)
   let recoveredFiles = 0
   let quarantined = 0
+  const deallocs: bigint[] = []
+  let bytesRead = 0
   for (const g of groups) {
     const file = files.pathOf(g)
     let pf: PageFile
@@ -73,6 +79,7 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
       // not block on a FIFO the way an open does).
       const st = await fs.promises.stat(file)
       if (!st.isFile()) throw new WriteBufferError('ERR_CORRUPT', `not a regular file (${fileType(st)})`)
+      bytesRead += st.size
       pf = await PageFile.open(file)
       const held = pf.groupId
       if (held !== g) {
@@ -89,11 +96,12 @@ export async function recoverDir(config: LogConfig): Promise<Recovered> {
       throw corruptFile(file, err)
     }
     index.addRecords(pf.records(), false, `PageLog.open: page file ${pf.path}`, true)
+    for (const r of pf.records()) if (r.kind === 'dealloc') deallocs.push(...r.addrs)
     files.add(g, pf)
     recoveredFiles++
   }
   const last = groups.length === 0 ? 0 : groups[groups.length - 1]
-  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined }
+  return { index, files, nextGroup: last + 1, recoveredFiles, quarantined, deallocs, bytesRead }
 }
 
 function fileType(st: fs.Stats): string {
@@ -111,7 +119,7 @@ function fileType(st: fs.Stats): string {
  * directory, a file system without hard links) a rename onto a name checked
  * to be free — no other PageLog touches the directory while we hold its lock.
  */
-async function quarantine(file: string): Promise<string> {
+export async function quarantine(file: string): Promise<string> {
   for (let k = 0; ; k++) {
     const to = quarantinePath(file, k)
     try {

@@ -5,23 +5,33 @@ export interface PageLogStats {
   /**
    * Pages appended: this log's own appends as they return their address;
    * for a shared log also its writers' appends, counted when the owner
-   * indexes their pages, as it flushes the buffer they went to (until then
-   * they show in each writer's own `stats`).
+   * seals the buffer they went to (until then they show in each writer's
+   * own `stats`; their pages are indexed as they are committed).
    */
   readonly appends: number
   /** Appends that had to wait for a flush (returned a `Promise`). */
   readonly stalls: number
-  /** Buffers flushed to page files by this log. */
+  /** Buffers sealed into their segments by this log (full, or at `close()`). */
   readonly flushes: number
+  /** Commits run by `flush()` (and the timer): each covers every call that waited for it, with one `fdatasync`. */
+  readonly commits: number
+  /** Segment files this log created (one per buffer, prepared one ahead). */
+  readonly segmentsCreated: number
+  /** Unsealed segments whose torn tail recovery cut at `open` (not an error). */
+  readonly tornTails: number
+  /** Bytes `open` read to recover the directory (segment indexes and trailers, unsealed tails; version-1 page files whole). */
+  readonly recoveryBytesRead: number
+  /** Files open for reads now (at most `maxOpenFiles` segments, and as many version-1 page files). */
+  readonly openFiles: number
   /** Background flushes that failed (each is retried by the next `flush()`/`close()`). */
   readonly flushErrors: number
   /** Unflushed buffers now (active + sealed and not yet durable). */
   readonly buffers: number
   /** The most unflushed buffers there ever were at once (never above `maxBuffers`). */
   readonly peakBuffers: number
-  /** Page files found by recovery (quarantined ones excluded). */
+  /** Segments and version-1 page files found by recovery (quarantined ones excluded). */
   readonly recoveredFiles: number
-  /** Page files renamed to `.corrupt` by recovery. */
+  /** Segments and page files renamed to `.corrupt` by recovery. */
   readonly quarantined: number
   /** Arenas allocated fresh for buffers (at most `maxBuffers` while the garbage collector keeps up: flushed arenas are reused). */
   readonly arenasCreated: number

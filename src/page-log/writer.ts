@@ -6,7 +6,7 @@ import { BroadcastChannel } from 'node:worker_threads'
 
 import { invalidType } from '../args.ts'
 import { WriteBufferError, isCode, withCode } from '../errors.ts'
-import type { WriteBufferHandle } from '../types.ts'
+import type { ReleaseState, WriteBufferHandle } from '../types.ts'
 import { attachHandle, type WriteBuffer } from '../write-buffer.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { Key } from './page-index.ts'
@@ -41,7 +41,7 @@ export class PageLogWriter {
   /** Handles of the buffers the owner installed, by share id (only the latest few are kept). */
   readonly #handles = new Map<number, WriteBufferHandle>()
   /** Releases a writer count of an append (`appendTo`), made once. */
-  readonly #onRelease = (wb: WriteBuffer): void => this.#release(wb)
+  readonly #onRelease = (wb: WriteBuffer, state: ReleaseState): void => this.#released(wb, state)
   /**
    * Attached buffers with writer callbacks of this writer running on them,
    * and how many (a callback may append again, re-entrantly). Such a
@@ -276,8 +276,8 @@ export class PageLogWriter {
     if (wb !== this.#wb) wb.dispose()
   }
 
-  #release(wb: WriteBuffer): void {
-    if (wb.releaseWriter() === 'flush') this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
+  #released(wb: WriteBuffer, state: ReleaseState): void {
+    if (state === 'flush') this.#channel.postMessage({ type: 'look', group: wb.groupId } satisfies LogMessage)
   }
 
   /**

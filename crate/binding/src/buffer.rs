@@ -427,6 +427,31 @@ pub fn fast_release() {
     on_release(|_| true, |_, wb| wb.release_writer())
 }
 
+/// Scratch call: marks the record at `A_RECORD` complete: its body is
+/// filled, so a segment commit may write it before its writer (if any) is
+/// released.
+#[napi]
+pub fn fast_mark() {
+    on_slot(|s, wb| wb.mark_complete(s[w(A_RECORD)]))
+}
+
+/// Scratch call: `fast_mark` of the record at `A_RECORD`, then
+/// `releaseWriter` (this thread's most recent count). Out: `O_RELEASE`.
+#[napi]
+pub fn fast_mark_release() {
+    on_release(
+        |_| true,
+        |s, wb| {
+            // Released even if the mark fails (a bug: no record there), so
+            // no writer count is left behind; the error is reported.
+            let marked = wb.mark_complete(s[w(A_RECORD)]);
+            let released = wb.release_writer();
+            marked?;
+            released
+        },
+    )
+}
+
 /// Scratch call: `seal`. Out: `O_RELEASE`.
 #[napi]
 pub fn fast_seal() {

@@ -1,8 +1,10 @@
 //! Segments (page-file format v2): prepare a buffer's segment, commit it
 //! (group commit), seal it, recover a directory's segments, read one page.
-//! The I/O runs on libuv's thread pool as napi async work; the promises
-//! never reject (they settle with an outcome carrying `code`/`message`, as
-//! `flushTo` does), except for argument errors.
+//! The I/O runs on libuv's thread pool as napi async work. Commits and
+//! seals settle with an outcome carrying `code`/`message` (as `flushTo`
+//! does: a failure there is an outcome the caller handles, not an
+//! exception); preparing, recovering and reading reject with a coded error
+//! (`ERR_*` or an errno name).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,12 +12,12 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::segment::{
-    recover_dir, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
+    scan_dir, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader, SegmentWriter,
 };
 use photon_wb_core::{Code, Error as CoreError, WriteBuffer};
 
 use crate::arena_mode::{self, Borrow};
-use crate::error::{coded, to_napi_error, ErrorCode};
+use crate::error::{coded, rejection, to_napi_error, ErrorCode};
 use crate::external;
 use crate::registry;
 
@@ -75,22 +77,18 @@ impl Task for PrepareTask {
         ))
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<NativeSegment> {
-        Ok(match out {
-            Ok(w) => NativeSegment {
-                writer: Some(Arc::new(w)),
-                error: None,
-            },
-            Err(e) => NativeSegment {
-                writer: None,
-                error: Some(outcome(Err(e))),
-            },
-        })
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<NativeSegment> {
+        match out {
+            Ok(w) => Ok(NativeSegment {
+                writer: std::cell::RefCell::new(Some(Arc::new(w))),
+            }),
+            Err(e) => Err(rejection(&env, to_napi_error(e))),
+        }
     }
 }
 
 /// `prepareSegment(dir, groupId, capacity, prealloc?)`: a promise of a
-/// `NativeSegment` (check `errorCode` first): the segment file of group
+/// `NativeSegment` (rejects with a coded error): the segment file of group
 /// `groupId` created, sized (zeros written) and synced with its directory.
 /// `prealloc` defaults to the capacity + 1/8 + the header.
 #[napi(ts_return_type = "Promise<NativeSegment>")]
@@ -147,6 +145,7 @@ impl Task for SegmentTask {
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<SegmentOutcome> {
+        crate::test_hooks::note_resolved(self.writer.path());
         Ok(outcome(out))
     }
 
@@ -226,18 +225,20 @@ fn recovered_entries(s: &RecoveredSegment) -> SegmentEntries {
     )
 }
 
-/// The segment of one buffer (or the error its preparation met).
+/// The segment of one buffer.
 #[napi]
 pub struct NativeSegment {
-    writer: Option<Arc<SegmentWriter>>,
-    error: Option<SegmentOutcome>,
+    /// `None` once closed (the file descriptor and the staging memory go
+    /// with the last reference: a commit still running holds its own).
+    writer: std::cell::RefCell<Option<Arc<SegmentWriter>>>,
 }
 
 impl NativeSegment {
-    fn writer(&self) -> Result<&Arc<SegmentWriter>> {
+    fn writer(&self) -> Result<Arc<SegmentWriter>> {
         self.writer
-            .as_ref()
-            .ok_or_else(|| Error::new(Status::InvalidArg, "the segment failed to prepare"))
+            .borrow()
+            .clone()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "the segment is closed"))
     }
 
     fn task(
@@ -247,7 +248,7 @@ impl NativeSegment {
         arena: Option<Unknown>,
         seal: bool,
     ) -> Result<AsyncTask<SegmentTask>> {
-        let writer = self.writer()?.clone();
+        let writer = self.writer()?;
         let buffer = registry::get(slot)
             .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
         let what = if seal { "seal" } else { "commit" };
@@ -264,18 +265,6 @@ impl NativeSegment {
 
 #[napi]
 impl NativeSegment {
-    /// The error code when preparing failed.
-    #[napi(getter)]
-    pub fn error_code(&self) -> Option<String> {
-        self.error.as_ref().and_then(|e| e.code.clone())
-    }
-
-    /// The error message when preparing failed.
-    #[napi(getter)]
-    pub fn error_message(&self) -> Option<String> {
-        self.error.as_ref().and_then(|e| e.message.clone())
-    }
-
     /// The segment's file.
     #[napi(getter)]
     pub fn path(&self) -> Result<String> {
@@ -306,20 +295,25 @@ impl NativeSegment {
 
     /// `commit`, synchronously on the JS thread (for an `'exit'` handler,
     /// where no promise can settle any more). Blocks until durable; waits
-    /// for unmarked records like `commit` (it would wait forever for a
-    /// record this thread still has to fill: mark or release first).
+    /// at most `waitMs` for records still being filled (by another thread:
+    /// one this thread still has to fill would never be), then commits the
+    /// complete ones before them.
     #[napi]
-    pub fn commit_sync(&self, slot: u32) -> Result<SegmentOutcome> {
+    pub fn commit_sync(&self, slot: u32, wait_ms: u32) -> Result<SegmentOutcome> {
         let writer = self.writer()?;
         let buffer = registry::get(slot)
             .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
         // The arena stays alive: `buffer` is a strong reference, and a
         // borrowed (`'js'`) arena's owner is referenced by the JS caller for
         // the whole (synchronous) call.
-        Ok(outcome(writer.commit(&buffer).map(|()| {
-            let s = writer.stats();
-            (s.records as f64, s.bytes as f64)
-        })))
+        Ok(outcome(
+            writer
+                .commit_within(&buffer, std::time::Duration::from_millis(wait_ms as u64))
+                .map(|()| {
+                    let s = writer.stats();
+                    (s.records as f64, s.bytes as f64)
+                }),
+        ))
     }
 
     /// Seals the segment with the buffer in `slot`, which must be flushable:
@@ -346,6 +340,40 @@ impl NativeSegment {
             s.bytes as f64,
             s.records as f64,
         ])
+    }
+
+    /// After a failed commit or seal: clears the failure so that the next
+    /// commit rewrites every record of the buffer (which must still hold
+    /// them all) and syncs it. `false` if it was not failed.
+    #[napi]
+    pub fn retry(&self) -> bool {
+        self.writer().is_ok_and(|w| w.retry())
+    }
+
+    /// Lets go of the segment's file and memory (after its seal): later
+    /// calls throw.
+    #[napi]
+    pub fn close(&self) {
+        self.writer.borrow_mut().take();
+    }
+
+    /// The committed (durable) records from the `n`-th on.
+    #[napi]
+    pub fn entries_since(&self, n: u32) -> Result<SegmentEntries> {
+        let w = self.writer()?;
+        let entries = w.entries_since(n as usize);
+        let allocated = entries
+            .last()
+            .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
+        Ok(entries_of(
+            w.header().group_id,
+            w.path().display().to_string(),
+            w.is_sealed(),
+            0,
+            allocated,
+            &entries,
+            Vec::new(),
+        ))
     }
 
     /// The committed (durable) records so far.
@@ -400,11 +428,11 @@ impl Task for RecoverTask {
     type JsValue = NativeRecovery;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(recover_dir(&self.dir))
+        Ok(scan_dir(&self.dir))
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<NativeRecovery> {
-        Ok(match out {
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<NativeRecovery> {
+        match out {
             Ok(r) => {
                 let reader = SegmentReader::new(self.max_open as usize);
                 // One copy of the records, shared by the reader and
@@ -413,29 +441,32 @@ impl Task for RecoverTask {
                 for s in &recovered {
                     reader.add_shared(s.clone());
                 }
-                NativeRecovery {
+                Ok(NativeRecovery {
                     recovered,
+                    corrupt: r
+                        .corrupt
+                        .into_iter()
+                        .map(|(group, path, e)| CorruptSegment {
+                            group,
+                            path: path.display().to_string(),
+                            message: e.to_string(),
+                        })
+                        .collect(),
                     removed_temp: r.removed_temp,
                     bytes_read: r.bytes_read as f64,
-                    reader: Some(Arc::new(reader)),
-                    error: None,
-                }
+                    reader: Arc::new(reader),
+                })
             }
-            Err(e) => NativeRecovery {
-                recovered: Vec::new(),
-                removed_temp: 0,
-                bytes_read: 0.0,
-                reader: None,
-                error: Some(outcome(Err(e))),
-            },
-        })
+            Err(e) => Err(rejection(&env, to_napi_error(e))),
+        }
     }
 }
 
 /// `recoverSegments(dir, maxOpenFiles)`: a promise of a `NativeRecovery`
-/// (check `errorCode` first): every `seg-*.pws` of `dir`, sealed ones from
-/// their trailer and index only, unsealed ones by a walk to their last
-/// intact record; leftover temporary files removed.
+/// (rejects with a coded error on I/O failure): every `seg-*.pws` of `dir`,
+/// sealed ones from their trailer and index only, unsealed ones by a walk
+/// to their last intact record; leftover temporary files removed. Files
+/// named like segments that are not valid ones are listed by `corrupt()`.
 #[napi(ts_return_type = "Promise<NativeRecovery>")]
 pub fn recover_segments(dir: String, max_open_files: u32) -> AsyncTask<RecoverTask> {
     AsyncTask::new(RecoverTask {
@@ -444,28 +475,79 @@ pub fn recover_segments(dir: String, max_open_files: u32) -> AsyncTask<RecoverTa
     })
 }
 
-/// What `recoverSegments` found, and a reader of its pages.
+/// A file named like a segment that is not a valid one.
+#[napi(object)]
+pub struct CorruptSegment {
+    pub group: u32,
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What `recoverSegments` found, and a reader of its pages (and of the
+/// segments adopted later).
 #[napi]
 pub struct NativeRecovery {
     recovered: Vec<Arc<RecoveredSegment>>,
+    corrupt: Vec<CorruptSegment>,
     removed_temp: u32,
     bytes_read: f64,
-    reader: Option<Arc<SegmentReader>>,
-    error: Option<SegmentOutcome>,
+    reader: Arc<SegmentReader>,
 }
 
 #[napi]
 impl NativeRecovery {
-    /// The error code when recovery failed.
-    #[napi(getter)]
-    pub fn error_code(&self) -> Option<String> {
-        self.error.as_ref().and_then(|e| e.code.clone())
+    /// Files named like segments that are not valid ones (damaged header,
+    /// index or trailer; not a regular file), by group id.
+    #[napi]
+    pub fn corrupt(&self) -> Vec<CorruptSegment> {
+        self.corrupt
+            .iter()
+            .map(|c| CorruptSegment {
+                group: c.group,
+                path: c.path.clone(),
+                message: c.message.clone(),
+            })
+            .collect()
     }
 
-    /// The error message when recovery failed.
-    #[napi(getter)]
-    pub fn error_message(&self) -> Option<String> {
-        self.error.as_ref().and_then(|e| e.message.clone())
+    /// The records of group `group` as the reader knows them (recovered or
+    /// adopted), or `null`.
+    #[napi]
+    pub fn group_entries(&self, group: u32) -> Option<SegmentEntries> {
+        let entries = self.reader.entries_of(group)?;
+        let allocated = entries
+            .last()
+            .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
+        Some(entries_of(
+            group,
+            String::new(),
+            true,
+            0,
+            allocated,
+            &entries,
+            Vec::new(),
+        ))
+    }
+
+    /// Closes the files the reader holds open (a later read opens its file
+    /// again).
+    #[napi]
+    pub fn close(&self) {
+        self.reader.close_files();
+    }
+
+    /// Whether a page of the reader's segments has its body at `addr` (no
+    /// I/O).
+    #[napi]
+    pub fn has_page(&self, addr: BigInt) -> bool {
+        u64_of(&addr).is_some_and(|a| self.reader.has_page(a))
+    }
+
+    /// Forgets group `group` (its file is being removed).
+    #[napi]
+    pub fn remove(&self, group: u32) {
+        self.reader.remove(group);
     }
 
     /// Temporary files of unfinished preparations that were removed.
@@ -478,10 +560,7 @@ impl NativeRecovery {
     /// it after the segment is sealed, or again after later commits).
     #[napi]
     pub fn adopt(&self, segment: &NativeSegment) -> Result<()> {
-        let reader = self
-            .reader
-            .as_ref()
-            .ok_or_else(|| Error::new(Status::InvalidArg, "recovery failed"))?;
+        let reader = &self.reader;
         let w = segment.writer()?;
         reader.add_entries(
             w.header().group_id,
@@ -508,7 +587,7 @@ impl NativeRecovery {
     /// Files the page reader holds open now (at most `maxOpenFiles`).
     #[napi(getter)]
     pub fn open_files(&self) -> u32 {
-        self.reader.as_ref().map_or(0, |r| r.open_files() as u32)
+        self.reader.open_files() as u32
     }
 
     /// Bytes recovery read.
@@ -544,13 +623,47 @@ impl NativeRecovery {
         env: &'env Env,
         addr: BigInt,
     ) -> std::result::Result<Unknown<'env>, napi::Error<ErrorCode>> {
-        let reader = self
-            .reader
-            .as_ref()
-            .ok_or_else(|| coded(Code::InvalidArgValue, "recovery failed"))?;
         let addr = u64_of(&addr).ok_or_else(|| to_napi_error(CoreError::InvalidAddr))?;
-        let body = reader.read(addr).map_err(to_napi_error)?;
+        let body = self.reader.read(addr).map_err(to_napi_error)?;
         external::copy(env, &body).map_err(plain)
+    }
+
+    /// `read`, off the JS thread: a promise of the page's bytes (rejects
+    /// `ERR_INVALID_ADDR`, `ERR_CORRUPT` or an errno name).
+    #[napi(ts_return_type = "Promise<Uint8Array>")]
+    pub fn read_async(
+        &self,
+        addr: BigInt,
+    ) -> std::result::Result<AsyncTask<ReadTask>, napi::Error<ErrorCode>> {
+        let addr = u64_of(&addr).ok_or_else(|| to_napi_error(CoreError::InvalidAddr))?;
+        Ok(AsyncTask::new(ReadTask {
+            reader: self.reader.clone(),
+            addr,
+        }))
+    }
+}
+
+/// One page read (`pread`, checked) off the JS thread.
+pub struct ReadTask {
+    reader: Arc<SegmentReader>,
+    addr: u64,
+}
+
+impl Task for ReadTask {
+    type Output = std::result::Result<Vec<u8>, CoreError>;
+    type JsValue = Uint8Array;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(self.reader.read(self.addr))
+    }
+
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<Uint8Array> {
+        match out {
+            // napi-rs hands the bytes over without a copy, or copies them
+            // where the runtime refuses external buffers.
+            Ok(body) => Ok(Uint8Array::new(body)),
+            Err(e) => Err(rejection(&env, to_napi_error(e))),
+        }
     }
 }
 

@@ -253,7 +253,7 @@ impl PageFile {
 
 /// Opens `path` for reading if it is a regular file (following symbolic
 /// links), without blocking on anything else; returns it with its length.
-pub(super) fn open_regular(path: &Path) -> Result<(File, u64)> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
     let shown = path.display();
     // Type first: a socket cannot even be opened (ENXIO), and a directory
     // cannot be opened on Windows.

@@ -11,7 +11,9 @@ pub mod writer;
 
 pub use file::SegmentFile;
 pub use format::{IndexEntry, SegmentHeader};
-pub use reader::{read_record, recover, recover_dir, DirRecovery, RecoveredSegment, SegmentReader};
+pub use reader::{
+    read_record, recover, recover_dir, scan_dir, DirRecovery, RecoveredSegment, SegmentReader,
+};
 pub use writer::{
     default_prealloc, seal_recovered, seal_recovered_on, CommitStats, SealInfo, SegmentWriter,
 };

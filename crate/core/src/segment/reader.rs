@@ -13,6 +13,7 @@ use super::format::{
 };
 use super::writer::find_entry;
 use crate::error::{Error, Result};
+use crate::page_file::reader::open_regular;
 use crate::record::DEALLOC_PAGES;
 
 /// Bytes the walk of an unsealed segment reads at a time.
@@ -331,6 +332,10 @@ pub struct DirRecovery {
     pub removed_temp: u32,
     /// Bytes read from all segments.
     pub bytes_read: u64,
+    /// Files named like segments that are not one ([`scan_dir`] only; a
+    /// damaged header, trailer or index, or not a regular file), by
+    /// ascending group id, each with its `ERR_CORRUPT` error.
+    pub corrupt: Vec<(u32, PathBuf, Error)>,
 }
 
 /// Recovers every segment (`seg-*.pws`) of `dir`, in group-id order, and
@@ -338,6 +343,20 @@ pub struct DirRecovery {
 /// Other files are left alone. A segment with a damaged header, trailer or
 /// index is `ERR_CORRUPT` naming it.
 pub fn recover_dir(dir: &Path) -> Result<DirRecovery> {
+    let mut out = scan_dir(dir)?;
+    if out.corrupt.is_empty() {
+        Ok(out)
+    } else {
+        Err(out.corrupt.swap_remove(0).2)
+    }
+}
+
+/// [`recover_dir`], but a file named like a segment that is not a valid one
+/// (`ERR_CORRUPT`: damaged header, trailer or index; a FIFO, device,
+/// socket or directory — never opened blocking) is listed in
+/// [`DirRecovery::corrupt`] instead of failing the whole recovery, so the
+/// caller can refuse it by name or set it aside. Other errors (I/O) fail.
+pub fn scan_dir(dir: &Path) -> Result<DirRecovery> {
     let what = dir.display();
     let mut found = Vec::new();
     let mut out = DirRecovery::default();
@@ -351,25 +370,33 @@ pub fn recover_dir(dir: &Path) -> Result<DirRecovery> {
             found.push((g, item.path()));
         } else if name.starts_with(".seg-")
             && name.ends_with(".pws.tmp")
+            && item.file_type().is_ok_and(|t| t.is_file())
             && std::fs::remove_file(item.path()).is_ok()
         {
+            // Only a regular file is a preparation of ours: anything else
+            // under such a name is somebody else's, left alone.
             out.removed_temp += 1;
         }
     }
     found.sort_unstable_by_key(|(g, _)| *g);
     for (g, path) in found {
-        let file =
-            File::open(&path).map_err(|e| Error::io(format!("open '{}'", path.display()), &e))?;
-        let seg = recover(&file, &path)?;
-        if seg.header.group_id != g {
-            return Err(Error::Corrupt(format!(
+        let seg = open_regular(&path).and_then(|(file, _)| recover(&file, &path));
+        let seg = match seg {
+            Ok(seg) if seg.header.group_id != g => Err(Error::Corrupt(format!(
                 "{}: holds group {} under the name of group {g}",
                 path.display(),
                 seg.header.group_id
-            )));
+            ))),
+            other => other,
+        };
+        match seg {
+            Ok(seg) => {
+                out.bytes_read += seg.bytes_read;
+                out.segments.push(seg);
+            }
+            Err(e @ Error::Corrupt(_)) => out.corrupt.push((g, path, e)),
+            Err(e) => return Err(e),
         }
-        out.bytes_read += seg.bytes_read;
-        out.segments.push(seg);
     }
     Ok(out)
 }
@@ -462,6 +489,27 @@ impl SegmentReader {
             .retain(|(g, _)| *g != group_id);
     }
 
+    /// Whether a known page record (not a dealloc record) has its body at
+    /// `addr` (no I/O).
+    pub fn has_page(&self, addr: u64) -> bool {
+        let group = (addr >> 32) as u32;
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&group).is_some_and(|k| {
+            find_entry((*k.entries).as_ref(), group, addr).is_some_and(|e| e.flags != DEALLOC_PAGES)
+        })
+    }
+
+    /// The records of group `group_id`, if known.
+    pub fn entries_of(&self, group_id: u32) -> Option<Vec<IndexEntry>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&group_id).map(|k| (*k.entries).as_ref().to_vec())
+    }
+
+    /// Closes the files held open (a later read opens its file again).
+    pub fn close_files(&self) {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Files open now.
     pub fn open_files(&self) -> usize {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -475,9 +523,9 @@ impl SegmentReader {
             open.push_back(hit);
             return Ok(f);
         }
-        let f = Arc::new(
-            File::open(path).map_err(|e| Error::io(format!("open '{}'", path.display()), &e))?,
-        );
+        // Checked again by type: the name may have changed hands since
+        // recovery (never a blocking open of a FIFO).
+        let f = Arc::new(open_regular(path)?.0);
         while open.len() >= self.max_open {
             open.pop_front();
         }

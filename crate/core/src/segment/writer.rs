@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::file::SegmentFile;
 use super::format::{
@@ -14,6 +14,7 @@ use super::format::{
 };
 use super::reader::RecoveredSegment;
 use crate::error::{Error, Result};
+use crate::page_file::fault::{self, Call, Step};
 use crate::record::{RecordKind, DEALLOC_PAGES};
 use crate::write_buffer::WriteBuffer;
 
@@ -53,6 +54,10 @@ struct Io {
     arena_end: u32,
     /// The file's length.
     file_len: u64,
+    /// After [`SegmentWriter::retry`]: the end of what earlier attempts
+    /// wrote. The rewrite zeroes any of it past its own records, so no
+    /// stale record of an earlier attempt follows the new ones.
+    stale_end: u64,
     staging: Vec<u8>,
 }
 
@@ -127,9 +132,10 @@ pub fn default_prealloc(capacity: u32) -> u64 {
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(format!("fsync directory '{}'", dir.display()), &e))
+        fault::traced(Call::FsyncDir, dir, None, || {
+            File::open(dir).and_then(|d| d.sync_all())
+        })
+        .map_err(|e| Error::io(format!("fsync directory '{}'", dir.display()), &e))
     }
     #[cfg(not(unix))]
     {
@@ -139,19 +145,25 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes the header and `prepared_len - HEADER_LEN` zeros, then syncs.
-fn write_prepared<F: SegmentFile>(file: &F, header: &SegmentHeader, what: &str) -> Result<()> {
+fn write_prepared<F: SegmentFile>(file: &F, header: &SegmentHeader, path: &Path) -> Result<()> {
+    let what = path.display();
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
-    file.write_all_at(&header.encode(), 0)
-        .map_err(|e| io("write", e))?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut pos = HEADER_LEN;
-    while pos < header.prepared_len {
-        let n = (header.prepared_len - pos).min(zeros.len() as u64) as usize;
-        file.write_all_at(&zeros[..n], pos)
-            .map_err(|e| io("write", e))?;
-        pos += n as u64;
-    }
-    file.sync_all().map_err(|e| io("fsync", e))
+    fault::check(Step::Write, format!("write '{what}'"))?;
+    fault::traced(Call::Write, path, None, || {
+        file.write_all_at(&header.encode(), 0)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut pos = HEADER_LEN;
+        while pos < header.prepared_len {
+            let n = (header.prepared_len - pos).min(zeros.len() as u64) as usize;
+            file.write_all_at(&zeros[..n], pos)?;
+            pos += n as u64;
+        }
+        Ok(())
+    })
+    .map_err(|e| io("write", e))?;
+    fault::check(Step::Sync, format!("fsync '{what}'"))?;
+    // Traced as the fdatasync it includes (an fsync: the size too).
+    fault::traced(Call::Fdatasync, path, None, || file.sync_all()).map_err(|e| io("fsync", e))
 }
 
 impl SegmentWriter<File> {
@@ -160,6 +172,15 @@ impl SegmentWriter<File> {
     /// [`default_prealloc`]), syncs it, links it to its final name and syncs
     /// the directory. `EEXIST` if the segment exists.
     pub fn prepare(
+        dir: &Path,
+        group_id: u32,
+        capacity: u32,
+        prealloc: Option<u64>,
+    ) -> Result<Self> {
+        fault::scope(|| Self::prepare_now(dir, group_id, capacity, prealloc))
+    }
+
+    fn prepare_now(
         dir: &Path,
         group_id: u32,
         capacity: u32,
@@ -176,12 +197,15 @@ impl SegmentWriter<File> {
             ));
         }
         let _ = std::fs::remove_file(&tmp);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("create '{}'", what(&tmp)), &e))?;
+        fault::check(Step::Open, format!("create '{}'", what(&tmp)))?;
+        let file = fault::traced(Call::Open, &tmp, None, || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+        })
+        .map_err(|e| Error::io(format!("create '{}'", what(&tmp)), &e))?;
         let header = SegmentHeader {
             group_id,
             capacity,
@@ -190,18 +214,28 @@ impl SegmentWriter<File> {
                 .unwrap_or_else(|| default_prealloc(capacity))
                 .max(HEADER_LEN + TRAILER_ALIGN),
         };
-        let linked = write_prepared(&file, &header, &what(&tmp)).and_then(|()| {
-            std::fs::hard_link(&tmp, &path)
-                .or_else(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => Err(e),
-                    // No hard links here: rename (checked free just above).
-                    _ => std::fs::rename(&tmp, &path),
-                })
-                .map_err(|e| Error::io(format!("link '{}'", what(&path)), &e))
+        let linked = write_prepared(&file, &header, &tmp).and_then(|()| {
+            fault::check(Step::Rename, format!("link '{}'", what(&path)))?;
+            fault::traced(Call::Link, &tmp, Some(&path), || {
+                std::fs::hard_link(&tmp, &path)
+            })
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Err(e),
+                // No hard links here: rename (checked free just above).
+                _ => fault::traced(Call::Rename, &tmp, Some(&path), || {
+                    std::fs::rename(&tmp, &path)
+                }),
+            })
+            .map_err(|e| Error::io(format!("link '{}'", what(&path)), &e))
         });
         let _ = std::fs::remove_file(&tmp);
         linked?;
-        if let Err(e) = sync_dir(dir) {
+        if let Err(e) = fault::check(
+            Step::DirSync,
+            format!("fsync directory '{}'", dir.display()),
+        )
+        .and_then(|()| sync_dir(dir))
+        {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
@@ -235,6 +269,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
                 write_pos: HEADER_LEN,
                 arena_end: 0,
                 file_len: header.prepared_len,
+                stale_end: 0,
                 staging: Vec::new(),
             }),
             gate: Mutex::new(Gate::default()),
@@ -264,7 +299,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
             salt: random_salt(),
             prepared_len: prealloc.max(HEADER_LEN + TRAILER_ALIGN),
         };
-        write_prepared(&file, &header, &path.display().to_string())?;
+        write_prepared(&file, &header, &path)?;
         Ok(Self::new(file, path, header))
     }
 
@@ -314,6 +349,39 @@ impl<F: SegmentFile> SegmentWriter<F> {
     /// The committed (durable) records so far, in order.
     pub fn entries(&self) -> Vec<IndexEntry> {
         lock(&self.entries).clone()
+    }
+
+    /// The committed records from the `n`-th on (those committed since a
+    /// caller last saw `n` of them).
+    pub fn entries_since(&self, n: usize) -> Vec<IndexEntry> {
+        let e = lock(&self.entries);
+        e[n.min(e.len())..].to_vec()
+    }
+
+    /// After a failed commit or seal (the segment is poisoned): clears the
+    /// failure so that the next commit rewrites **every** record of the
+    /// buffer from the start of the segment and syncs it. Rewriting all of
+    /// it, not only what failed, is what makes the retry mean something
+    /// after a failed `fdatasync` (whose dirty pages the kernel may have
+    /// dropped: rewritten, they are dirty again). The buffer must still
+    /// hold every record. Returns `false` (and does nothing) when the
+    /// segment is not failed, or a commit is running.
+    pub fn retry(&self) -> bool {
+        let mut g = lock(&self.gate);
+        if g.failed.is_none() || g.leader || g.sealed {
+            return false;
+        }
+        // Lock order gate → io, as nowhere takes gate while holding io.
+        let mut io = lock(&self.io);
+        // Zero everything up to the prepared end: a failed seal may have
+        // left index bytes or a trailer past the records.
+        io.stale_end = io.file_len;
+        io.write_pos = HEADER_LEN;
+        io.arena_end = 0;
+        lock(&self.entries).clear();
+        lock(&self.deallocs).clear();
+        g.failed = None;
+        true
     }
 
     /// The committed record whose body is at `addr`, if any.
@@ -387,7 +455,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let covers = g.requested;
         let target = g.target;
         drop(g);
-        let r = self.run_commit(buffer, target);
+        let r = fault::scope(|| self.run_commit(buffer, target, None));
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
@@ -399,12 +467,56 @@ impl<F: SegmentFile> SegmentWriter<F> {
         r
     }
 
+    /// `commit`, but waits at most `wait` for records still being filled:
+    /// the records complete by then (in order from the last commit) are
+    /// committed, the rest are not. For a last commit at process exit,
+    /// where a writer on another thread may never finish its record.
+    pub fn commit_within(&self, buffer: &WriteBuffer, wait: Duration) -> Result<()> {
+        self.check_buffer(buffer)?;
+        let deadline = Instant::now() + wait;
+        let target = buffer.state().allocated.min(buffer.capacity());
+        let mut g = lock(&self.gate);
+        loop {
+            if let Some(e) = &g.failed {
+                return Err(e.clone());
+            }
+            if g.sealed {
+                return Ok(());
+            }
+            if !g.leader {
+                break;
+            }
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        g.leader = true;
+        drop(g);
+        let r = fault::scope(|| self.run_commit(buffer, target, Some(deadline)));
+        let mut g = lock(&self.gate);
+        g.leader = false;
+        // No ticket is acknowledged: the commit may have stopped short.
+        if let Err(e) = &r {
+            g.failed = Some(e.clone());
+        }
+        drop(g);
+        self.cv.notify_all();
+        r
+    }
+
     /// Waits until the records of `buffer` from `from` are complete up to
-    /// at least `target`; returns the end of the complete run.
-    fn wait_complete(buffer: &WriteBuffer, from: u32, target: u32) -> u32 {
+    /// at least `target` (or until `deadline`); returns the end of the
+    /// complete run.
+    fn wait_complete(
+        buffer: &WriteBuffer,
+        from: u32,
+        target: u32,
+        deadline: Option<Instant>,
+    ) -> u32 {
         let mut end = buffer.complete_prefix(from);
         let mut spins = 0u32;
         while end < target {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             if spins < 64 {
                 std::hint::spin_loop();
             } else if spins < 128 {
@@ -421,10 +533,15 @@ impl<F: SegmentFile> SegmentWriter<F> {
 
     /// Writes the complete records from the last commit's end (at least up
     /// to `target`) and syncs them. Leader only.
-    fn run_commit(&self, buffer: &WriteBuffer, target: u32) -> Result<()> {
+    fn run_commit(
+        &self,
+        buffer: &WriteBuffer,
+        target: u32,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let mut io = lock(&self.io);
         let from = io.arena_end;
-        let end = Self::wait_complete(buffer, from, target);
+        let end = Self::wait_complete(buffer, from, target, deadline);
         if end == from {
             // Nothing new: everything written was synced by the commit that
             // wrote it (a failed sync poisons the segment).
@@ -485,12 +602,21 @@ impl<F: SegmentFile> SegmentWriter<F> {
         if records_len > 0 && base + records_len + TRAILER_LEN > io.file_len {
             staging.resize(staging.len() + TRAILER_ALIGN as usize, 0);
         }
+        // A rewrite after `retry` that ends before what earlier attempts
+        // wrote (a record tombstoned meanwhile is skipped): zero the rest.
+        let written_to = base + staging.len() as u64;
+        if io.stale_end > written_to {
+            staging.resize(staging.len() + (io.stale_end - written_to) as usize, 0);
+        }
+        io.stale_end = 0;
         if !staging.is_empty() {
-            self.file
-                .write_all_at(&staging, base)
-                .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
-            self.file
-                .sync_data()
+            fault::check(Step::Write, format!("write '{what}'"))?;
+            fault::traced(Call::Write, &self.path, None, || {
+                self.file.write_all_at(&staging, base)
+            })
+            .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
+            fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
+            fault::traced(Call::Fdatasync, &self.path, None, || self.file.sync_data())
                 .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
             // Ordering: Relaxed: statistics.
             self.syncs.fetch_add(1, Ordering::Relaxed);
@@ -543,15 +669,18 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let covers = g.requested;
         drop(g);
         let allocated = buffer.state().allocated.min(buffer.capacity());
-        let r = self
-            .run_commit(buffer, allocated)
-            .and_then(|()| self.write_index(allocated));
+        let r = fault::scope(|| {
+            self.run_commit(buffer, allocated, None)
+                .and_then(|()| self.write_index(allocated))
+        });
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
             Ok(_) => {
                 g.done = g.done.max(covers);
                 g.sealed = true;
+                // No commit writes again: give the staging memory back.
+                lock(&self.io).staging = Vec::new();
             }
             Err(e) => g.failed = Some(e.clone()),
         }
@@ -567,14 +696,14 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let info = write_seal(
             &self.file,
             self.seed,
-            &self.path.display().to_string(),
+            &self.path,
             io.write_pos,
             &entries,
             &deallocs,
             allocated,
         )?;
         // Ordering: Relaxed: a statistic.
-        self.syncs.fetch_add(2, Ordering::Relaxed);
+        self.syncs.fetch_add(3, Ordering::Relaxed);
         Ok(info)
     }
 }
@@ -586,7 +715,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
 fn write_seal<F: SegmentFile>(
     file: &F,
     seed: u32,
-    what: &str,
+    path: &Path,
     write_pos: u64,
     entries: &[IndexEntry],
     deallocs: &[u64],
@@ -615,14 +744,26 @@ fn write_seal<F: SegmentFile>(
         allocated,
         index_crc,
     };
+    let what = path.display();
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
-    file.write_all_at(&b, write_pos)
+    fault::check(Step::Write, format!("write '{what}'"))?;
+    fault::traced(Call::Write, path, None, || file.write_all_at(&b, write_pos))
         .map_err(|e| io("write", e))?;
-    file.sync_data().map_err(|e| io("fdatasync", e))?;
-    file.write_all_at(&trailer.encode(seed), trailer_pos)
-        .map_err(|e| io("write", e))?;
+    fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
+    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
+        .map_err(|e| io("fdatasync", e))?;
+    fault::traced(Call::Write, path, None, || {
+        file.write_all_at(&trailer.encode(seed), trailer_pos)
+    })
+    .map_err(|e| io("write", e))?;
+    // The trailer is durable before the file is cut to end with it: a
+    // sealed segment shorter than prepared always ends with a valid trailer.
+    fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
+    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
+        .map_err(|e| io("fdatasync", e))?;
     file.set_len(file_len).map_err(|e| io("truncate", e))?;
-    file.sync_data().map_err(|e| io("fdatasync", e))?;
+    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
+        .map_err(|e| io("fdatasync", e))?;
     Ok(SealInfo {
         records: entries.len() as u32,
         file_len,
@@ -657,7 +798,7 @@ pub fn seal_recovered_on<F: SegmentFile>(file: &F, seg: &RecoveredSegment) -> Re
     write_seal(
         file,
         seg.seed(),
-        &seg.path.display().to_string(),
+        &seg.path,
         seg.end,
         &seg.entries,
         &seg.deallocs,

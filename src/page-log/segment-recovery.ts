@@ -1,0 +1,125 @@
+/**
+ * What `PageLog.open` does with the segments (format v2) of its directory,
+ * after the page files of version 1 (`recovery.ts`): it recovers them
+ * without reading their pages (a sealed one from its trailer and index, an
+ * unsealed one by a walk of its records to the first that does not check);
+ * seals each one a crash left unsealed, over its torn tail (cut and
+ * counted, never an error); removes empty ones (prepared, never written);
+ * refuses a corrupt one with `ERR_CORRUPT` naming it, or sets it aside with
+ * `onCorrupt: 'quarantine'`; and indexes their records.
+ */
+import fs from 'node:fs'
+
+import { U32_MAX } from '../args.ts'
+import { WriteBufferError } from '../errors.ts'
+import { corruptSegmentError, recoverSegments, type Recovery, type SegmentRecords } from '../segment.ts'
+import type { LogConfig } from './options.ts'
+import { keyOf, type PageIndex } from './page-index.ts'
+import { quarantine, recoverDir, type Recovered } from './recovery.ts'
+import { SegmentSet } from './segments.ts'
+
+/** The segments as recovery left them. */
+export interface RecoveredSegments {
+  /** Reads the pages of every sealed segment (and adopts the ones sealed later). */
+  readonly reader: Recovery
+  /** Groups with a sealed segment. */
+  readonly groups: Set<number>
+  /** The highest group id any segment had (removed and quarantined ones too), or 0. */
+  readonly lastGroup: number
+  /** Segments recovered (sealed ones and those sealed now). */
+  readonly recovered: number
+  /** Unsealed segments whose tail was torn (cut). */
+  readonly tornTails: number
+  readonly quarantined: number
+}
+
+/** Indexes the records of one segment: page ids to addresses, dealloc records free addresses. */
+export function indexSegment(index: PageIndex, r: SegmentRecords): number {
+  const { pageIds, addrs, flags } = r
+  let pages = 0
+  for (let i = 0; i < pageIds.length; i++) {
+    if (flags[i] !== 1) continue
+    index.setLatest(keyOf(pageIds[i]), addrs[i], true)
+    pages++
+  }
+  for (const a of r.deallocs) index.forget(a)
+  return pages
+}
+
+/** Recovers the segments of `config.dir` into the index of `v1` (see the module comment), after its version-1 page files. */
+export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promise<RecoveredSegments> {
+  const index = v1.index
+  const reader = await recoverSegments(config.dir, { maxOpenFiles: config.maxOpenFiles, corrupt: 'list' })
+  let lastGroup = 0
+  let quarantined = 0
+  let recovered = 0
+  let tornTails = 0
+  const refuse = async (c: { group: number; path: string; message: string }): Promise<void> => {
+    if (config.onCorrupt !== 'quarantine') throw corruptSegmentError('PageLog.open', c)
+    await quarantine(c.path)
+    quarantined++
+  }
+  for (const c of reader.corrupt) {
+    lastGroup = Math.max(lastGroup, c.group)
+    await refuse(c)
+  }
+  const groups = new Set<number>()
+  for (let i = 0; i < reader.count; i++) {
+    const s = reader.segment(i)
+    const g = s.groupId
+    lastGroup = Math.max(lastGroup, g)
+    if (v1.files.has(g)) {
+      reader.remove(g)
+      await refuse({ group: g, path: s.path, message: `group ${g} also has a version-1 page file` })
+      continue
+    }
+    if (!s.sealed) {
+      if (s.pageIds.length === 0) {
+        // Prepared (ahead, or for a buffer that never got a page), never
+        // written: nothing to keep.
+        reader.remove(g)
+        await fs.promises.rm(s.path, { force: true })
+        continue
+      }
+      await reader.seal(i)
+      tornTails += s.torn
+    }
+    indexSegment(index, s)
+    groups.add(g)
+    recovered++
+  }
+  // A page file's dealloc record may free a segment's page (a directory
+  // written by both versions): freeing after every page is indexed makes
+  // the order of groups irrelevant (a later version of a page has another
+  // address, which no dealloc record names).
+  for (const a of v1.deallocs) index.forget(a)
+  return { reader, groups, lastGroup, recovered, tornTails, quarantined }
+}
+
+/** `ERR_INVALID_ADDR` for an address of no buffer, page file or segment. */
+export const noGroup = (what: string, a: bigint, g: number): WriteBufferError =>
+  new WriteBufferError('ERR_INVALID_ADDR', `PageLog.${what}(${a}): no buffer, page file or segment of group ${g}`)
+
+/** A directory as `PageLog.open` found it, and what the log starts with. */
+export interface Opened {
+  readonly v1: Recovered
+  readonly v2: RecoveredSegments
+  readonly segs: SegmentSet
+  /** The group of the first buffer: after every page file and segment found. */
+  readonly nextGroup: number
+}
+
+/**
+ * Recovers `config.dir` (version-1 page files, then segments) and prepares
+ * the first buffer's segment, so that it is ready before the first append
+ * (if preparing fails — a full disk, no permission — the first `flush()`
+ * tries again and reports the error).
+ */
+export async function openDir(config: LogConfig): Promise<Opened> {
+  const v1 = await recoverDir(config)
+  const v2 = await recoverSegmentsOf(config, v1)
+  const segs = new SegmentSet(config.dir, config.bufferSize, v2.reader, config.commitOnExit)
+  const nextGroup = Math.max(v1.nextGroup, v2.lastGroup + 1)
+  if (nextGroup <= U32_MAX) await segs.prepare(nextGroup).catch(() => undefined)
+  return { v1, v2, segs, nextGroup }
+}
