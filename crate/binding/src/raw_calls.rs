@@ -51,6 +51,8 @@ raw_calls! {
     c"fastLaneClose" => fast_lane_close,
     c"fastLaneReserve" => fast_lane_reserve,
     c"fastLocate" => fast_locate,
+    c"fastMark" => fast_mark,
+    c"fastMarkRelease" => fast_mark_release,
     c"fastOnFlushed" => fast_on_flushed,
     c"fastRelease" => fast_release,
     c"fastSeal" => fast_seal,
