@@ -75,6 +75,24 @@ for (const capacity of [64 * 1024, 2 * MiB]) {
   })
 }
 
+test.serial('a buffer made right after another is dropped reads all zeroes, whoever scrubs the arena', (t) => {
+  // No wait for the background thread: the next buffer takes the arena
+  // while it is still queued, being zeroed, dirty or zeroed, and must read
+  // as fresh in every case.
+  const capacity = 2 * MiB
+  configureArenaCache({})
+  const hits0 = arenaCacheStats().hits
+  for (let round = 0; round < 24; round++) {
+    const wb = new WriteBuffer(round, capacity)
+    const bytes = arenaBytes(wb)
+    t.true(fresh(bytes), `round ${round}: no byte of an earlier buffer`)
+    for (let p = 0; p < ((round % 3) + 1) * 100; p++) wb.allocPage(p, 4096, false).page.set(src)
+    bytes.fill(0xee)
+    wb.dispose()
+  }
+  t.true(arenaCacheStats().hits - hits0 >= 12, 'later buffers reused the earlier arenas')
+})
+
 test.serial('V8 is told what a buffer costs, and given it back', (t) => {
   const capacity = 16 * MiB
   // V8's own counter (`process.memoryUsage().external` is not it on Node 20).

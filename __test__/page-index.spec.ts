@@ -1,50 +1,190 @@
-// The PageLog's page-id index holds any number of page ids that fits in
-// memory: V8's Map stops at 2^24 - 1 entries, so the index splits into
-// shards. Tests inject a small shard limit; the real size runs through a
-// PageLog with PHOTON_WB_BIG_INDEX=1 (16.8 M appends, a reopen: minutes).
+// The PageLog's page-id index (page id -> latest address, in Rust: any
+// number of page ids that fits in memory). The PageLog-level run past V8's
+// Map limit (2^24 - 1) runs with PHOTON_WB_BIG_INDEX=1 (16.8 M appends, a
+// reopen: minutes). v8ExternalMemory() is a diagnostic of the test build of
+// the addon.
+import './use-test-addon.ts'
+
 import test from 'ava'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 
-import { PageLog } from '../index.ts'
+import { PageLog, WriteBufferError } from '../index.ts'
+import { DEALLOC_PAGES, NORMAL_PAGE, TOMBSTONE } from '../src/constants.ts'
+import { statusError } from '../src/errors.ts'
+import { S_SLOT, S_STATUS } from '../src/layout.ts'
 import { PageIndex } from '../src/page-log/page-index.ts'
-import { ShardedMap, hashKey } from '../src/page-log/sharded-map.ts'
+import { S32, SI32 } from '../src/scratch.ts'
+import * as native from '../load-binding.js'
+import { hooks } from './use-test-addon.ts'
 
-test('PageIndex: past its shard limit it splits, and every page id keeps its latest address', (t) => {
-  const limit = 1000
-  const index = new PageIndex(limit)
+test('PageIndex: every page id keeps its latest address; rewrites, bigint ids above 2^53, onlyIfLater, forget', (t) => {
+  const index = new PageIndex()
   const n = 50_000
   for (let i = 0; i < n; i++) index.setLatest(i, BigInt(i) << 8n)
   t.is(index.size, n)
-  t.true(index.shards > 1, `${index.shards} shards`)
   // Rewrites, bigint keys above 2^53, and onlyIfLater.
   for (let i = 0; i < n; i += 3) index.setLatest(i, (BigInt(i) << 8n) + 1n)
   const big = 2n ** 60n
   for (let i = 0n; i < 5000n; i++) index.setLatest(big + i, (1n << 40n) + i)
   index.setLatest(7, 1n, true) // older: ignored
+  index.setLatest(8, 1n) // older, unconditional: taken
   t.is(index.size, n + 5000)
-  for (let i = 0; i < n; i++) t.is(index.get(i), (BigInt(i) << 8n) + (i % 3 === 0 ? 1n : 0n))
+  for (let i = 0; i < n; i++) t.is(index.get(i), i === 8 ? 1n : (BigInt(i) << 8n) + (i % 3 === 0 ? 1n : 0n))
   for (let i = 0n; i < 5000n; i++) t.is(index.get(big + i), (1n << 40n) + i)
   t.is(index.get(n), undefined)
-  // A dealloc frees the latest address only (the inverse map is sharded too).
+  // A dealloc frees the latest address only.
   index.forget(3n << 8n) // superseded address of page 3: nothing happens
   t.is(index.get(3), (3n << 8n) + 1n)
   index.forget((3n << 8n) + 1n)
   t.is(index.get(3), undefined)
   t.is(index.size, n + 4999)
+  // After the first forget (the inverse map exists), rewrites keep it true.
+  index.setLatest(4, 99n << 40n)
+  index.forget(4n << 8n) // page 4's old address
+  t.is(index.get(4), 99n << 40n)
+  index.forget(99n << 40n)
+  t.is(index.get(4), undefined)
 })
 
-test('ShardedMap: no Map over the limit, entries iterate once each, hashes spread sequential and strided ids', (t) => {
-  const m = new ShardedMap<number, number>(256)
-  for (let i = 0; i < 20_000; i++) m.set(i * 4096, i) // strided ids (low bits all zero)
-  t.true(m.largestShard < 256, `largest ${m.largestShard}`)
-  t.is(m.size, 20_000)
-  t.is([...m].length, 20_000)
-  t.true(m.delete(4096))
-  t.false(m.delete(4096))
-  t.is(m.size, 19_999)
-  t.is(hashKey(2 ** 40), hashKey(2n ** 40n), 'a number and a bigint of the same value hash alike')
+test('PageIndex: a page id is one entry whether it comes as a number or a bigint, up to 2^64 - 1', (t) => {
+  const index = new PageIndex()
+  index.setLatest(2 ** 40, 1n)
+  t.is(index.get(2n ** 40n), 1n)
+  index.setLatest(2n ** 40n, 2n)
+  t.is(index.get(2 ** 40), 2n)
+  index.setLatest(Number.MAX_SAFE_INTEGER, 3n)
+  t.is(index.get(BigInt(Number.MAX_SAFE_INTEGER)), 3n)
+  index.setLatest(2n ** 64n - 1n, 2n ** 64n - 1n)
+  index.setLatest(0, 0n)
+  t.is(index.get(2n ** 64n - 1n), 2n ** 64n - 1n)
+  t.is(index.get(0n), 0n)
+  t.is(index.size, 4)
+})
+
+test('PageIndex.addEntries: entries in log order in one call; an unknown kind applies nothing', (t) => {
+  const index = new PageIndex()
+  index.setLatest(1, 10n)
+  // Page 2 written, freed, written again; page 1 has a later address
+  // already; a tombstone is skipped; page 5 freed by a later dealloc.
+  const ids = new BigUint64Array([2n, 1n, 0n, 2n, 3n, 5n, 0n])
+  const addrs = new BigUint64Array([30n, 5n, 30n, 40n, 50n, 60n, 60n])
+  const flags = new Uint32Array([NORMAL_PAGE, NORMAL_PAGE, DEALLOC_PAGES, NORMAL_PAGE, TOMBSTONE, NORMAL_PAGE, DEALLOC_PAGES])
+  t.is(index.addEntries(ids, addrs, flags), 4)
+  t.deepEqual([index.get(1), index.get(2), index.get(3), index.get(5)], [10n, 40n, undefined, undefined])
+  t.is(index.size, 2)
+  // Unknown flags: ERR_CORRUPT (from a file), nothing applied.
+  const bad = new Uint32Array([NORMAL_PAGE, 4])
+  const e = t.throws(() => index.addEntries(new BigUint64Array([7n, 8n]), new BigUint64Array([70n, 80n]), bad, 'segment x', true))
+  t.true(e instanceof WriteBufferError && e.code === 'ERR_CORRUPT', String(e))
+  t.regex(e.message, /segment x: a record of unknown kind \(flags 4\)/)
+  t.is(index.get(7), undefined)
+  t.is(index.size, 2)
+  // Not from a file: an internal error, not ERR_CORRUPT.
+  const e2 = t.throws(() => index.addEntries(new BigUint64Array(1), new BigUint64Array(1), new Uint32Array([9]), 'x', false))
+  t.not((e2 as { code?: string }).code, 'ERR_CORRUPT')
+  // Shapes.
+  t.throws(() => index.addEntries(new BigUint64Array(2), new BigUint64Array(1), new Uint32Array(2)), { instanceOf: RangeError })
+  t.throws(() => index.addEntries([1n] as unknown as BigUint64Array, new BigUint64Array(1), new Uint32Array(1)), { instanceOf: TypeError })
+  t.is(index.addEntries(new BigUint64Array(0), new BigUint64Array(0), new Uint32Array(0)), 0)
+  t.is(index.size, 2)
+})
+
+test('PageIndex.entries: every page once with its latest address, sorted by address; a snapshot, in chunks', (t) => {
+  const index = new PageIndex()
+  const n = 10_000
+  // Addresses in the reverse order of the page ids.
+  for (let i = 0; i < n; i++) index.setLatest(i, BigInt(n - i) << 8n)
+  const seen: [bigint, bigint][] = []
+  for (const pair of index.entries()) {
+    seen.push(pair)
+    if (seen.length === 1) index.setLatest(n + 1, 1n) // after the snapshot: not seen
+  }
+  t.is(seen.length, n)
+  for (let k = 0; k < n; k++) t.deepEqual(seen[k], [BigInt(n - 1 - k), BigInt(k + 1) << 8n])
+  const any = [...index.entries(false)]
+  t.is(any.length, n + 1)
+  t.is(new Set(any.map(([id]) => id)).size, n + 1)
+  for (const [id, a] of any) t.is(index.get(id), a)
+  let total = 0
+  for (const [ids, addrs, m] of index.chunks(true, 333)) {
+    t.true(m >= 1 && m <= 333 && ids.length === 333 && addrs.length === 333)
+    total += m
+  }
+  t.is(total, n + 1)
+  t.throws(() => index.chunks(true, 0).next(), { instanceOf: RangeError })
+  t.deepEqual([...new PageIndex().entries()], [])
+})
+
+test('NativePageIndex misused from JS: coded errors, no crash', (t) => {
+  const ix = new native.NativePageIndex()
+  const ids = new BigUint64Array(4)
+  const e = t.throws(() => ix.addEntries(ids, new BigUint64Array(3), new Uint32Array(4)))
+  t.is((e as { code?: string }).code, 'ERR_INVALID_ARG_VALUE')
+  ix.addEntries(new BigUint64Array([1n, 2n]), new BigUint64Array([10n, 20n]), new Uint32Array([NORMAL_PAGE, NORMAL_PAGE]))
+  const snap = ix.entries(true)
+  t.is(snap.length, 2)
+  const both = new BigUint64Array(8)
+  const e2 = t.throws(() => snap.fill(both.subarray(0, 4), both.subarray(2, 6)))
+  t.is((e2 as { code?: string }).code, 'ERR_INVALID_ARG_VALUE')
+  const a = new BigUint64Array(1)
+  const b = new BigUint64Array(1)
+  t.deepEqual([snap.fill(a, b), a[0], b[0]], [1, 1n, 10n])
+  t.deepEqual([snap.fill(a, b), a[0], b[0]], [1, 2n, 20n])
+  t.is(snap.fill(a, b), 0)
+  t.is(snap.fill(new BigUint64Array(0), new BigUint64Array(0)), 0)
+  // A scratch call naming a slot with no index: ERR_CLOSED in the status word.
+  S32[S_SLOT] = 0xffff_fff0
+  native.fastIndexGet()
+  t.is((statusError(SI32[S_STATUS], 'x') as { code?: string }).code, 'ERR_CLOSED')
+  S32[S_SLOT] = ix.slot
+  native.fastIndexGet()
+  t.is(SI32[S_STATUS], 0)
+})
+
+test.serial('PageIndex: V8 is told the memory it holds as it grows', (t) => {
+  const ext = () => hooks.v8ExternalMemory()
+  // Typed arrays count as external memory too: made before the baseline.
+  const ids = new BigUint64Array(100_000).map((_, i) => BigInt(i + 100_000))
+  const flags = new Uint32Array(100_000).fill(NORMAL_PAGE)
+  const before = ext()
+  const index = new PageIndex()
+  for (let i = 0; i < 100_000; i++) index.setLatest(i, BigInt(i))
+  t.true(index.bytes >= 100_000 * 17, `${index.bytes} bytes`)
+  t.is(ext() - before, index.bytes)
+  index.forget(5n) // builds the inverse map: about twice the bytes
+  t.is(ext() - before, index.bytes)
+  index.addEntries(ids, ids, flags)
+  t.is(ext() - before, index.bytes)
+})
+
+test('PageIndex: the memory reported to V8 is given back when the index is collected', async (t) => {
+  // A child with --expose-gc (the test build of the addon, through the
+  // environment use-test-addon.ts set).
+  const root = path.join(path.resolve('__test__'), '..')
+  const code = `
+    const { PageIndex } = require(${JSON.stringify(path.join(root, 'src/page-log/page-index.js'))})
+    const native = require(${JSON.stringify(path.join(root, 'load-binding.js'))})
+    const e0 = native.v8ExternalMemory()
+    let index = new PageIndex()
+    for (let i = 0; i < 100000; i++) index.setLatest(i, BigInt(i))
+    index.forget(1n)
+    const bytes = index.bytes
+    const e1 = native.v8ExternalMemory()
+    index = null
+    ;(async () => {
+      for (let i = 0; i < 5; i++) { global.gc(); await new Promise(setImmediate) }
+      console.log(JSON.stringify({ bytes, charged: e1 - e0, after: native.v8ExternalMemory() - e0 }))
+    })()
+  `
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '-e', code], { env: process.env })
+  const r = JSON.parse(stdout)
+  t.true(r.bytes > 100_000 * 2 * 17, `both maps: ${r.bytes}`)
+  t.is(r.charged, r.bytes)
+  t.true(Math.abs(r.after) < 4096, `given back: ${r.after} left over the start`)
 })
 
 // Skipped unless PHOTON_WB_BIG_INDEX=1: 16.8 M appends and a reopen take

@@ -1,4 +1,4 @@
-// The release addon holds no test switch: the fault switch, the flush delay,
+// The release addon holds no test switch: the fault switch, the segment pauses, the flush delay,
 // the simulated refusal of external buffers, the durability trace, the
 // sample/fuzz harnesses of the core and the test-only native recordSize
 // exist only in the test build (cargo feature `test-hooks`). A user who sets
@@ -14,10 +14,11 @@ import { requireFromRoot, testAddonPath } from './test-addon.ts'
 const ROOT = path.join(payload.DIR, '..', '..')
 
 /** Strings only test code would put in the binary (Windows paths have backslashes). */
-const SWITCHES = ['PHOTON_WB_FAULT', 'PHOTON_WB_FLUSH_DELAY_MS', 'PHOTON_WB_SIMULATE_NO_EXTERNAL']
+const SWITCHES = ['PHOTON_WB_FAULT', 'PHOTON_WB_FLUSH_DELAY_MS', 'PHOTON_WB_SIMULATE_NO_EXTERNAL', 'PHOTON_WB_SEGMENT_PAUSE']
 const TEST_ONLY = [
   ...SWITCHES,
   'injected fault',
+  'photon-wb pause',
   'traceDurability',
   'takeDurabilityTrace',
   'v8ExternalMemory',

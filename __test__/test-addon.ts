@@ -1,5 +1,6 @@
 // The test build of the addon (cargo feature `test-hooks`, `npm run
 // build:test`): the only build with the fault switch PHOTON_WB_FAULT, the
+// segment pauses PHOTON_WB_SEGMENT_PAUSE, the
 // flush delay PHOTON_WB_FLUSH_DELAY_MS, the simulated refusal
 // PHOTON_WB_SIMULATE_NO_EXTERNAL and the durability trace. The release
 // addon has none of them (__test__/release-build.spec.ts checks), so a spec

@@ -6,7 +6,8 @@
 // (bench/flush.js), PageLog sustained append vs sonic-boom and PageLog RSS
 // over 1M appends (bench/pagelog.js), arena memory with buffers dropped without
 // dispose() (bench/arena-memory.js), durable commits (bench/commit.js: 1 and 32
-// clients, 4 worker threads; bench/open.js: open), each in a child process of its own;
+// clients, 4 worker threads; bench/open.js: open), the page index's bytes per page
+// and ns/op, Rust vs JS Maps (bench/page-index.js), each in a child process of its own;
 // prints every table, then writes bench/results/<YYYY-MM-DD>.json and its plot,
 // bench/results/<YYYY-MM-DD>.svg (bench/plot.js), copied to docs/bench.svg when
 // the run was complete (no BENCH_ONLY, no BENCH_SELF, no BENCH_QUICK).
@@ -24,7 +25,7 @@
 //   BENCH_SELF=1      substitute the baseline for the project (harness development)
 //   BENCH_ONLY=re     run only the cases whose id matches the regexp (the
 //                     child steps' ids: threads, flush, pagelog, buffersize, rss, arena,
-//                     commit-1, commit-32, commit-workers, commit-open)
+//                     commit-1, commit-32, commit-workers, commit-open, index)
 //   BENCH_QUICK=1     a short run while developing (figures not for the docs):
 //                     5 rounds, 1 warm-up, 3 rounds for threads/flush/pagelog,
 //                     16 MiB per pagelog round, 3 rounds of 500 ms per commit
@@ -51,7 +52,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 21);
 const WARMUP = Number(process.env.BENCH_WARMUP) || (QUICK ? 1 : 3);
 // What BENCH_QUICK=1 gives the child steps (an explicit setting wins).
 const QUICK_ENV = { BENCH_ARENA_SECONDS: '1', BENCH_THREAD_ROUNDS: '3', BENCH_FLUSH_ROUNDS: '3', BENCH_PAGELOG_ROUNDS: '3', BENCH_PAGELOG_MIB: '16', BENCH_BUFSIZE_ROUNDS: '2',
-  BENCH_COMMIT_ROUNDS: '3', BENCH_COMMIT_MS: '500', BENCH_OPEN_4K_MIB: '64', BENCH_OPEN_100_MIB: '16' };
+  BENCH_COMMIT_ROUNDS: '3', BENCH_COMMIT_MS: '500', BENCH_OPEN_4K_MIB: '64', BENCH_OPEN_100_MIB: '16', BENCH_INDEX_SIZES: '1e6' };
 // The durable-commit steps (bench/commit.js --case <c>; open: bench/open.js).
 const COMMIT_TITLES = { one: '1 client', many: '32 clients, files per commit', workers: '4 worker threads, p99', open: 'open vs reading every file, RSS' };
 
@@ -243,6 +244,9 @@ async function main() {
       script: c === 'open' ? 'open.js' : 'commit.js', args: c === 'open' ? [] : ['--case', c],
       env: quickEnv(process.env), execArgv: ['--expose-gc'],
       summary: (r) => r.rows.map((x) => `${x.ratio === '—' ? x.project : x.ratio} (${x.pass === null ? 'info' : x.pass ? 'PASS' : 'FAIL'})`).join(', ') })),
+    { id: 'index', title: 'page index: Rust vs JS Maps', script: 'page-index.js', env: quickEnv(process.env),
+      summary: (r) => r.rows.map((x) => `${x.n} ${x.keys} ${x.rust.bytesPerPage.rss.toFixed(0)} vs ` +
+        `${x.js.bytesPerPage.rss.toFixed(0)} B/page (${x.ratio.rss.toFixed(2)}× smaller)`).join(', ') },
   ].filter((st) => !only || only.test(st.id));
 
   const progress = new Progress({ count: ids.length + childSteps.length });
@@ -276,7 +280,7 @@ async function main() {
   })));
 
   const sweep = sweepTable(results);
-  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null } = child;
+  const { threads = null, flush = null, pagelog = null, rss = null, buffersize = null, arena = null, index = null } = child;
   if (threads) require('./threads').print(threads);
   if (flush) require('./flush').print(flush);
   if (pagelog) require('./pagelog').print(pagelog);
@@ -285,11 +289,13 @@ async function main() {
   if (arena) require('./arena-memory').print(arena);
   const commits = ['commit-1', 'commit-32', 'commit-workers', 'commit-open'].map((id) => child[id]).filter(Boolean);
   if (commits.length) require('./commit').print(commits);
+  if (index) require('./page-index').print(index);
 
   // A quick or partial run must not replace the day's results: it goes to
   // tmp-<date>.json (git-ignored).
   const file = writeResults({
     arena,
+    index,
     buffersize,
     threads,
     flush,

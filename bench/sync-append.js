@@ -8,6 +8,8 @@
 // alternating, medians over the rounds: the machine may be loaded.
 //
 //   node bench/sync-append.js [rounds]            (BASELINE=/path/to/old/checkout)
+//   BASELINE_CALL=tryAppend: the baseline's call (default append)
+//   SYNC_APPEND_PAGES=n: appends measured per process (default 200000)
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
@@ -51,7 +53,10 @@ function main() {
   const rounds = Number(process.argv[2] ?? 9)
   const here = path.resolve(__dirname, '..')
   const variants = [{ name: 'tryAppend (this build)', root: here, call: 'tryAppend' }]
-  if (process.env.BASELINE) variants.push({ name: `append (${process.env.BASELINE})`, root: path.resolve(process.env.BASELINE), call: 'append' })
+  if (process.env.BASELINE) {
+    const call = process.env.BASELINE_CALL || 'append'
+    variants.push({ name: `${call} (${process.env.BASELINE})`, root: path.resolve(process.env.BASELINE), call })
+  }
   variants.push({ name: 'append (this build: a resolved Promise)', root: here, call: 'append' })
   const times = variants.map(() => [])
   for (let r = 0; r < rounds; r++) {

@@ -30,6 +30,8 @@ const S_U64_HI: number = native.S_U64 + 1
 const S_OUT_U64: number = native.S_OUT_U64
 /** `S_U64` as an index of a `BigUint64Array` over the block. */
 const S_U64_BIG: number = native.S_U64 / 2
+/** A second `u64` argument, an address, as a `BigUint64Array` index. */
+const S_ADDR_BIG: number = native.S_ADDR / 2
 
 /** In: page size, or lane bytes. */
 const A_SIZE: number = native.A_SIZE
@@ -41,6 +43,8 @@ const A_ACQUIRE: number = native.A_ACQUIRE
 const A_CURSOR: number = native.A_CURSOR
 /** In: a lane's end. */
 const A_END: number = native.A_END
+/** In: 1 to set an address only if the page has no higher one. */
+const A_ONLY_IF_LATER: number = native.A_ONLY_IF_LATER
 
 /** Out: a record offset. */
 const O_RECORD: number = native.O_RECORD
@@ -66,6 +70,8 @@ const O_ALLOCATED: number = native.O_ALLOCATED
 const O_WRITERS: number = native.O_WRITERS
 /** Out: `STATE_SEALED | STATE_FLUSHED`. */
 const O_STATE: number = native.O_STATE
+/** Out: 1 when the page id has an address (in `O_U64`), or the call changed the index. */
+const O_FOUND: number = native.O_FOUND
 /** `O_RELEASE`: the buffer is now flushable. */
 const RELEASE_FLUSH: number = native.RELEASE_FLUSH
 /** `O_STATE` bit: sealed. */
@@ -115,11 +121,13 @@ export {
   S_OUT,
   S_OUT_U64,
   S_U64_BIG,
+  S_ADDR_BIG,
   A_SIZE,
   A_RECORD,
   A_ACQUIRE,
   A_CURSOR,
   A_END,
+  A_ONLY_IF_LATER,
   O_RECORD,
   O_RELEASE,
   O_CURSOR,
@@ -132,6 +140,7 @@ export {
   O_ALLOCATED,
   O_WRITERS,
   O_STATE,
+  O_FOUND,
   RELEASE_FLUSH,
   STATE_SEALED,
   STATE_FLUSHED,

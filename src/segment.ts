@@ -262,8 +262,12 @@ export interface Recovery {
   read(addr: bigint): Buffer
   /** `read` off the JS thread. */
   readAsync(addr: bigint): Promise<Buffer>
-  /** Whether a page of the reader's segments is at `addr` (no I/O). */
-  hasPage(addr: bigint): boolean
+  /** Whether a page of the reader's segments is at `addr`, if that can be told without I/O (`null`: its index is not in memory). */
+  hasPage(addr: bigint): boolean | null
+  /** Lets go of every record held in memory: indexes are read from the (sealed) segments when needed. */
+  dropEntries(): void
+  /** Segments whose records are in memory now. */
+  readonly entriesInMemory: number
   /** Serves the committed pages of `segment` too (after its seal or later commits). */
   adopt(segment: Segment): void
   /** Forgets group `g` (its file is gone). */
@@ -301,13 +305,19 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
   if (corrupt.length > 0 && opts?.corrupt !== 'list') throw corruptSegmentError('recoverSegments', corrupt[0])
   const segment = (i: number): SegmentRecords => r.segment(i)
   return {
-    count: r.count,
+    get count(): number {
+      return r.count
+    },
     segment,
     get segments(): SegmentRecords[] {
       return Array.from({ length: r.count }, (_, i) => segment(i))
     },
     groupRecords(g: number): SegmentRecords | null {
-      return r.groupEntries(g)
+      try {
+        return r.groupEntries(g)
+      } catch (e) {
+        rethrow(e, 'read', dir)
+      }
     },
     corrupt,
     removedTemp: r.removedTemp,
@@ -328,8 +338,14 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
       }
       return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
     },
-    hasPage(addr: bigint): boolean {
+    hasPage(addr: bigint): boolean | null {
       return r.hasPage(addr)
+    },
+    dropEntries(): void {
+      r.dropEntries()
+    },
+    get entriesInMemory(): number {
+      return r.entriesInMemory
     },
     adopt(segment: Segment): void {
       r.adopt(segment.native)

@@ -378,7 +378,7 @@ export class PageLog {
       this.#shared = shared
       // The writers' pages are indexed as they are committed (the owner's
       // own, as they are appended).
-      this.#segs.onCommitted = (_g, records) => void indexSegment(this.#index, records)
+      this.#segs.onCommitted = (_g, records) => void indexSegment(this.#index, records, 'PageLog commit')
       if (this.#active === null) this.#install()
       else shared.publish(this.#active)
     }

@@ -1,7 +1,18 @@
-/** The index of a PageLog: page id → latest address, and the keys it uses. */
+/**
+ * The index of a PageLog: page id → latest address, and the keys the
+ * PageLog's own maps use. The index itself lives in Rust
+ * (`crate/core/src/page_index.rs`, `crate/binding/src/page_index.rs`): 29–40
+ * bytes per page where JS `Map`s with `bigint` values took 83–136 (RSS;
+ * docs/BENCHMARKS.md, "The page index"), for any number of page ids that
+ * fits in memory.
+ */
+import { outOfRange } from '../args.ts'
+import { statusError } from '../errors.ts'
+import { A_ONLY_IF_LATER, O_FOUND, O_U64_BIG, S_ADDR_BIG, S_SLOT, S_STATUS, S_U64, S_U64_BIG, S_U64_HI } from '../layout.ts'
 import { unknownKind } from '../records.ts'
+import { S32, S64, SI32 } from '../scratch.ts'
 import type { BufferRecord } from '../types.ts'
-import { SHARD_LIMIT, ShardedMap } from './sharded-map.ts'
+import * as native from '../../load-binding.js'
 
 /**
  * A page id as a Map key: a number when it is a safe integer (hashing a
@@ -16,79 +27,78 @@ export function keyOf(id: Key): Key {
   return typeof id === 'number' || id > MAX_SAFE ? id : Number(id)
 }
 
+// The scratch calls, read once (not through the loader's module object per call).
+const { fastIndexGet, fastIndexSet, fastIndexForget, NativePageIndex } = native
+
+const TWO_32 = 2 ** 32
+
+/** Writes page id `key` (a u64: a non-negative safe integer or a bigint) into the scratch block. */
+function putKey(key: Key): void {
+  if (typeof key === 'number') {
+    S32[S_U64] = key >>> 0
+    S32[S_U64_HI] = (key / TWO_32) >>> 0
+  } else S64[S_U64_BIG] = key
+}
+
+function check(what: string): void {
+  const status = SI32[S_STATUS]
+  if (status !== 0) throw statusError(status, what)
+}
+
+/** Entries per chunk of `entries()`. */
+const CHUNK = 4096
+
 /**
- * Page id → latest address; and, once a dealloc record was met, its inverse.
- * Both hold any number of entries that fits in memory (`ShardedMap`: a
- * `Map` alone stops at 2^24 - 1).
+ * Page id → latest address (u64 → u64, in Rust). A dealloc record's
+ * addresses free the pages whose latest address they are (the first one
+ * builds the inverse map, address → page id, which then doubles the
+ * memory). The bytes it holds are reported to V8 as external memory.
+ * Lives on the thread that made it.
  */
 export class PageIndex {
-  // Keys are page ids as numbers when they are safe integers (a Map hashes
-  // those far faster than bigints), else as bigints: see `keyOf`.
-  readonly #index: ShardedMap<Key, bigint>
-  /** `#index`'s one `Map` while it has only one (the hot path goes straight to it), else null. */
-  #one: Map<Key, bigint> | null
-  /** Address → key: built only when a dealloc record is met (recovery), then kept up to date. */
-  #owner: ShardedMap<bigint, Key> | null = null
-  readonly #shardLimit: number
+  /** The native index: this object keeps it (and its slot) alive. */
+  readonly #native: InstanceType<typeof NativePageIndex>
+  readonly #slot: number
 
-  /** @param shardLimit entries per `Map` before it splits (see `ShardedMap`; tests pass a small one) */
-  constructor(shardLimit = SHARD_LIMIT) {
-    this.#shardLimit = shardLimit
-    this.#index = new ShardedMap(shardLimit)
-    this.#one = this.#index.single
-  }
-
-  /** How many `Map`s hold the page ids (for tests). */
-  get shards(): number {
-    return this.#index.shards
+  constructor() {
+    this.#native = new NativePageIndex()
+    this.#slot = this.#native.slot
   }
 
   /** Page ids with an address. */
   get size(): number {
-    return this.#index.size
+    return this.#native.size
+  }
+
+  /** Bytes the index holds (its hash tables). */
+  get bytes(): number {
+    return this.#native.bytes
   }
 
   get(key: Key): bigint | undefined {
-    const one = this.#one
-    return one !== null ? one.get(key) : this.#index.get(key)
+    S32[S_SLOT] = this.#slot
+    putKey(key)
+    fastIndexGet()
+    check('PageIndex.get')
+    return S32[O_FOUND] === 1 ? S64[O_U64_BIG] : undefined
   }
 
   /** `addr` is the latest address of `key` (with `onlyIfLater`: unless it already has a higher one). */
   setLatest(key: Key, addr: bigint, onlyIfLater = false): void {
-    const owner = this.#owner
-    if (onlyIfLater || owner !== null) {
-      const old = this.#index.get(key)
-      if (onlyIfLater && old !== undefined && old >= addr) return
-      if (owner !== null) {
-        if (old !== undefined) owner.delete(old)
-        owner.set(addr, key)
-      }
-    }
-    const one = this.#one
-    if (one === null) this.#index.set(key, addr)
-    else if (one.set(key, addr).size >= this.#shardLimit) {
-      this.#index.split()
-      this.#one = null
-    }
-  }
-
-  /** Every page id (as its key) with its latest address, in no particular order. */
-  entries(): IterableIterator<[Key, bigint]> {
-    return this.#index[Symbol.iterator]()
+    S32[S_SLOT] = this.#slot
+    putKey(key)
+    S64[S_ADDR_BIG] = addr
+    S32[A_ONLY_IF_LATER] = onlyIfLater ? 1 : 0
+    fastIndexSet()
+    check('PageIndex.setLatest')
   }
 
   /** A dealloc record frees `addr`: the page id whose latest address it is loses its entry. */
   forget(addr: bigint): void {
-    let owner = this.#owner
-    if (owner === null) {
-      owner = new ShardedMap(this.#shardLimit)
-      for (const [key, a] of this.#index) owner.set(a, key)
-      this.#owner = owner
-    }
-    const key = owner.get(addr)
-    if (key === undefined) return
-    owner.delete(addr)
-    this.#index.delete(key)
+    S32[S_SLOT] = this.#slot
+    S64[S_ADDR_BIG] = addr
+    fastIndexForget()
+    check('PageIndex.forget')
   }
 
   /**
@@ -103,7 +113,7 @@ export class PageIndex {
     for (const r of records) {
       switch (r.kind) {
         case 'page':
-          this.setLatest(keyOf(r.pageId), r.addr, onlyIfLater)
+          this.setLatest(r.pageId, r.addr, onlyIfLater)
           pages++
           break
         case 'dealloc':
@@ -114,5 +124,61 @@ export class PageIndex {
       }
     }
     return pages
+  }
+
+  /**
+   * Indexes entries in log order, in one native call (a segment's index at
+   * recovery): entry `i` with `flags[i]` `NORMAL_PAGE`: `addrs[i]` becomes
+   * the latest address of page `pageIds[i]` unless it has a higher one;
+   * `DEALLOC_PAGES`: `addrs[i]` is freed (`pageIds[i]` is not read);
+   * `TOMBSTONE`: skipped. Any other flags: nothing is applied, and the
+   * error is `unknownKind` (`ERR_CORRUPT` when `fromFile`). The three
+   * arrays have one length (else a RangeError). Returns how many page
+   * entries there were.
+   */
+  addEntries(
+    pageIds: BigUint64Array,
+    addrs: BigUint64Array,
+    flags: Uint32Array,
+    what = 'PageIndex.addEntries',
+    fromFile = true,
+  ): number {
+    if (!(pageIds instanceof BigUint64Array) || !(addrs instanceof BigUint64Array) || !(flags instanceof Uint32Array)) {
+      throw new TypeError(`${what}: pageIds and addrs must be BigUint64Arrays, flags a Uint32Array`)
+    }
+    if (pageIds.length !== flags.length || addrs.length !== flags.length) {
+      throw new RangeError(`${what}: pageIds, addrs and flags must have the same length`)
+    }
+    const r = this.#native.addEntries(pageIds, addrs, flags)
+    if (r < 0) throw unknownKind(flags[-1 - r], what, fromFile)
+    return r
+  }
+
+  /**
+   * Every page id with its latest address, as `[pageId, addr]` (bigints),
+   * sorted by address (`byAddr`, the default) or in no order. A snapshot
+   * taken at the first step (16 bytes per page until the iteration ends);
+   * later changes to the index do not show.
+   */
+  *entries(byAddr = true): IterableIterator<[bigint, bigint]> {
+    for (const [ids, addrs, n] of this.chunks(byAddr)) {
+      for (let i = 0; i < n; i++) yield [ids[i], addrs[i]]
+    }
+  }
+
+  /**
+   * As `entries`, a chunk at a time: `[pageIds, addrs, n]`, the first `n`
+   * elements of the two arrays valid (reused by the next chunk).
+   */
+  *chunks(byAddr = true, size = CHUNK): IterableIterator<[BigUint64Array, BigUint64Array, number]> {
+    if (!Number.isSafeInteger(size) || size < 1) throw outOfRange('size', '>= 1', size)
+    const snapshot = this.#native.entries(byAddr)
+    const ids = new BigUint64Array(size)
+    const addrs = new BigUint64Array(size)
+    for (;;) {
+      const n = snapshot.fill(ids, addrs)
+      if (n === 0) return
+      yield [ids, addrs, n]
+    }
   }
 }

@@ -24,7 +24,7 @@ export function* livePages(
   // records there, so they are not walked): from the index, in one pass.
   const inMemory = new Map<number, LivePage[]>()
   if (live.size > 0) {
-    for (const [key, addr] of index.entries()) {
+    for (const [key, addr] of index.entries(false)) {
       const wb = live.get(Number(addr >> 32n))
       if (wb === undefined) continue
       let list = inMemory.get(wb.groupId)

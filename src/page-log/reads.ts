@@ -34,7 +34,9 @@ export class Reads {
     const wb = this.#live.get(g)
     if (wb !== undefined) return Buffer.from(wb.page(a))
     if (this.#segments.has(g)) {
-      if (!this.#reader.hasPage(a)) throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.tryRead(${a}): no page of segment ${g} is at this address`)
+      // Refused without I/O when the segment's index is in memory;
+      // otherwise `read` tells.
+      if (this.#reader.hasPage(a) === false) throw new WriteBufferError('ERR_INVALID_ADDR', `PageLog.tryRead(${a}): no page of segment ${g} is at this address`)
       return null
     }
     if (!this.#files.has(g)) throw noGroup('tryRead', a, g)

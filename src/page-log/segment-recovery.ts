@@ -11,10 +11,11 @@
 import fs from 'node:fs'
 
 import { U32_MAX } from '../args.ts'
+import { DEALLOC_PAGES } from '../constants.ts'
 import { WriteBufferError } from '../errors.ts'
 import { corruptSegmentError, recoverSegments, type Recovery, type SegmentRecords } from '../segment.ts'
 import type { LogConfig } from './options.ts'
-import { keyOf, type PageIndex } from './page-index.ts'
+import type { PageIndex } from './page-index.ts'
 import { quarantine, recoverDir, type Recovered } from './recovery.ts'
 import { SegmentSet } from './segments.ts'
 
@@ -33,16 +34,15 @@ export interface RecoveredSegments {
   readonly quarantined: number
 }
 
-/** Indexes the records of one segment: page ids to addresses, dealloc records free addresses. */
-export function indexSegment(index: PageIndex, r: SegmentRecords): number {
-  const { pageIds, addrs, flags } = r
-  let pages = 0
-  for (let i = 0; i < pageIds.length; i++) {
-    if (flags[i] !== 1) continue
-    index.setLatest(keyOf(pageIds[i]), addrs[i], true)
-    pages++
-  }
-  for (const a of r.deallocs) index.forget(a)
+/**
+ * Indexes the records of one segment (two native calls): page ids to
+ * addresses (a later address wins), then the addresses its dealloc records
+ * free. Returns how many page records there were.
+ */
+export function indexSegment(index: PageIndex, r: SegmentRecords, what: string): number {
+  const pages = index.addEntries(r.pageIds, r.addrs, r.flags, what)
+  const n = r.deallocs.length
+  if (n > 0) index.addEntries(new BigUint64Array(n), r.deallocs, new Uint32Array(n).fill(DEALLOC_PAGES), what)
   return pages
 }
 
@@ -84,7 +84,7 @@ export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promi
       await reader.seal(i)
       tornTails += s.torn
     }
-    indexSegment(index, s)
+    indexSegment(index, s, `PageLog.open: segment ${s.path}`)
     groups.add(g)
     recovered++
   }
@@ -93,6 +93,9 @@ export async function recoverSegmentsOf(config: LogConfig, v1: Recovered): Promi
   // the order of groups irrelevant (a later version of a page has another
   // address, which no dealloc record names).
   for (const a of v1.deallocs) index.forget(a)
+  // Indexed: the records stay on disk (each segment's index is read again
+  // when one of its pages is, a few at a time), not in memory.
+  reader.dropEntries()
   return { reader, groups, lastGroup, recovered, tornTails, quarantined }
 }
 

@@ -43,6 +43,10 @@ layout! {
     /// Words 12 and 13: a `u64` result, also `BigUint64Array` element
     /// `S_OUT_U64 / 2`.
     S_OUT_U64 = 12;
+    /// Words 14 and 15: a second `u64` argument, an address
+    /// (`fastIndexSet`, `fastIndexForget`), also `BigUint64Array` element
+    /// `S_ADDR / 2`.
+    S_ADDR = 14;
 
     // --- Arguments of the scratch calls --------------------------------------
 
@@ -58,6 +62,9 @@ layout! {
     A_CURSOR = S_ARG + 1;
     /// In: the lane's end (`fastLaneMark`, `fastLaneClose`).
     A_END = S_ARG + 2;
+    /// In: 1 to set the address only if the page has no higher one
+    /// (`fastIndexSet`).
+    A_ONLY_IF_LATER = S_ARG;
 
     // --- Results of the scratch calls ----------------------------------------
 
@@ -88,6 +95,10 @@ layout! {
     O_WRITERS = S_OUT + 1;
     /// Out: `STATE_SEALED | STATE_FLUSHED` bits (`fastState`).
     O_STATE = S_OUT + 2;
+    /// Out: 1 when the page id has an address, in `O_U64` (`fastIndexGet`);
+    /// 1 when the address was taken (`fastIndexSet`), or freed a page
+    /// (`fastIndexForget`).
+    O_FOUND = S_OUT;
 
     // --- Flags in those results ----------------------------------------------
 
@@ -188,6 +199,7 @@ mod tests {
             (S_STATUS, 1),
             (S_OUT, 3),
             (S_OUT_U64, 2),
+            (S_ADDR, 2),
         ];
         for (i, &(a, n)) in regions.iter().enumerate() {
             assert!(a + n <= SCRATCH_WORDS);
@@ -208,6 +220,9 @@ mod tests {
             assert!((S_OUT..S_OUT + 3).contains(&w));
         }
         assert_eq!(O_U64, S_OUT_U64);
+        assert_eq!(S_ADDR % 2, 0, "S_ADDR must be a BigUint64Array element");
+        assert!((S_ARG..S_ARG + 3).contains(&A_ONLY_IF_LATER));
+        assert!((S_OUT..S_OUT + 3).contains(&O_FOUND));
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod external;
 mod flush;
 mod layout;
 mod page_file;
+mod page_index;
 mod raw_calls;
 mod registry;
 mod salvage;

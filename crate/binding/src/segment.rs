@@ -442,7 +442,7 @@ impl Task for RecoverTask {
                     reader.add_shared(s.clone());
                 }
                 Ok(NativeRecovery {
-                    recovered,
+                    recovered: std::cell::RefCell::new(recovered),
                     corrupt: r
                         .corrupt
                         .into_iter()
@@ -488,7 +488,8 @@ pub struct CorruptSegment {
 /// segments adopted later).
 #[napi]
 pub struct NativeRecovery {
-    recovered: Vec<Arc<RecoveredSegment>>,
+    /// Emptied by `dropEntries` (the records then live on disk only).
+    recovered: std::cell::RefCell<Vec<Arc<RecoveredSegment>>>,
     corrupt: Vec<CorruptSegment>,
     removed_temp: u32,
     bytes_read: f64,
@@ -512,14 +513,20 @@ impl NativeRecovery {
     }
 
     /// The records of group `group` as the reader knows them (recovered or
-    /// adopted), or `null`.
+    /// adopted; read from the sealed segment's index if they are not in
+    /// memory), or `null` for a group it does not know.
     #[napi]
-    pub fn group_entries(&self, group: u32) -> Option<SegmentEntries> {
-        let entries = self.reader.entries_of(group)?;
+    pub fn group_entries(
+        &self,
+        group: u32,
+    ) -> std::result::Result<Option<SegmentEntries>, napi::Error<ErrorCode>> {
+        let Some(entries) = self.reader.entries_of(group).map_err(to_napi_error)? else {
+            return Ok(None);
+        };
         let allocated = entries
             .last()
             .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
-        Some(entries_of(
+        Ok(Some(entries_of(
             group,
             String::new(),
             true,
@@ -527,7 +534,23 @@ impl NativeRecovery {
             allocated,
             &entries,
             Vec::new(),
-        ))
+        )))
+    }
+
+    /// Lets go of every record held in memory (the recovered segments' and
+    /// the adopted ones'): from here on each segment's index is read when
+    /// one of its pages is, at most `maxOpenFiles` of them kept. Every
+    /// segment must be sealed by then. `count` becomes 0.
+    #[napi]
+    pub fn drop_entries(&self) {
+        self.recovered.borrow_mut().clear();
+        self.reader.drop_entries();
+    }
+
+    /// Segments whose records are in memory now.
+    #[napi(getter)]
+    pub fn entries_in_memory(&self) -> u32 {
+        self.reader.entries_in_memory() as u32
     }
 
     /// Closes the files the reader holds open (a later read opens its file
@@ -537,11 +560,15 @@ impl NativeRecovery {
         self.reader.close_files();
     }
 
-    /// Whether a page of the reader's segments has its body at `addr` (no
-    /// I/O).
+    /// Whether a page of the reader's segments has its body at `addr`, if
+    /// that can be told without I/O (`null`: its segment's index is not in
+    /// memory).
     #[napi]
-    pub fn has_page(&self, addr: BigInt) -> bool {
-        u64_of(&addr).is_some_and(|a| self.reader.has_page(a))
+    pub fn has_page(&self, addr: BigInt) -> Option<bool> {
+        match u64_of(&addr) {
+            Some(a) => self.reader.has_page(a),
+            None => Some(false),
+        }
     }
 
     /// Forgets group `group` (its file is being removed).
@@ -562,12 +589,17 @@ impl NativeRecovery {
     pub fn adopt(&self, segment: &NativeSegment) -> Result<()> {
         let reader = &self.reader;
         let w = segment.writer()?;
-        reader.add_entries(
-            w.header().group_id,
-            w.path().to_owned(),
-            w.seed(),
-            w.entries(),
-        );
+        if w.is_sealed() {
+            // Its index is on disk: nothing is held until a page is read.
+            reader.add_sealed(w.header().group_id, w.path().to_owned(), w.seed());
+        } else {
+            reader.add_entries(
+                w.header().group_id,
+                w.path().to_owned(),
+                w.seed(),
+                w.entries(),
+            );
+        }
         Ok(())
     }
 
@@ -578,6 +610,7 @@ impl NativeRecovery {
     pub fn seal(&self, i: u32) -> Result<AsyncTask<SealRecoveredTask>> {
         let seg = self
             .recovered
+            .borrow()
             .get(i as usize)
             .ok_or_else(|| Error::new(Status::InvalidArg, "segment index out of range"))?
             .clone();
@@ -599,7 +632,7 @@ impl NativeRecovery {
     /// Segments found.
     #[napi(getter)]
     pub fn count(&self) -> u32 {
-        self.recovered.len() as u32
+        self.recovered.borrow().len() as u32
     }
 
     /// The records of segment `i` (by ascending group id), as fresh typed
@@ -607,8 +640,8 @@ impl NativeRecovery {
     /// records, for reads).
     #[napi]
     pub fn segment(&self, i: u32) -> Result<SegmentEntries> {
-        let s = self
-            .recovered
+        let recovered = self.recovered.borrow();
+        let s = recovered
             .get(i as usize)
             .ok_or_else(|| Error::new(Status::InvalidArg, "segment index out of range"))?;
         Ok(recovered_entries(s))

@@ -10,6 +10,9 @@
 //!   external `ArrayBuffer` (detected at load, by the scratch block);
 //!   `=arena` refuses only arenas (detected by the first `new WriteBuffer`).
 //! - the core's fault switch `PHOTON_WB_FAULT` (`photon_wb_core::page_file::fault`);
+//! - the core's segment pauses `PHOTON_WB_SEGMENT_PAUSE=<prepare|commit|seal>:<us>`
+//!   (same module): a sleep, with a marker line on stderr, inside a segment's
+//!   preparation, commit and seal, where crash tests aim their kills;
 //! - the durability trace: `traceDurability(on)` and `takeDurabilityTrace()`
 //!   expose the core's record of the writer's calls, plus a `resolve` note
 //!   when a flush's outcome is handed to JS.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod lane;
 pub mod latch;
 pub mod page_file;
+pub mod page_index;
 pub mod pool;
 pub mod reclaim;
 pub mod record;

@@ -24,6 +24,12 @@
 //! arena reads exactly like a fresh one, and only that prefix is resident:
 //! an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS while cached.
 //!
+//! A taker also takes an arena the thread has not come to yet (still
+//! queued: a buffer made right after another was dropped), and does to it
+//! what the thread would have done, rather than map a fresh one: the thread
+//! may be off its CPU on a busy host, and a fresh arena costs a page fault
+//! per page (docs/BENCHMARKS.md, "fresh4: where the time goes").
+//!
 //! The escape hatch: `PHOTON_WB_ARENA_CACHE_MIB=0` in the environment (read
 //! once, at the first use), or [`configure`] with `max_bytes: 0`, turns the
 //! cache off; arenas are then only freed (still off the caller's thread).
@@ -79,7 +85,8 @@ pub struct CacheStats {
     pub pending_arenas: usize,
     /// Their bytes.
     pub pending_bytes: usize,
-    /// Buffers that got a cached arena.
+    /// Buffers that got a cached arena (or one queued for the thread, that
+    /// it would have cached).
     pub hits: u64,
     /// Buffers that found none of their size and got a fresh one.
     pub misses: u64,
@@ -181,6 +188,38 @@ impl State {
         self.cached_bytes -= len;
     }
 
+    /// The index of the most recently queued arena of `len` bytes that the
+    /// cache could keep (the thread would, given room) and that a taker may
+    /// zero itself (at most [`ZERO_ON_TAKE_MAX`] bytes used).
+    fn queued(&self, len: usize) -> Option<usize> {
+        let c = self.config;
+        let keeps =
+            len <= c.max_bytes && (c.min_arenas_per_size > 0 || len <= c.max_bytes_per_size);
+        if !keeps {
+            return None;
+        }
+        self.pending.iter().rposition(|(s, keepable)| {
+            *keepable && s.arena.len() == len && s.dirty as usize <= ZERO_ON_TAKE_MAX
+        })
+    }
+
+    /// An arena of `len` bytes for a new buffer (`take`), out of the cache's
+    /// accounts: a cached one, else the most recently queued one that
+    /// [`State::queued`] allows (`true`: its tail is not released yet).
+    fn pop(&mut self, len: usize) -> Option<(Slab, bool)> {
+        if let Some(c) = self.classes.get_mut(&len) {
+            if let Some(slab) = c.ready.pop() {
+                c.held -= 1;
+                self.cached_bytes -= len;
+                return Some((slab, false));
+            }
+        }
+        let i = self.queued(len)?;
+        let (slab, _) = self.pending.remove(i)?;
+        self.pending_bytes -= len;
+        Some((slab, true))
+    }
+
     /// Empties the cache: its arenas go to the queue, to be freed.
     fn evict_all(&mut self) {
         self.epoch += 1;
@@ -238,31 +277,33 @@ pub(crate) fn retire(mut slab: Slab) {
 }
 
 /// A cached arena of exactly `len` bytes, scrubbed, counted in
-/// [`crate::live_arenas`] again; `None` when the cache has none.
+/// [`crate::live_arenas`] again; `None` when the cache has none (nor the
+/// queue: module docs).
 pub(crate) fn take(len: usize) -> Option<Slab> {
     let mut st = lock();
-    let slab = st.classes.get_mut(&len).and_then(|c| {
-        let s = c.ready.pop()?;
-        c.held -= 1;
-        Some(s)
-    });
-    match slab {
-        Some(mut slab) => {
-            st.cached_bytes -= len;
-            st.hits += 1;
-            drop(st);
-            if slab.dirty != 0 {
-                // At most `ZERO_ON_TAKE_MAX` bytes (see `run`).
-                slab.zero_head();
-            }
-            slab.arena.count(true);
-            Some(slab)
-        }
-        None => {
-            st.misses += 1;
-            None
-        }
+    let Some((slab, queued)) = st.pop(len) else {
+        st.misses += 1;
+        return None;
+    };
+    st.hits += 1;
+    drop(st);
+    let mut slab = scrub_taken(slab, queued);
+    slab.arena.count(true);
+    Some(slab)
+}
+
+/// Makes an arena that [`State::pop`] gave a taker read as fresh: what the
+/// thread does to an arena it keeps (`run`) if it was still `queued`, then
+/// the prefix zeroed unless it is already (at most `ZERO_ON_TAKE_MAX`
+/// bytes: see `run` and [`State::queued`]).
+fn scrub_taken(mut slab: Slab, queued: bool) -> Slab {
+    if queued {
+        slab.release_tail();
     }
+    if slab.dirty != 0 {
+        slab.zero_head();
+    }
+    slab
 }
 
 /// The reclaim thread: takes queued arenas one at a time and frees them or
@@ -504,6 +545,116 @@ mod tests {
         let s = stats();
         assert_eq!(s.pending_arenas, 0);
         assert!(s.cached_bytes <= config().max_bytes);
+    }
+
+    /// A slab of `cap` bytes whose previous buffer used `dirty` bytes (with
+    /// record starts there) and that JS wrote all over (through `.buffer`).
+    fn used_slab(cap: u32, dirty: u32) -> Slab {
+        let mut slab = Slab::fresh(cap).unwrap();
+        // SAFETY: the slab is ours alone and `cap` bytes long.
+        unsafe { std::ptr::write_bytes(slab.arena.as_ptr(), 0xC3, cap as usize) };
+        for offset in (0..dirty).step_by(4096) {
+            slab.starts.mark(offset);
+        }
+        slab.dirty = dirty;
+        slab
+    }
+
+    /// Whether `slab` reads as a fresh one: every byte and every start bit.
+    fn reads_fresh(slab: &Slab) -> bool {
+        let len = slab.arena.len();
+        // SAFETY: the slab is ours alone and `len` bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(slab.arena.as_ptr(), len) };
+        bytes.iter().all(|&b| b == 0)
+            && (0..len as u32)
+                .step_by(4096)
+                .all(|o| !slab.starts.is_start(o))
+    }
+
+    /// Queues `slab` as `retire` (or `evict_all`, `keepable` false) does.
+    fn queue(st: &mut State, slab: Slab, keepable: bool) {
+        st.pending_bytes += slab.arena.len();
+        st.pending.push_back((slab, keepable));
+    }
+
+    fn bounds() -> CacheConfig {
+        CacheConfig {
+            max_bytes: 64 * MIB,
+            max_bytes_per_size: 64 * MIB,
+            min_arenas_per_size: 2,
+        }
+    }
+
+    #[test]
+    fn an_arena_taken_before_the_thread_came_to_it_is_scrubbed_by_the_taker() {
+        // Queued (its buffer just dropped), not yet processed: the taker
+        // releases the tail and zeroes the prefix itself.
+        const CAP: u32 = 1 << 21; // mapped
+        let mut st = State::new(bounds());
+        queue(&mut st, used_slab(CAP, 1 << 20), true);
+        let (slab, queued) = st.pop(CAP as usize).expect("the queued arena");
+        assert!(queued && st.pending.is_empty() && st.pending_bytes == 0);
+        let slab = scrub_taken(slab, queued);
+        assert_eq!(slab.dirty, 0);
+        assert!(
+            reads_fresh(&slab),
+            "no byte of the previous buffer, in or past its prefix"
+        );
+    }
+
+    #[test]
+    fn a_taker_prefers_a_cached_arena_then_the_newest_queued_one() {
+        const CAP: u32 = 1 << 16;
+        let mut st = State::new(bounds());
+        let len = CAP as usize;
+        assert!(st.reserve(len));
+        let mut cached = used_slab(CAP, 64);
+        cached.release_tail();
+        st.classes.get_mut(&len).unwrap().ready.push(cached);
+        let older = used_slab(CAP, 8);
+        let newer = used_slab(CAP, 16);
+        let newer_ptr = newer.arena.as_ptr();
+        queue(&mut st, older, true);
+        queue(&mut st, newer, true);
+        queue(&mut st, used_slab(CAP, 24), false); // evicted: to be freed
+        queue(&mut st, used_slab(CAP * 2, 8), true); // another size
+        let (a, q) = st.pop(len).unwrap();
+        assert!(!q && a.dirty == 64, "the cached one first");
+        assert_eq!((st.cached_bytes, st.classes[&len].held), (0, 0));
+        assert!(
+            reads_fresh(&scrub_taken(a, q)),
+            "a cached arena is zeroed by its taker"
+        );
+        let (b, q) = st.pop(len).unwrap();
+        assert!(
+            q && b.arena.as_ptr() == newer_ptr,
+            "then the newest queued one"
+        );
+        let (c, q) = st.pop(len).unwrap();
+        assert!(q && c.dirty == 8);
+        assert!(st.pop(len).is_none(), "never an evicted one");
+        assert_eq!(st.pending.len(), 2);
+        // With the cache off, nothing queued is taken either.
+        st.config.max_bytes = 0;
+        queue(&mut st, used_slab(CAP, 8), true);
+        assert!(st.pop(len).is_none());
+    }
+
+    #[test]
+    fn buffers_made_right_after_others_are_dropped_read_all_zero() {
+        // No wait for the thread: the arena may still be queued, or cached,
+        // when the next buffer takes it.
+        const CAP: u32 = 1 << 24; // mapped; at most 2.4 MiB used (ZERO_ON_TAKE_MAX)
+        for round in 0..12u32 {
+            let wb = WriteBuffer::with_capacity(round, CAP).unwrap();
+            assert!(bytes(&wb).iter().all(|&b| b == 0), "round {round}");
+            for p in 0..(round as u64 % 3 + 1) * 200 {
+                wb.alloc_page(p, 4000, false).unwrap();
+            }
+            // SAFETY: inside the arena; no other access meanwhile.
+            unsafe { std::ptr::write_bytes(wb.arena_ptr(), 0x77, CAP as usize) };
+            drop(wb);
+        }
     }
 
     #[test]

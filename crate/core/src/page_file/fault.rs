@@ -22,6 +22,17 @@
 //! its path and outcome, so a test can check their order (data synced
 //! before the name appears, directory synced before the flush reports
 //! success) and that they happened at all.
+//!
+//! **Segment pauses.** `PHOTON_WB_SEGMENT_PAUSE=<point>:<us>` (several
+//! separated by commas) makes the segment core sleep `<us>` microseconds at
+//! `<point>`, so that a `kill -9` at a random moment lands there often:
+//! `prepare` (a new segment's temp file written and synced, before its
+//! link to the final name), `commit` (a commit's records written, before
+//! their `fdatasync`), `seal` (the index synced, before the trailer). Each
+//! pause writes `photon-wb pause <point>` to stderr as it starts and
+//! `photon-wb resume <point>` as it ends (one `write` each), for a test to
+//! tell where its kill landed. Read once per process; a malformed switch
+//! panics (a typo must not make a test prove less).
 
 use std::io;
 use std::path::Path;
@@ -62,6 +73,17 @@ pub enum Call {
     FsyncDir,
 }
 
+/// A point of the segment core where `PHOTON_WB_SEGMENT_PAUSE` can pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A prepared segment's temp file is synced, not yet linked.
+    Prepare,
+    /// A commit's records are written, not yet synced.
+    Commit,
+    /// A seal's index is synced, its trailer not yet written.
+    Seal,
+}
+
 pub use imp::*;
 
 /// Release build: every hook does nothing and costs nothing.
@@ -91,6 +113,10 @@ mod imp {
     ) -> io::Result<T> {
         f()
     }
+
+    /// No pause (the switch does not exist in this build).
+    #[inline(always)]
+    pub fn pause(_point: Pause) {}
 }
 
 /// Test build: the fault switch and the trace.
@@ -344,6 +370,62 @@ mod imp {
         });
         out
     }
+
+    /// The environment variable of the segment pauses.
+    pub const PAUSE_ENV: &str = "PHOTON_WB_SEGMENT_PAUSE";
+
+    impl Pause {
+        /// Every point, and its name in `PHOTON_WB_SEGMENT_PAUSE`.
+        pub const ALL: [(Pause, &'static str); 3] = [
+            (Pause::Prepare, "prepare"),
+            (Pause::Commit, "commit"),
+            (Pause::Seal, "seal"),
+        ];
+
+        /// The point's name in `PHOTON_WB_SEGMENT_PAUSE`.
+        pub fn name(self) -> &'static str {
+            Pause::ALL
+                .iter()
+                .find(|(p, _)| *p == self)
+                .expect("listed")
+                .1
+        }
+    }
+
+    /// Parses `point:us`, comma-separated: the pause of each point named.
+    pub fn parse_pauses(spec: &str) -> std::result::Result<Vec<(Pause, u64)>, String> {
+        spec.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|part| {
+                part.split_once(':')
+                    .and_then(|(name, us)| {
+                        let (point, _) = Pause::ALL.iter().find(|(_, n)| *n == name.trim())?;
+                        Some((*point, us.trim().parse().ok()?))
+                    })
+                    .ok_or_else(|| {
+                        format!("{PAUSE_ENV}: cannot parse '{part}' (expected <prepare|commit|seal>:<microseconds>)")
+                    })
+            })
+            .collect()
+    }
+
+    /// Sleeps at `point` as `PHOTON_WB_SEGMENT_PAUSE` says (read once),
+    /// with a marker line on stderr before and after.
+    pub fn pause(point: Pause) {
+        use std::io::Write;
+        static PAUSES: std::sync::OnceLock<Vec<(Pause, u64)>> = std::sync::OnceLock::new();
+        let pauses = PAUSES.get_or_init(|| match std::env::var(PAUSE_ENV) {
+            Ok(spec) => parse_pauses(&spec).unwrap_or_else(|e| panic!("{e}")),
+            Err(_) => Vec::new(),
+        });
+        for &(_, us) in pauses.iter().filter(|(p, _)| *p == point) {
+            let name = point.name();
+            let _ = std::io::stderr().write_all(format!("photon-wb pause {name}\n").as_bytes());
+            std::thread::sleep(std::time::Duration::from_micros(us));
+            let _ = std::io::stderr().write_all(format!("photon-wb resume {name}\n").as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -397,6 +479,21 @@ mod tests {
             for b in &Step::ALL[i + 1..] {
                 assert_ne!(a.name(), b.name());
             }
+        }
+    }
+
+    #[test]
+    fn segment_pause_parse() {
+        assert_eq!(
+            parse_pauses("commit:500, seal:0,prepare:20").unwrap(),
+            vec![(Pause::Commit, 500), (Pause::Seal, 0), (Pause::Prepare, 20)]
+        );
+        assert_eq!(parse_pauses("").unwrap(), vec![]);
+        for bad in ["commit", "commit:", "comit:5", "seal:-1", "seal:1ms"] {
+            assert!(parse_pauses(bad).is_err(), "{bad}");
+        }
+        for (p, n) in Pause::ALL {
+            assert_eq!(p.name(), n);
         }
     }
 }

@@ -20,3 +20,7 @@ pub use writer::{
 
 #[cfg(test)]
 mod tests;
+// Power loss (sim.rs) under commits from several threads and at every sync
+// of a segment's life.
+#[cfg(test)]
+mod power_loss_tests;

@@ -408,14 +408,21 @@ type Entries = Arc<dyn AsRef<[IndexEntry]> + Send + Sync>;
 struct Known {
     path: PathBuf,
     seed: u32,
-    entries: Entries,
+    /// The records, while held in memory; `None` once let go of
+    /// ([`SegmentReader::drop_entries`], or a segment adopted sealed): then
+    /// read from the sealed segment's index when needed, and kept in a cache
+    /// of at most `max_open` segments.
+    entries: Option<Entries>,
 }
 
 /// Reads pages of recovered (or sealed) segments by address: one `pread`
-/// per page, at most `max_open` files open at once.
+/// per page, at most `max_open` files open at once, and — once the records
+/// are let go of — at most `max_open` segments' indexes in memory.
 pub struct SegmentReader {
     known: Mutex<HashMap<u32, Known>>,
     open: Mutex<VecDeque<(u32, Arc<File>)>>,
+    /// Indexes loaded from sealed segments, least recently used first.
+    loaded: Mutex<VecDeque<(u32, Entries)>>,
     max_open: usize,
 }
 
@@ -425,6 +432,7 @@ impl SegmentReader {
         SegmentReader {
             known: Mutex::new(HashMap::new()),
             open: Mutex::new(VecDeque::new()),
+            loaded: Mutex::new(VecDeque::new()),
             max_open: max_open.max(1),
         }
     }
@@ -437,7 +445,7 @@ impl SegmentReader {
             Known {
                 path,
                 seed,
-                entries: seg,
+                entries: Some(seg),
             },
         );
     }
@@ -461,9 +469,32 @@ impl SegmentReader {
             Known {
                 path,
                 seed,
-                entries,
+                entries: Some(entries),
             },
         );
+    }
+
+    /// Adds (or replaces) group `group_id`, a sealed segment at `path`
+    /// whose index is read when a page of it is (nothing held until then).
+    pub fn add_sealed(&self, group_id: u32, path: PathBuf, seed: u32) {
+        self.insert(
+            group_id,
+            Known {
+                path,
+                seed,
+                entries: None,
+            },
+        );
+    }
+
+    /// Lets go of every segment's records held in memory: from here on a
+    /// segment's index is read from its file when needed (each segment must
+    /// be sealed by then), at most `max_open` of them kept.
+    pub fn drop_entries(&self) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        for k in known.values_mut() {
+            k.entries = None;
+        }
     }
 
     fn insert(&self, group_id: u32, known: Known) {
@@ -471,7 +502,15 @@ impl SegmentReader {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(group_id, known);
+        self.forget_cached(group_id);
+    }
+
+    fn forget_cached(&self, group_id: u32) {
         self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(g, _)| *g != group_id);
+        self.loaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(g, _)| *g != group_id);
@@ -483,26 +522,12 @@ impl SegmentReader {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&group_id);
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(g, _)| *g != group_id);
+        self.forget_cached(group_id);
     }
 
-    /// Whether a known page record (not a dealloc record) has its body at
-    /// `addr` (no I/O).
-    pub fn has_page(&self, addr: u64) -> bool {
-        let group = (addr >> 32) as u32;
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known.get(&group).is_some_and(|k| {
-            find_entry((*k.entries).as_ref(), group, addr).is_some_and(|e| e.flags != DEALLOC_PAGES)
-        })
-    }
-
-    /// The records of group `group_id`, if known.
-    pub fn entries_of(&self, group_id: u32) -> Option<Vec<IndexEntry>> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known.get(&group_id).map(|k| (*k.entries).as_ref().to_vec())
+    /// Files open now.
+    pub fn open_files(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Closes the files held open (a later read opens its file again).
@@ -510,9 +535,17 @@ impl SegmentReader {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// Files open now.
-    pub fn open_files(&self) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
+    /// Segments whose records are in memory now (held, or loaded from an
+    /// index and cached).
+    pub fn entries_in_memory(&self) -> usize {
+        let held = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|k| k.entries.is_some())
+            .count();
+        held + self.loaded.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     fn file(&self, group_id: u32, path: &Path) -> Result<Arc<File>> {
@@ -533,17 +566,78 @@ impl SegmentReader {
         Ok(f)
     }
 
+    /// Group `group_id`'s path, seed and records if they are in memory
+    /// (`None` records: they must be loaded). `ERR_INVALID_ADDR` if the
+    /// group is unknown.
+    fn lookup(&self, group_id: u32) -> Result<(PathBuf, u32, Option<Entries>)> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let k = known.get(&group_id).ok_or(Error::InvalidAddr)?;
+        let entries = k.entries.clone().or_else(|| {
+            let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+            let i = loaded.iter().position(|(g, _)| *g == group_id)?;
+            let hit = loaded.remove(i).expect("present");
+            let e = hit.1.clone();
+            loaded.push_back(hit);
+            Some(e)
+        });
+        Ok((k.path.clone(), k.seed, entries))
+    }
+
+    /// The records of group `group_id`: in memory, or read from its sealed
+    /// index (checked as recovery checks it) and cached.
+    fn entries(&self, group_id: u32) -> Result<(PathBuf, u32, Entries)> {
+        let (path, seed, entries) = self.lookup(group_id)?;
+        if let Some(e) = entries {
+            return Ok((path, seed, e));
+        }
+        let f = self.file(group_id, &path)?;
+        let seg = recover(&*f, &path)?;
+        if !seg.sealed || seg.header.group_id != group_id || seg.seed() != seed {
+            return Err(Error::Corrupt(format!(
+                "{}: no longer the sealed segment of group {group_id} it was",
+                path.display()
+            )));
+        }
+        let e: Entries = Arc::new(seg.entries);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        while loaded.len() >= self.max_open {
+            loaded.pop_front();
+        }
+        loaded.push_back((group_id, e.clone()));
+        Ok((path, seed, e))
+    }
+
+    /// Whether a known page record (not a dealloc record) has its body at
+    /// `addr`, if that can be told without I/O (`None`: the segment's
+    /// index is not in memory).
+    pub fn has_page(&self, addr: u64) -> Option<bool> {
+        let group = (addr >> 32) as u32;
+        match self.lookup(group) {
+            Err(_) => Some(false),
+            Ok((_, _, None)) => None,
+            Ok((_, _, Some(e))) => Some(
+                find_entry((*e).as_ref(), group, addr).is_some_and(|e| e.flags != DEALLOC_PAGES),
+            ),
+        }
+    }
+
+    /// The records of group `group_id` (read from its index if they are
+    /// not in memory), or `None` if the group is unknown.
+    pub fn entries_of(&self, group_id: u32) -> Result<Option<Vec<IndexEntry>>> {
+        match self.entries(group_id) {
+            Ok((_, _, e)) => Ok(Some((*e).as_ref().to_vec())),
+            Err(Error::InvalidAddr) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The body of the page at `addr`: `ERR_INVALID_ADDR` if no known
     /// record has that address (or it is a dealloc record), `ERR_CORRUPT`
-    /// if its bytes on disk do not check.
+    /// if its bytes on disk (or its segment's index) do not check.
     pub fn read(&self, addr: u64) -> Result<Vec<u8>> {
         let group = (addr >> 32) as u32;
-        let (path, seed, entry) = {
-            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            let k = known.get(&group).ok_or(Error::InvalidAddr)?;
-            let e = find_entry((*k.entries).as_ref(), group, addr).ok_or(Error::InvalidAddr)?;
-            (k.path.clone(), k.seed, e)
-        };
+        let (path, seed, entries) = self.entries(group)?;
+        let entry = find_entry((*entries).as_ref(), group, addr).ok_or(Error::InvalidAddr)?;
         if entry.flags == DEALLOC_PAGES {
             return Err(Error::InvalidAddr);
         }

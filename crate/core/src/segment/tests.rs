@@ -29,12 +29,12 @@ impl Drop for TempDir {
 }
 
 /// The bytes of page `id` of `size` bytes.
-fn page_bytes(id: u64, size: u32) -> Vec<u8> {
+pub(super) fn page_bytes(id: u64, size: u32) -> Vec<u8> {
     (0..size).map(|i| (id as u32 * 31 + i * 7) as u8).collect()
 }
 
 /// Appends a page the v2 way: reserve with a writer, fill, mark, release.
-fn append(wb: &WriteBuffer, id: u64, size: u32) -> u64 {
+pub(super) fn append(wb: &WriteBuffer, id: u64, size: u32) -> u64 {
     let p = wb.alloc_page(id, size, true).unwrap();
     // SAFETY: just reserved, so ours alone until released below.
     unsafe { wb.page_mut(&p) }.copy_from_slice(&page_bytes(id, size));
@@ -43,7 +43,7 @@ fn append(wb: &WriteBuffer, id: u64, size: u32) -> u64 {
     p.addr
 }
 
-fn sim_writer(wb: &WriteBuffer, prealloc: u64) -> SegmentWriter<SimFile> {
+pub(super) fn sim_writer(wb: &WriteBuffer, prealloc: u64) -> SegmentWriter<SimFile> {
     SegmentWriter::create_on(
         SimFile::new(),
         PathBuf::from("sim.pws"),
@@ -692,4 +692,60 @@ fn an_abandoned_writer_does_not_hold_commits_back() {
     assert_eq!(ids, vec![1, 3]);
     assert_eq!(seg.read_page(a).unwrap(), page_bytes(1, 8));
     assert_eq!(seg.read_page(c).unwrap(), page_bytes(3, 8));
+}
+
+#[test]
+fn a_reader_that_let_go_of_its_records_reads_each_index_again_and_keeps_few() {
+    let dir = TempDir::new("lazy");
+    let mut pages = Vec::new();
+    for g in 1..=6u32 {
+        let wb = WriteBuffer::with_capacity(g, 1 << 12).unwrap();
+        let seg = SegmentWriter::prepare(&dir.0, g, 1 << 12, None).unwrap();
+        for i in 0..4u64 {
+            pages.push((i, append(&wb, i, 100 + g)));
+        }
+        seg.commit(&wb).unwrap();
+        wb.seal().unwrap();
+        seg.seal(&wb).unwrap();
+    }
+    let r = recover_dir(&dir.0).unwrap();
+    let reader = SegmentReader::new(2);
+    for s in &r.segments {
+        reader.add(s);
+    }
+    assert_eq!(reader.entries_in_memory(), 6);
+    reader.drop_entries();
+    assert_eq!(reader.entries_in_memory(), 0);
+    // Unknown without I/O until a page of the segment is read.
+    assert_eq!(reader.has_page(pages[0].1), None);
+    for _ in 0..2 {
+        for &(id, addr) in &pages {
+            let g = (addr >> 32) as u32;
+            assert_eq!(reader.read(addr).unwrap(), page_bytes(id, 100 + g));
+            assert!(
+                reader.entries_in_memory() <= 2,
+                "at most max_open indexes in memory"
+            );
+        }
+    }
+    let last = pages.last().unwrap().1;
+    assert_eq!(reader.has_page(last), Some(true));
+    assert_eq!(reader.has_page(last + 8), Some(false));
+    assert!(matches!(reader.read(last + 8), Err(Error::InvalidAddr)));
+    // A segment adopted sealed holds nothing until read.
+    reader.add_sealed(1, r.segments[0].path.clone(), r.segments[0].seed());
+    assert_eq!(
+        reader.entries_of(1).unwrap().unwrap(),
+        r.segments[0].entries
+    );
+    // An index damaged after recovery: its pages are ERR_CORRUPT, never garbage.
+    let s = &r.segments[2];
+    let mut bytes = std::fs::read(&s.path).unwrap();
+    bytes[s.end as usize + 3] ^= 1;
+    std::fs::write(&s.path, bytes).unwrap();
+    reader.drop_entries();
+    let g3 = pages.iter().find(|p| (p.1 >> 32) == 3).unwrap().1;
+    // Drop the cached copy too: add it again as sealed.
+    reader.add_sealed(3, s.path.clone(), s.seed());
+    assert!(matches!(reader.read(g3), Err(Error::Corrupt(_))));
 }

@@ -215,6 +215,8 @@ impl SegmentWriter<File> {
                 .max(HEADER_LEN + TRAILER_ALIGN),
         };
         let linked = write_prepared(&file, &header, &tmp).and_then(|()| {
+            // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=prepare:<us>.
+            crate::page_file::fault::pause(crate::page_file::fault::Pause::Prepare);
             fault::check(Step::Rename, format!("link '{}'", what(&path)))?;
             fault::traced(Call::Link, &tmp, Some(&path), || {
                 std::fs::hard_link(&tmp, &path)
@@ -615,6 +617,8 @@ impl<F: SegmentFile> SegmentWriter<F> {
                 self.file.write_all_at(&staging, base)
             })
             .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
+            // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=commit:<us>.
+            crate::page_file::fault::pause(crate::page_file::fault::Pause::Commit);
             fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
             fault::traced(Call::Fdatasync, &self.path, None, || self.file.sync_data())
                 .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
@@ -752,6 +756,8 @@ fn write_seal<F: SegmentFile>(
     fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
     fault::traced(Call::Fdatasync, path, None, || file.sync_data())
         .map_err(|e| io("fdatasync", e))?;
+    // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=seal:<us>.
+    crate::page_file::fault::pause(crate::page_file::fault::Pause::Seal);
     fault::traced(Call::Write, path, None, || {
         file.write_all_at(&trailer.encode(seed), trailer_pos)
     })
