@@ -461,3 +461,38 @@ test('a larger page file with a sample of single bytes altered is rejected with 
   // Restored: it opens again.
   t.is((await PageFile.open(file)).size, 121)
 })
+
+test("a page file's records, decoded in JS with lazy fields, equal the buffer's records and the native page(addr)", async (t) => {
+  const dir = tempDir(t)
+  const rnd = prng(17)
+  const wb = new WriteBuffer(9, 1 << 16)
+  const lane = wb.lane(8192)
+  for (let i = 0; i < 60; i++) {
+    const id = i % 4 === 0 ? rnd.u64() : BigInt(i)
+    const size = rnd.below(300)
+    ;(i % 2 === 0 ? lane.allocPage(id, size) : wb.allocPage(id, size, false)).page.set(rnd.bytes(size))
+  }
+  lane.close()
+  wb.deallocPages([(3n << 32n) | 16n], false)
+  wb.seal()
+  const fromBuffer = [...wb.records()].map((r) =>
+    r.kind === 'page' ? ['page', r.addr, r.pageId, Buffer.from(r.page)] : ['dealloc', r.addr, r.addrs],
+  )
+  const { path: file } = await wb.flushTo(path.join(dir, '9.page'))
+  const pf = await PageFile.open(file)
+  t.teardown(() => pf.close())
+  const records = [...pf.records()]
+  // Fields read after the walk, from the last record back.
+  const fromFile = records
+    .map((_, i) => records[records.length - 1 - i])
+    .map((r) => (r.kind === 'page' ? ['page', r.addr, r.pageId, Buffer.from(r.page)] : ['dealloc', r.addr, r.addrs]))
+    .reverse()
+  t.deepEqual(fromFile, fromBuffer)
+  let bad = 0
+  for (const r of records) {
+    if (r.kind !== 'page') continue
+    if (!pf.page(r.addr).equals(r.page) || r.page !== r.page || r.header.pageId !== r.pageId) bad++
+    if (r.header.pageSize !== r.page.length || r.header.kind !== 'page') bad++
+  }
+  t.is(bad, 0)
+})

@@ -108,3 +108,20 @@ test('photon-wb inspect: a record of unknown kind fails the command instead of c
     t.regex(r.stderr, /1\.page: a record of unknown kind \(flags 64\)/, target)
   }
 })
+
+test('PageFile: an entry whose body runs past the file is ERR_CORRUPT naming the file, never a short or out-of-range view', async (t) => {
+  const file = await onePageFile(tmpDir(t), 2)
+  const nf = await native.openPageFile(file)
+  const entries = Uint32Array.from(nf.entries())
+  const bytes = nf.bytes()
+  // The one page's size, grown to end one byte past the file.
+  const pos = entries[native.REC_POS] + entries[native.REC_POS + 1] * 2 ** 32
+  entries[native.REC_SIZE] = bytes.byteLength - pos + 1
+  const standIn = { groupId: nf.groupId, bytes: () => bytes, entries: () => entries, locate: () => nf.locate() }
+  const Ctor = PageFile as unknown as new (nf: unknown, path: string) => PageFile
+  const pf = new Ctor(standIn, file)
+  const err = t.throws(() => [...pf.records()], { instanceOf: WriteBufferError })
+  t.is(err?.code, 'ERR_CORRUPT')
+  t.regex(err?.message ?? '', /past the file/)
+  t.true(err?.message.includes(file), err?.message)
+})

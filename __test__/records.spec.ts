@@ -1,6 +1,6 @@
 import test from 'ava'
 
-import { WriteBuffer, recordSize, type BufferRecord, type PageAlloc } from '../index.ts'
+import { WriteBuffer, WriteBufferError, recordSize, type BufferRecord, type PageAlloc } from '../index.ts'
 
 /** Deterministic PRNG (mulberry32). */
 function prng(seed: number): () => number {
@@ -313,5 +313,75 @@ test('record headers from iteration read the same values as the allocation heade
     t.is(r.header.pageSize, allocs[i].header.pageSize)
     t.is(r.header.kind, 'page')
     t.false(r.header.isTombstone)
+  }
+})
+
+test('lazy record fields read late, twice and in any order equal what allocPage, lanes and batches wrote', (t) => {
+  const wb = new WriteBuffer(7, 1 << 16)
+  const expected: { addr: bigint; pageId: bigint; bytes: Buffer }[] = []
+  const put = (a: PageAlloc, pageId: bigint, size: number): void => {
+    const bytes = body(pageId, size)
+    a.page.set(bytes)
+    expected.push({ addr: a.addr, pageId, bytes })
+  }
+  const lane = wb.lane(4096)
+  for (let i = 0; i < 20; i++) {
+    const id = i % 3 === 0 ? (BigInt(i) << 33n) | 5n : BigInt(i) // high words too
+    put(i % 2 === 0 ? lane.allocPage(id, i * 5) : wb.allocPage(id, i * 5, false), id, i * 5)
+  }
+  const { pages } = wb.batch([[2n ** 64n - 1n, 9], [0n, 0]], [])
+  put(pages[0], 2n ** 64n - 1n, 9)
+  put(pages[1], 0n, 0)
+  lane.close()
+  wb.releaseWriter()
+  wb.seal()
+  // (Records come in buffer order: the lane's chunk first.)
+  expected.sort((a, b) => (a.addr < b.addr ? -1 : 1))
+  const records = [...wb.records()]
+  t.is(records.length, expected.length)
+  // Read after the walk, from the last record back, each field twice.
+  let bad = 0
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]
+    const e = expected[i]
+    if (r.kind !== 'page') {
+      bad++
+      continue
+    }
+    if (!r.page.equals(e.bytes) || r.pageId !== e.pageId || r.addr !== e.addr) bad++
+    if (r.pageId !== e.pageId || r.page !== r.page || r.addr !== e.addr || r.header.pageId !== e.pageId) bad++
+  }
+  t.is(bad, 0)
+})
+
+test("a record's pageId and page read after the buffer's dispose() are ERR_CLOSED", (t) => {
+  const wb = new WriteBuffer(3, 1024)
+  wb.allocPage(41n, 8, false).page.fill(1)
+  wb.allocPage(42n, 8, false).page.fill(2)
+  wb.seal()
+  const [first, second] = [...wb.records()]
+  if (first.kind !== 'page' || second.kind !== 'page') return t.fail('two page records')
+  const kept = first.page // made before: stays a view (detached or not, by arena mode)
+  wb.dispose()
+  t.is(second.addr, (3n << 32n) | 40n) // the address needs no arena
+  t.throws(() => second.pageId, { instanceOf: WriteBufferError, code: 'ERR_CLOSED' })
+  t.throws(() => second.page, { instanceOf: WriteBufferError, code: 'ERR_CLOSED' })
+  t.throws(() => first.pageId, { instanceOf: WriteBufferError, code: 'ERR_CLOSED' })
+  t.is(first.page, kept)
+})
+
+test('a record size overwritten through a view to run past the allocated bytes is ERR_CORRUPT, and the iteration ends', (t) => {
+  for (const size of [4096, 0xffff_fff0]) {
+    const wb = new WriteBuffer(2, 1 << 16)
+    const first = wb.allocPage(1n, 8, false)
+    wb.allocPage(2n, 8, false)
+    wb.seal()
+    // The first header's size word, through the view's ArrayBuffer.
+    new DataView(first.page.buffer, first.page.byteOffset - 16).setUint32(12, size, true)
+    const it = wb.records()
+    const err = t.throws(() => it.next(), { instanceOf: WriteBufferError })
+    t.is(err?.code, 'ERR_CORRUPT', `size ${size}`)
+    t.regex(err?.message ?? '', new RegExp(`claims ${size} bytes past the ${wb.allocated} allocated`))
+    t.true(it.next().done, 'nothing after the break')
   }
 })

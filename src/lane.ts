@@ -84,6 +84,44 @@ export class LaneImpl implements Lane, MarkableLane {
   }
 
   tryAllocPage(pageId: U64Like, pageSize: number): PageAlloc | null {
+    // The common case in few bytecodes, so that it inlines into the
+    // caller's loop with the view's getter: a u32 page id and size, an open
+    // lane of a live buffer, room left. Everything else (and every error,
+    // in the order of the checks below) takes `#alloc`.
+    const h = this.#h
+    if (
+      typeof pageId === 'number' &&
+      pageId >>> 0 === pageId &&
+      typeof pageSize === 'number' &&
+      pageSize >>> 0 === pageSize &&
+      !this.#closed &&
+      h.slot !== NO_SLOT
+    ) {
+      const cursor = this.#cursor
+      // The record: header plus the body rounded up to 8 (`-size & 7` is
+      // the padding, exact for every u32 size).
+      const need = HEADER + pageSize + (-pageSize & 7)
+      const left = this.#end - cursor
+      // Exactly filling the lane is fine; otherwise leave room for the
+      // filler's header (a tail of 8 bytes could hold no record).
+      if (need === left || need + HEADER <= left) {
+        // The header (the layout's `H_*` words, little-endian) at an
+        // 8-aligned offset inside this lane, which only this thread writes.
+        const w = h.words
+        const i = cursor >>> 2
+        w[i + H_DATA] = pageId
+        w[i + H_DATA_HI] = 0
+        w[i + H_FLAGS] = PAGE_FLAGS
+        w[i + H_SIZE] = pageSize
+        this.#cursor = cursor + need
+        return new Alloc(h, cursor, pageSize)
+      }
+    }
+    return this.#alloc(pageId, pageSize)
+  }
+
+  /** `tryAllocPage` in full: every check, any page id. */
+  #alloc(pageId: U64Like, pageSize: number): PageAlloc | null {
     const h = this.#h
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', 'Lane.allocPage: the lane is closed: take another lane')
     if (h.slot === NO_SLOT) throw new WriteBufferError('ERR_CLOSED', 'Lane.allocPage: the buffer was disposed')
@@ -99,18 +137,12 @@ export class LaneImpl implements Lane, MarkableLane {
       hi = S32[S_U64_HI]
     }
     const cursor = this.#cursor
-    // The record: header plus the body rounded up to 8 (`-size & 7` is the
-    // padding, exact for every u32 size).
     const need = HEADER + pageSize + (-pageSize & 7)
     const left = this.#end - cursor
-    // Exactly filling the lane is fine; otherwise leave room for the
-    // filler's header (a tail of 8 bytes could hold no record).
     if (need !== left && need + HEADER > left) {
       if (need > this.#capacity) throw statusError(TOO_LARGE_STATUS, `Lane.allocPage(${pageSize} bytes)`)
       return null
     }
-    // The header (the layout's `H_*` words, little-endian) at an 8-aligned
-    // offset inside this lane, which only this thread writes.
     const w = h.words
     const i = cursor >>> 2
     w[i + H_DATA] = lo

@@ -7,10 +7,11 @@ import { inspect } from 'node:util'
 
 import { addrOf, groupHigh } from './address.ts'
 import { invalidType, toU64 } from './args.ts'
+import { DEALLOC_PAGES, NORMAL_PAGE } from './constants.ts'
 import { WriteBufferError, nativeError, statusError } from './errors.ts'
 import { PageView } from './handle.ts'
 import * as layout from './layout.ts'
-import { kindOf, type RecordKind } from './records.ts'
+import { unknownKind, type RecordKind } from './records.ts'
 import * as scratch from './scratch.ts'
 import type { BufferRecord, RecordHeader, U64Like } from './types.ts'
 import * as native from '../load-binding.js'
@@ -18,6 +19,8 @@ import * as native from '../load-binding.js'
 const TWO_32 = 2 ** 32
 const { S32, SI32, putU64 } = scratch
 const { S_STATUS, O_SIZE, O_U64, O_U64_HI, REC_WORDS, REC_OFFSET, REC_FLAGS, REC_SIZE, REC_ID, REC_ID_HI, REC_POS, REC_POS_HI } = layout
+const PAGE_FLAGS = NORMAL_PAGE
+const DEALLOC_FLAGS = DEALLOC_PAGES
 
 class FileHeader implements RecordHeader {
   constructor(
@@ -40,6 +43,114 @@ class FileHeader implements RecordHeader {
 }
 
 /**
+ * What a page file's records read: the file's bytes in memory and the
+ * native side's entries for them (`REC_*` words per record, built when the
+ * file was validated), shared by the file and every record it hands out.
+ */
+interface FileData {
+  readonly bytes: ArrayBuffer
+  readonly view: DataView
+  readonly entries: Uint32Array
+  readonly groupHigh: bigint
+  /** For errors: `PageFile <path>`. */
+  readonly what: string
+}
+
+/** The page id of the entry at word `w` (its two words). */
+function entryPageId(e: Uint32Array, w: number): bigint {
+  const hi = e[w + REC_ID_HI]
+  return hi === 0 ? BigInt(e[w + REC_ID]) : (BigInt(hi) << 32n) | BigInt(e[w + REC_ID])
+}
+
+/**
+ * A page record of a page file: its entry, nothing more; `addr`, `pageId`,
+ * `header` are made when asked, the view when first asked (like a buffer's
+ * records). The bytes stay readable after `close()`, as views do.
+ */
+class FilePageRecord {
+  readonly kind = 'page' as const
+  readonly #f: FileData
+  /** The entry's first word in `entries`. */
+  readonly #w: number
+  #page: Buffer | undefined
+  constructor(f: FileData, w: number) {
+    this.#f = f
+    this.#w = w
+  }
+
+  get addr(): bigint {
+    return addrOf(this.#f.groupHigh, this.#f.entries[this.#w + REC_OFFSET])
+  }
+
+  get pageId(): bigint {
+    return entryPageId(this.#f.entries, this.#w)
+  }
+
+  get page(): Buffer {
+    let page = this.#page
+    if (page === undefined) {
+      const e = this.#f.entries
+      const w = this.#w
+      page = this.#page = new PageView(this.#f.bytes, e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32, e[w + REC_SIZE]) as Buffer
+    }
+    return page
+  }
+
+  get header(): RecordHeader {
+    return new FileHeader('page', this.pageId, this.#f.entries[this.#w + REC_SIZE])
+  }
+
+  [inspect.custom](): string {
+    return `PageRecord { addr: ${this.addr}n, pageId: ${this.pageId}n, pageSize: ${this.#f.entries[this.#w + REC_SIZE]} }`
+  }
+}
+
+/**
+ * A page file's records in buffer order, decoded in JS from the entries:
+ * a body that would run past the file's bytes, or flags of no known kind,
+ * is `ERR_CORRUPT` (the native side refused such a file at open; this
+ * holds whatever hands the entries in), and the iteration ends there.
+ */
+class FileRecordIterator implements IterableIterator<BufferRecord> {
+  readonly #f: FileData
+  #w = 0
+  constructor(f: FileData) {
+    this.#f = f
+  }
+
+  [Symbol.iterator](): this {
+    return this
+  }
+
+  next(): IteratorResult<BufferRecord> {
+    const f = this.#f
+    const e = f.entries
+    const w = this.#w
+    if (w + REC_WORDS > e.length) return { done: true, value: undefined }
+    this.#w = w + REC_WORDS
+    const flags = e[w + REC_FLAGS]
+    const size = e[w + REC_SIZE]
+    const pos = e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32
+    if (pos + size > f.bytes.byteLength) {
+      this.#w = e.length
+      throw new WriteBufferError(
+        'ERR_CORRUPT',
+        `${f.what}: the record at offset ${e[w + REC_OFFSET]} claims ${size} bytes at ${pos}, past the file's ${f.bytes.byteLength}`,
+      )
+    }
+    if (flags === PAGE_FLAGS) return { done: false, value: new FilePageRecord(f, w) }
+    if (flags === DEALLOC_FLAGS) {
+      const addrs: bigint[] = new Array(size >>> 3)
+      for (let k = 0; k < addrs.length; k++) addrs[k] = f.view.getBigUint64(pos + k * 8, true)
+      const addr = addrOf(f.groupHigh, e[w + REC_OFFSET])
+      return { done: false, value: { kind: 'dealloc', addr, addrs, header: new FileHeader('dealloc', 0n, size) } }
+    }
+    this.#w = e.length
+    throw unknownKind(flags, f.what, true)
+  }
+}
+
+/**
  * A page file written by `flushTo`, validated and read into memory: its
  * pages keep the addresses the buffer handed out. Views are zero-copy over
  * the file's bytes in memory (read-only by contract); in the `'js'` arena
@@ -48,9 +159,8 @@ class FileHeader implements RecordHeader {
 export class PageFile implements Iterable<BufferRecord> {
   readonly #native: native.NativePageFile
   readonly #bytes: ArrayBuffer
-  readonly #view: DataView
   readonly #entries: Uint32Array
-  readonly #groupHigh: bigint
+  readonly #file: FileData
   readonly #path: string
   #closed = false
 
@@ -58,9 +168,14 @@ export class PageFile implements Iterable<BufferRecord> {
     this.#native = nf
     this.#path = path
     this.#bytes = nf.bytes()
-    this.#view = new DataView(this.#bytes)
     this.#entries = nf.entries()
-    this.#groupHigh = groupHigh(nf.groupId)
+    this.#file = {
+      bytes: this.#bytes,
+      view: new DataView(this.#bytes),
+      entries: this.#entries,
+      groupHigh: groupHigh(nf.groupId),
+      what: `PageFile ${path}`,
+    }
   }
 
   /**
@@ -101,36 +216,10 @@ export class PageFile implements Iterable<BufferRecord> {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageFile.${what}: the page file is closed`)
   }
 
-  #record(i: number): BufferRecord {
-    const e = this.#entries
-    const w = i * REC_WORDS
-    const addr = addrOf(this.#groupHigh, e[w + REC_OFFSET])
-    const size = e[w + REC_SIZE]
-    const pos = e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32
-    const kind = kindOf(e[w + REC_FLAGS], `PageFile ${this.#path}`, true)
-    switch (kind) {
-      case 'page': {
-        const pageId = (BigInt(e[w + REC_ID_HI]) << 32n) | BigInt(e[w + REC_ID])
-        const page = new PageView(this.#bytes, pos, size) as Buffer
-        return { kind, addr, pageId, page, header: new FileHeader(kind, pageId, size) }
-      }
-      case 'dealloc': {
-        const addrs: bigint[] = new Array(size / 8)
-        for (let k = 0; k < addrs.length; k++) addrs[k] = this.#view.getBigUint64(pos + k * 8, true)
-        return { kind, addr, addrs, header: new FileHeader(kind, 0n, size) }
-      }
-    }
-  }
-
   /** The records in buffer order (tombstones were never written). */
   records(): IterableIterator<BufferRecord> {
     this.#check('records')
-    return this.#walk()
-  }
-
-  *#walk(): IterableIterator<BufferRecord> {
-    const n = this.size
-    for (let i = 0; i < n; i++) yield this.#record(i)
+    return new FileRecordIterator(this.#file)
   }
 
   [Symbol.iterator](): IterableIterator<BufferRecord> {

@@ -116,21 +116,24 @@ export class Alloc implements PageAlloc {
   }
 }
 
+/**
+ * A page record met by iteration: its kind, handle, offset and size, nothing
+ * more. `pageId` is read from the arena when asked, `page` when first asked (the
+ * header is frozen: the buffer is flushable, `setPageId` is `ERR_READ_ONLY`),
+ * `addr` and `header` are made when asked, so a loop pays only for what it
+ * reads. `pageId` or a first `page` after `dispose()` is `ERR_CLOSED` (the
+ * arena is detached, or may serve another buffer).
+ */
 class PageRecord {
   readonly kind = 'page' as const
   readonly #h: Handle
   readonly #record: number
   readonly #size: number
-  /** The page id's words as read from the header (the bigint is made on demand). */
-  readonly #lo: number
-  readonly #hi: number
   #page: Buffer | undefined
-  constructor(h: Handle, record: number, size: number, lo: number, hi: number) {
+  constructor(h: Handle, record: number, size: number) {
     this.#h = h
     this.#record = record
     this.#size = size
-    this.#lo = lo
-    this.#hi = hi
   }
 
   get addr(): bigint {
@@ -138,11 +141,22 @@ class PageRecord {
   }
 
   get pageId(): bigint {
-    return this.#hi === 0 ? BigInt(this.#lo) : (BigInt(this.#hi) << 32n) | BigInt(this.#lo)
+    const h = this.#h
+    if (h.slot === NO_SLOT) throw statusError(CLOSED_STATUS, 'records: pageId')
+    const w = h.words
+    const i = this.#record >>> 2
+    const hi = w[i + H_DATA_HI]
+    return hi === 0 ? BigInt(w[i + H_DATA]) : (BigInt(hi) << 32n) | BigInt(w[i + H_DATA])
   }
 
   get page(): Buffer {
-    return (this.#page ??= this.#h.pageView(this.#record, this.#size))
+    let page = this.#page
+    if (page === undefined) {
+      const h = this.#h
+      if (h.slot === NO_SLOT) throw statusError(CLOSED_STATUS, 'records: page')
+      page = this.#page = h.pageView(this.#record, this.#size)
+    }
+    return page
   }
 
   get header(): RecordHeader {
@@ -150,7 +164,8 @@ class PageRecord {
   }
 
   [inspect.custom](): string {
-    return `PageRecord { addr: ${this.addr}n, pageId: ${this.pageId}n, pageSize: ${this.#size} }`
+    const id = this.#h.slot === NO_SLOT ? '(disposed)' : `${this.pageId}n`
+    return `PageRecord { addr: ${this.addr}n, pageId: ${id}, pageSize: ${this.#size} }`
   }
 }
 
@@ -220,7 +235,7 @@ export class RecordIterator implements IterableIterator<BufferRecord> {
       }
       if (flags === PAGE_FLAGS) {
         this.#at = next
-        return { done: false, value: new PageRecord(h, at, size, w[i + H_DATA], w[i + H_DATA_HI]) }
+        return { done: false, value: new PageRecord(h, at, size) }
       }
       if (flags === DEALLOC_FLAGS) {
         this.#at = next

@@ -22,6 +22,7 @@ mod flush;
 mod layout;
 mod page_file;
 mod page_index;
+mod raw_calls;
 mod registry;
 mod salvage;
 mod scratch;
