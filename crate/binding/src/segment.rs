@@ -227,6 +227,23 @@ fn recovered_entries(s: &RecoveredSegment) -> SegmentEntries {
     )
 }
 
+/// `entries` (committed records of the segment `w` writes) as typed
+/// arrays; `allocated` is the buffer offset after the last of them.
+fn committed_entries(w: &SegmentWriter, entries: Vec<IndexEntry>) -> SegmentEntries {
+    let allocated = entries
+        .last()
+        .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
+    entries_of(
+        w.header().group_id,
+        w.path().display().to_string(),
+        w.is_sealed(),
+        0,
+        allocated,
+        &entries,
+        Vec::new(),
+    )
+}
+
 /// The segment of one buffer.
 #[napi]
 pub struct NativeSegment {
@@ -363,38 +380,14 @@ impl NativeSegment {
     #[napi]
     pub fn entries_since(&self, n: u32) -> Result<SegmentEntries> {
         let w = self.writer()?;
-        let entries = w.entries_since(n as usize);
-        let allocated = entries
-            .last()
-            .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
-        Ok(entries_of(
-            w.header().group_id,
-            w.path().display().to_string(),
-            w.is_sealed(),
-            0,
-            allocated,
-            &entries,
-            Vec::new(),
-        ))
+        Ok(committed_entries(&w, w.entries_since(n as usize)))
     }
 
     /// The committed (durable) records so far.
     #[napi]
     pub fn entries(&self) -> Result<SegmentEntries> {
         let w = self.writer()?;
-        let entries = w.entries();
-        let allocated = entries
-            .last()
-            .map_or(0, |e| e.offset + 16 + e.page_size.next_multiple_of(8));
-        Ok(entries_of(
-            w.header().group_id,
-            w.path().display().to_string(),
-            w.is_sealed(),
-            0,
-            allocated,
-            &entries,
-            Vec::new(),
-        ))
+        Ok(committed_entries(&w, w.entries()))
     }
 
     /// The committed page at `addr`, read from the file (one `pread`) and
