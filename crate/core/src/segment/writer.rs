@@ -707,7 +707,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
             allocated,
         )?;
         // Ordering: Relaxed: a statistic.
-        self.syncs.fetch_add(3, Ordering::Relaxed);
+        self.syncs.fetch_add(2, Ordering::Relaxed);
         Ok(info)
     }
 }
@@ -762,11 +762,6 @@ fn write_seal<F: SegmentFile>(
         file.write_all_at(&trailer.encode(seed), trailer_pos)
     })
     .map_err(|e| io("write", e))?;
-    // The trailer is durable before the file is cut to end with it: a
-    // sealed segment shorter than prepared always ends with a valid trailer.
-    fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
-    fault::traced(Call::Fdatasync, path, None, || file.sync_data())
-        .map_err(|e| io("fdatasync", e))?;
     file.set_len(file_len).map_err(|e| io("truncate", e))?;
     fault::traced(Call::Fdatasync, path, None, || file.sync_data())
         .map_err(|e| io("fdatasync", e))?;
