@@ -457,7 +457,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let covers = g.requested;
         let target = g.target;
         drop(g);
-        let r = fault::scope(|| self.run_commit(buffer, target, None));
+        let r = fault::scope(|| self.run_commit(buffer, target, None, true));
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
@@ -492,7 +492,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         }
         g.leader = true;
         drop(g);
-        let r = fault::scope(|| self.run_commit(buffer, target, Some(deadline)));
+        let r = fault::scope(|| self.run_commit(buffer, target, Some(deadline), true));
         let mut g = lock(&self.gate);
         g.leader = false;
         // No ticket is acknowledged: the commit may have stopped short.
@@ -534,12 +534,14 @@ impl<F: SegmentFile> SegmentWriter<F> {
     }
 
     /// Writes the complete records from the last commit's end (at least up
-    /// to `target`) and syncs them. Leader only.
+    /// to `target`) and, with `sync`, syncs them (the seal leaves the sync
+    /// to the index's, which covers both). Leader only.
     fn run_commit(
         &self,
         buffer: &WriteBuffer,
         target: u32,
         deadline: Option<Instant>,
+        sync: bool,
     ) -> Result<()> {
         let mut io = lock(&self.io);
         let from = io.arena_end;
@@ -619,11 +621,14 @@ impl<F: SegmentFile> SegmentWriter<F> {
             .map_err(|e| Error::io(format!("write '{what}'"), &e))?;
             // Test build only (a no-op otherwise): PHOTON_WB_SEGMENT_PAUSE=commit:<us>.
             crate::page_file::fault::pause(crate::page_file::fault::Pause::Commit);
-            fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
-            fault::traced(Call::Fdatasync, &self.path, None, || self.file.sync_data())
-                .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
+            if sync {
+                fault::check(Step::Sync, format!("fdatasync '{what}'"))?;
+                fault::traced(Call::Fdatasync, &self.path, None, || self.file.sync_data())
+                    .map_err(|e| Error::io(format!("fdatasync '{what}'"), &e))?;
+                // Ordering: Relaxed: a statistic.
+                self.syncs.fetch_add(1, Ordering::Relaxed);
+            }
             // Ordering: Relaxed: statistics.
-            self.syncs.fetch_add(1, Ordering::Relaxed);
             self.bytes.fetch_add(records_len, Ordering::Relaxed);
             self.records
                 .fetch_add(entries.len() as u64, Ordering::Relaxed);
@@ -674,7 +679,8 @@ impl<F: SegmentFile> SegmentWriter<F> {
         drop(g);
         let allocated = buffer.state().allocated.min(buffer.capacity());
         let r = fault::scope(|| {
-            self.run_commit(buffer, allocated, None)
+            // The last records and the index, then one sync for both.
+            self.run_commit(buffer, allocated, None, false)
                 .and_then(|()| self.write_index(allocated))
         });
         let mut g = lock(&self.gate);
