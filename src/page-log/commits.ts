@@ -72,9 +72,18 @@ export class Commits {
   /** Waits until the sealed buffers are sealed into their segments and every page of the active one is committed into its segment. */
   #commitAll(): Promise<void> {
     const h = this.#host
-    const sealed = h.job.waitAll()
     const wb = h.active()
     this.#seen = h.appended()
+    if (h.job.idle) {
+      // Nothing queued for sealing: the commit alone (the common case of a
+      // commit path: no promise to join).
+      if (wb === null || wb.isEmpty) return Promise.resolve()
+      return h.segs.commit(wb.groupId).catch((err: unknown) => {
+        h.failed()
+        throw err
+      })
+    }
+    const sealed = h.job.waitAll()
     if (wb === null || wb.isEmpty) return sealed
     const committed = h.segs.commit(wb.groupId).catch((err: unknown) => {
       h.failed()

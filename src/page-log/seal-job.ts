@@ -44,6 +44,11 @@ export class SealJob {
     this.doneUpTo = doneUpTo
   }
 
+  /** Nothing is queued and no failure is kept (`waitAll` would resolve at once). */
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.error === null
+  }
+
   /** Queues a sealed buffer (`flushable`: its writers are done already). */
   push(wb: WriteBuffer, flushable: boolean): void {
     this.#queue.push(wb)

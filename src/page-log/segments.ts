@@ -130,7 +130,8 @@ export class SegmentSet {
   async commit(g: number): Promise<void> {
     const s = this.#slots.get(g)
     if (s === undefined) return
-    const seg = await this.#ready(s)
+    // Prepared (the usual case): no wait.
+    const seg = s.seg ?? (await this.#ready(s))
     // Sealed meanwhile: everything in it is durable.
     if (this.#slots.get(g) !== s) return
     this.#unpoison(s, seg)
