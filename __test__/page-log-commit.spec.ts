@@ -226,3 +226,29 @@ test('flushIntervalMs and commitOnExit are checked', async (t) => {
   const log = await openLog(t, dir, { flushIntervalMs: 0, commitOnExit: false })
   t.is(log.stats.commits, 0)
 })
+
+test('a flush() inside a writer callback resolves, and commits the page as the callback left it', async (t) => {
+  const dir = tempDir(t)
+  const log = await openLog(t, dir, { bufferSize: 1 << 16 })
+  const before = log.tryAppend(1, Buffer.from('before')) as bigint
+  let inner: Promise<void> | undefined
+  let nested: bigint | undefined
+  const a = log.tryAppend(
+    2,
+    (view) => {
+      view.fill(0x11)
+      nested = log.tryAppend(3, Buffer.from('nested')) as bigint
+      inner = log.flush()
+      view.fill(0x22)
+    },
+    64,
+  ) as bigint
+  await inner
+  const after = log.tryAppend(4, Buffer.from('after')) as bigint
+  await log.flush()
+  const again = await openLog(t, crashImage(t, dir))
+  t.deepEqual(await again.read(before), Buffer.from('before'))
+  t.deepEqual(await again.read(a), Buffer.alloc(64, 0x22))
+  t.deepEqual(await again.read(nested as bigint), Buffer.from('nested'))
+  t.deepEqual(await again.read(after), Buffer.from('after'))
+})

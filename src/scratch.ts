@@ -55,6 +55,7 @@ export const {
   fastLaneReserve,
   fastLocate,
   fastMark,
+  fastMarkRange,
   fastMarkRelease,
   fastOnFlushed,
   fastRelease,

@@ -21,14 +21,12 @@ import * as native from '../load-binding.js'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { S32, SI32, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastMark, fastMarkRelease, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
-const { S_SLOT, S_STATUS, A_SIZE, A_ACQUIRE, A_RECORD, O_RECORD, O_RELEASE, O_CURSOR, O_END, O_SIZE, O_ALLOCATED, O_WRITERS, O_STATE, RELEASE_FLUSH, STATE_SEALED, STATE_FLUSHED } = layout
+const { S32, SI32, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastMark, fastMarkRange, fastMarkRelease, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
+const { S_SLOT, S_STATUS, A_SIZE, A_ACQUIRE, A_RECORD, A_END, O_RECORD, O_RELEASE, O_CURSOR, O_END, O_SIZE, O_ALLOCATED, O_WRITERS, O_STATE, RELEASE_FLUSH, STATE_SEALED, STATE_FLUSHED } = layout
 const { Alloc, Header, RecordIterator } = records
 const HEADER = HEADER_SIZE
 
-const NO_IDS = new BigUint64Array(0)
-const NO_SIZES = new Uint32Array(0)
-const ONE_OUT = new Uint32Array(1)
+const [NO_IDS, NO_SIZES, ONE_OUT] = [new BigUint64Array(0), new Uint32Array(0), new Uint32Array(1)]
 
 /** @internal `WriteBuffer[MARK]` (the PageLog's appends); not exported by `index.ts`. */
 export const MARK = Symbol('photon-write-buffer.mark')
@@ -228,10 +226,11 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     return h.addr(record)
   }
 
-  /** @internal Marks the record at `addr` complete (a segment commit may write it); with `release`, also releases this thread's latest writer count. */
-  [MARK](addr: bigint, release: boolean): ReleaseState {
+  /** @internal Marks the record at offset `record` (with `to`: every one up to `to`) complete, so a segment commit may write it; with `release`, also releases this thread's latest writer count. */
+  [MARK](record: number, release: boolean, to = -1): ReleaseState {
     S32[S_SLOT] = this.#h.slot
-    S32[A_RECORD] = Number(BigInt.asUintN(32, addr)) - HEADER
+    S32[A_RECORD] = record
+    if (to >= 0) return (S32[A_END] = to), call(fastMarkRange, 'markComplete'), 'none'
     if (!release) return call(fastMark, 'markComplete'), 'none'
     fastMarkRelease()
     return releaseState('releaseWriter')

@@ -3,7 +3,7 @@
  * checks, and one append into a given buffer.
  */
 import { U32_MAX, U64_MAX, checkInt, invalidType, outOfRange, toU64 } from '../args.ts'
-import { recordSize } from '../constants.ts'
+import { HEADER_SIZE, recordSize } from '../constants.ts'
 import { WriteBufferError, isCode } from '../errors.ts'
 import type { PageAlloc, ReleaseState } from '../types.ts'
 import { MARK, type WriteBuffer } from '../write-buffer.ts'
@@ -65,9 +65,12 @@ function fillWith(alloc: PageAlloc, writer: Writer, wb: WriteBuffer, released: R
     released(wb, wb.releaseWriter())
     throw err
   }
-  released(wb, wb[MARK](alloc.addr, true))
+  released(wb, wb[MARK](recordOf(alloc.addr), true))
   return alloc.addr
 }
+
+/** The offset of the record whose page is at `addr`. */
+const recordOf = (addr: bigint): number => Number(BigInt.asUintN(32, addr)) - HEADER_SIZE
 
 /**
  * One append of a checked page into `wb`; its address, or `null` when it
@@ -77,7 +80,9 @@ function fillWith(alloc: PageAlloc, writer: Writer, wb: WriteBuffer, released: R
  * `countBytes` (when another thread may flush `wb` meanwhile). Every
  * record is marked complete once filled (a segment commit may then write
  * it), in the same native call that lets go of its writer count, if any
- * (`released` is told).
+ * (`released` is told) — except bytes without `countBytes` and without
+ * `markBytes`: a log whose appends all come from one thread marks them at
+ * its commit, every record up to the buffer's end in one call.
  */
 export function appendTo(
   wb: WriteBuffer,
@@ -86,6 +91,7 @@ export function appendTo(
   size: number,
   countBytes: boolean,
   released: Released,
+  markBytes = true,
 ): bigint | null {
   if (typeof data === 'function') {
     let alloc: PageAlloc
@@ -104,7 +110,7 @@ export function appendTo(
     if (!isCode(err, 'ERR_AGAIN')) throw err
     return null
   }
-  if (countBytes) released(wb, wb[MARK](addr, true))
-  else wb[MARK](addr, false)
+  if (countBytes) released(wb, wb[MARK](recordOf(addr), true))
+  else if (markBytes) wb[MARK](recordOf(addr), false)
   return addr
 }

@@ -26,6 +26,7 @@ import { Reads } from './reads.ts'
 import { lockDir } from './recovery.ts'
 import { indexSegment, openDir, type Opened, type RecoveredSegments } from './segment-recovery.ts'
 import { Commits, type CommitHost } from './commits.ts'
+import { OwnMarks } from './marks.ts'
 import { SealJob } from './seal-job.ts'
 import type { SegmentSet } from './segments.ts'
 import { SharedLog } from './sharing.ts'
@@ -69,6 +70,8 @@ export class PageLog {
   readonly #onRelease = (wb: WriteBuffer, state: ReleaseState): void => this.#released(wb, state)
   /** `flush()`, `rotate()`, `close()` and the timer. */
   readonly #commits: Commits
+  /** The completion marks of this thread's appends. */
+  readonly #marks = new OwnMarks()
 
   /** Appends waiting for room. */
   readonly #stalled = new Stalls()
@@ -126,13 +129,13 @@ export class PageLog {
       failed: () => void this.#flushErrors++,
     }
     this.#commits = new Commits(host, config.flushIntervalMs)
+    // Before a commit of the active buffer, its records are marked.
+    segs.beforeCommit = (g) => this.#active?.groupId === g && this.#marks.markAll(this.#active, this.#shared !== null)
   }
 
   /** Opens (creating it if missing) the log in `dir` and recovers its page files (`recovery.ts`). */
   static async open(dir: string, opts: PageLogOptions = {}): Promise<PageLog> {
-    if (typeof dir !== 'string') {
-      throw invalidType('dir', 'of type string', dir)
-    }
+    if (typeof dir !== 'string') throw invalidType('dir', 'of type string', dir)
     const config = logConfig(path.resolve(dir), opts)
     try {
       await fs.promises.mkdir(config.dir, { recursive: true })
@@ -191,7 +194,9 @@ export class PageLog {
       }
       // Bytes: one reservation and a copy, no writer count: only this thread
       // flushes, and nothing between reservation and copy yields to it.
-      const addr = appendTo(wb, pageId, data, size, false, this.#onRelease)
+      // Completion marks: `marks.ts`.
+      const shared = this.#shared !== null, w = wb
+      const addr = typeof data === 'function' ? this.#marks.inCallback(w, shared, () => appendTo(w, pageId, data, size, false, this.#onRelease)) : appendTo(w, pageId, data, size, false, this.#onRelease, this.#marks.each(shared))
       if (addr === null) {
         // Cannot happen: the size was checked against the capacity.
         if (wb.isEmpty) throw internalError('PageLog.append', `a ${size}-byte page does not fit an empty buffer`)
@@ -216,6 +221,7 @@ export class PageLog {
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
     this.#live.set(wb.groupId, wb)
     this.#segs.attach(wb)
+    this.#marks.reset()
     this.#active = wb
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
     this.#shared?.publish(wb)
@@ -306,10 +312,8 @@ export class PageLog {
   }
 
   /**
-   * `flush()`, and also seals the active buffer into its segment (index and
-   * trailer written: the segment is complete and never changes again; the
-   * next append goes to a new buffer and segment). Resolves once every
-   * buffer up to it is sealed.
+   * `flush()` that also seals the active buffer into its segment (index, trailer: it never
+   * changes again; the next append goes to a new buffer). Resolves once every buffer up to it is sealed.
    */
   async rotate(): Promise<void> {
     this.#checkOpen('rotate')
@@ -375,6 +379,9 @@ export class PageLog {
         // After a close() whose flush failed (a retry is due): nothing is durable yet.
         flush: () => this.#closing ?? (this.#closed ? Promise.reject(this.#job.error ?? notRetried()) : this.flush()),
       })
+      // From here on every append marks its own record: mark the rest of the
+      // active buffer's now.
+      if (this.#active !== null) this.#marks.markAll(this.#active, false, true)
       this.#shared = shared
       // The writers' pages are indexed as they are committed (the owner's
       // own, as they are appended).

@@ -48,6 +48,8 @@ export class SegmentSet {
   #commits = 0
   /** After a commit: the records it made durable (a shared log indexes its writers' pages). */
   onCommitted: ((g: number, records: SegmentRecords) => void) | null = null
+  /** Before a commit of group `g` starts (the log marks its own records complete). */
+  beforeCommit: ((g: number) => void) | null = null
 
   /** Segments of buffers of `capacity` bytes in `dir`; `reader` serves the sealed ones. */
   constructor(dir: string, capacity: number, reader: Recovery, commitOnExit: boolean) {
@@ -135,6 +137,7 @@ export class SegmentSet {
     // Sealed meanwhile: everything in it is durable.
     if (this.#slots.get(g) !== s) return
     this.#unpoison(s, seg)
+    this.beforeCommit?.(g)
     if (!seg.committing) this.#commits++
     try {
       await seg.commit()
@@ -171,6 +174,7 @@ export class SegmentSet {
     for (const s of this.#slots.values()) {
       if (s.seg === null || !s.seg.isBound) continue
       try {
+        this.beforeCommit?.(s.g)
         s.seg.commitSync()
       } catch {
         // Exiting: nobody is left to tell; what was not committed is lost,

@@ -436,6 +436,14 @@ pub fn fast_mark() {
     on_slot(|s, wb| wb.mark_complete(s[w(A_RECORD)]))
 }
 
+/// Scratch call: marks every record from `A_RECORD` up to `A_END` complete
+/// (records one after another: `ERR_INVALID_ADDR`, nothing marked, if they
+/// are not).
+#[napi]
+pub fn fast_mark_range() {
+    on_slot(|s, wb| wb.mark_complete_range(s[w(A_RECORD)], s[w(A_END)]))
+}
+
 /// Scratch call: `fast_mark` of the record at `A_RECORD`, then
 /// `releaseWriter` (this thread's most recent count). Out: `O_RELEASE`.
 #[napi]

@@ -52,6 +52,7 @@ raw_calls! {
     c"fastLaneReserve" => fast_lane_reserve,
     c"fastLocate" => fast_locate,
     c"fastMark" => fast_mark,
+    c"fastMarkRange" => fast_mark_range,
     c"fastMarkRelease" => fast_mark_release,
     c"fastOnFlushed" => fast_on_flushed,
     c"fastRelease" => fast_release,
