@@ -53,6 +53,12 @@ fn outcome(r: std::result::Result<(f64, f64), CoreError>) -> SegmentOutcome {
     }
 }
 
+/// A commit's outcome numbers: the records and record bytes committed so far.
+fn committed(w: &SegmentWriter) -> (f64, f64) {
+    let s = w.stats();
+    (s.records as f64, s.bytes as f64)
+}
+
 fn u64_of(addr: &BigInt) -> Option<u64> {
     let (signed, value, lossless) = addr.get_u64();
     (!signed && lossless).then_some(value)
@@ -139,10 +145,9 @@ impl Task for SegmentTask {
                 .seal(&self.buffer)
                 .map(|s| (s.records as f64, s.file_len as f64))
         } else {
-            self.writer.commit(&self.buffer).map(|()| {
-                let s = self.writer.stats();
-                (s.records as f64, s.bytes as f64)
-            })
+            self.writer
+                .commit(&self.buffer)
+                .map(|()| committed(&self.writer))
         })
     }
 
@@ -328,10 +333,7 @@ impl NativeSegment {
         Ok(outcome(
             writer
                 .commit_within(&buffer, std::time::Duration::from_millis(wait_ms as u64))
-                .map(|()| {
-                    let s = writer.stats();
-                    (s.records as f64, s.bytes as f64)
-                }),
+                .map(|()| committed(&writer)),
         ))
     }
 
