@@ -12,7 +12,7 @@ import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
 import { AGAIN_STATUS, CLOSED_STATUS, INVALID_ADDR_STATUS, WriteBufferError, nativeError, notFlushable, reasonError, statusError } from './errors.ts'
 import * as layout from './layout.ts'
-import { Handle, NO_SLOT } from './handle.ts'
+import { Handle, NO_SLOT, keepShapes, stubOwner } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
 import { ArenaPool, POOL } from './pool.ts'
 import * as records from './records.ts'
@@ -497,3 +497,8 @@ function badHandle(message: string): TypeError {
   ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
   return err
 }
+
+// The hidden classes of a buffer and its handle (`keepShapes`): a buffer
+// that adopts a stub owner (no arena, no native object).
+adopting = { owner: stubOwner(), jsBytes: undefined }
+keepShapes([new WriteBuffer(0, 8)])
