@@ -7,7 +7,7 @@ import { BroadcastChannel } from 'node:worker_threads'
 import { invalidType } from '../args.ts'
 import { WriteBufferError, isCode, withCode } from '../errors.ts'
 import type { ReleaseState, WriteBufferHandle } from '../types.ts'
-import { attachHandle, type WriteBuffer } from '../write-buffer.ts'
+import { COMMIT, attachHandle, type WriteBuffer } from '../write-buffer.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { Key } from './page-index.ts'
 import { C_ACTIVE, C_CLOSED, C_GEN, C_WORDS, type LogMessage, type PageLogHandle } from './protocol.ts'
@@ -53,6 +53,10 @@ export class PageLogWriter {
   #closed = false
   #appends = 0
   #stalls = 0
+  /** Appends known durable: the first `#durable` of them (a flush that covered them resolved). */
+  #durable = 0
+  /** The group of the first append not known durable (`Infinity`: none); a writer's groups only grow. */
+  #pendingFrom = Infinity
 
   constructor(handle: PageLogHandle) {
     if (
@@ -240,6 +244,7 @@ export class PageLogWriter {
       this.#leaveFull(wb)
       return null
     }
+    if (this.#pendingFrom === Infinity) this.#pendingFrom = wb.groupId
     this.#appends++
     return addr
   }
@@ -282,7 +287,11 @@ export class PageLogWriter {
 
   /**
    * Resolves once every page appended through this writer before the call
-   * (waiting appends included) is durable: the owner flushes its log.
+   * (waiting appends included) is durable. When they all went into the
+   * attached buffer, this thread commits it through its segment (the
+   * owner's thread is not involved: group commit with every other thread
+   * committing it); otherwise (a rotation since, a failure reported, the
+   * segment not ready) the owner flushes its log.
    */
   async flush(): Promise<void> {
     this.#checkOpen('flush')
@@ -290,6 +299,29 @@ export class PageLogWriter {
     // The owner answers every request it receives before it shuts down;
     // once it did, nobody would answer this one.
     if (this.#closed || this.#shutDown) throw new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the log is closed')
+    const upTo = this.#appends
+    const from = this.#pendingFrom
+    if (this.#failed === null) {
+      if (upTo === this.#durable) return
+      const wb = this.#wb
+      // A failure (the segment poisoned) is the owner's to retry and report.
+      const ok = wb !== null && wb.groupId === from && (await commitHere(wb))
+      if (ok) return this.#covered(upTo)
+    }
+    await this.#askOwner()
+    this.#covered(upTo)
+  }
+
+  /** The first `upTo` appends are durable. */
+  #covered(upTo: number): void {
+    if (upTo <= this.#durable) return
+    this.#durable = upTo
+    if (this.#appends === upTo) this.#pendingFrom = Infinity
+  }
+
+  /** Asks the owner to flush its log; settles with its reply. */
+  #askOwner(): Promise<void> {
+    if (this.#closed || this.#shutDown) return Promise.reject(new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the log is closed'))
     const req = ++this.#req
     const done = new Promise<void>((resolve, reject) => this.#flushes.set(req, { resolve, reject }))
     this.#refChannel()
@@ -318,5 +350,15 @@ export class PageLogWriter {
 
   [Symbol.dispose](): void {
     this.close()
+  }
+}
+
+/** Commits `wb` through its published segment: whether that made its records durable (`false`: none published, or it failed). */
+async function commitHere(wb: WriteBuffer): Promise<boolean> {
+  try {
+    const out = await wb[COMMIT]()
+    return out !== null && out.code == null
+  } catch {
+    return false
   }
 }

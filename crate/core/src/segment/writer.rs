@@ -353,6 +353,11 @@ impl<F: SegmentFile> SegmentWriter<F> {
         lock(&self.entries).clone()
     }
 
+    /// How many records are committed.
+    pub fn entry_count(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
     /// The committed records from the `n`-th on (those committed since a
     /// caller last saw `n` of them).
     pub fn entries_since(&self, n: usize) -> Vec<IndexEntry> {
