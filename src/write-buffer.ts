@@ -31,9 +31,6 @@ const [NO_IDS, NO_SIZES, ONE_OUT] = [new BigUint64Array(0), new Uint32Array(0), 
 /** @internal `WriteBuffer[MARK]` (the PageLog's appends); not exported by `index.ts`. */
 export const MARK = Symbol('photon-write-buffer.mark')
 
-/** @internal `WriteBuffer[COMMIT]()` (a `PageLogWriter`'s flush): commits it through its published segment, or `null`. */
-export const COMMIT = Symbol('photon-write-buffer.commit')
-
 /** Set by `attach` for the constructor it calls: the owner to adopt (and its 'js' arena). */
 let adopting: { owner: native.NativeBuffer; jsBytes: Uint8Array | undefined } | undefined
 
@@ -400,15 +397,6 @@ export class WriteBuffer implements Iterable<BufferRecord> {
         (e) => (done(), reject(e)),
       )
     })
-  }
-
-  /**
-   * @internal Commits this buffer through the segment its PageLog published
-   * for it (`native.commitBuffer`): the outcome, or `null` when none is.
-   */
-  [COMMIT](): Promise<native.SegmentOutcome> | null {
-    this.#checkLive('flush')
-    return native.commitBuffer(this.#h.slot, this.#h.jsBytes)
   }
 
   /** Marks the buffer flushed and wakes every waiter, on every thread. Idempotent. */

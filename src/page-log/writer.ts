@@ -5,13 +5,15 @@
 import { BroadcastChannel } from 'node:worker_threads'
 
 import { invalidType } from '../args.ts'
+import { handleArena } from '../arena-mode.ts'
 import { WriteBufferError, isCode, withCode } from '../errors.ts'
 import type { ReleaseState, WriteBufferHandle } from '../types.ts'
-import { COMMIT, attachHandle, type WriteBuffer } from '../write-buffer.ts'
+import { attachHandle, type WriteBuffer } from '../write-buffer.ts'
 import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { Key } from './page-index.ts'
 import { C_ACTIVE, C_CLOSED, C_GEN, C_WORDS, type LogMessage, type PageLogHandle } from './protocol.ts'
 import type { PageLogWriterStats } from './stats.ts'
+import * as native from '../../load-binding.js'
 
 /**
  * Appends into a {@link PageLog} owned by another thread (see
@@ -29,6 +31,8 @@ export class PageLogWriter {
   /** The attached active buffer and its share id. */
   #wb: WriteBuffer | null = null
   #wbId = 0
+  /** Its arena in the 'js' arena mode (a commit from this thread passes it along). */
+  #wbArena: Uint8Array | undefined
   /** Appends waiting in order (the tail of the chain), or null when none waits. */
   #tail: Promise<unknown> | null = null
   #pendingWaits = 0
@@ -226,6 +230,7 @@ export class PageLogWriter {
       }
       this.#wb = wb
       this.#wbId = active
+      this.#wbArena = known === undefined ? undefined : handleArena(known)
     }
     // Bytes: reserve + copy under a writer count (the owner may flush
     // concurrently), no view object. A writer callback fills a view.
@@ -305,7 +310,7 @@ export class PageLogWriter {
       if (upTo === this.#durable) return
       const wb = this.#wb
       // A failure (the segment poisoned) is the owner's to retry and report.
-      const ok = wb !== null && wb.groupId === from && (await commitHere(wb))
+      const ok = wb !== null && wb.groupId === from && (await commitHere(this.#wbId, this.#wbArena))
       if (ok) return this.#covered(upTo)
     }
     await this.#askOwner()
@@ -353,10 +358,14 @@ export class PageLogWriter {
   }
 }
 
-/** Commits `wb` through its published segment: whether that made its records durable (`false`: none published, or it failed). */
-async function commitHere(wb: WriteBuffer): Promise<boolean> {
+/**
+ * Commits the buffer of share id `id` (`arena`: its arena in the 'js' mode)
+ * through the segment its log published for it, from this thread: whether
+ * that made its records durable (`false`: none published, or it failed).
+ */
+async function commitHere(id: number, arena: Uint8Array | undefined): Promise<boolean> {
   try {
-    const out = await wb[COMMIT]()
+    const out = await native.commitBuffer(id, arena)
     return out !== null && out.code == null
   } catch {
     return false

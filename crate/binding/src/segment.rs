@@ -318,18 +318,21 @@ fn committers() -> std::sync::MutexGuard<'static, Vec<(Weak<WriteBuffer>, Arc<Se
     COMMITTERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `commitBuffer(slot, arena?)`: commits the buffer in `slot` through the
-/// segment published for it (see [`COMMITTERS`]), as `NativeSegment.commit`
-/// does: a promise of the outcome, or `null` when no segment is published
+/// `commitBuffer(id, arena?)`: commits the buffer of share id `id` (a
+/// `WriteBuffer#share()` handle's `photonWriteBuffer`; `arena`: its arena
+/// in the `'js'` mode) through the segment published for it (see
+/// [`COMMITTERS`]), as `NativeSegment.commit` does: a promise of the
+/// outcome, or `null` when the buffer is gone or no segment is published
 /// for it (not prepared yet, or sealed and closed): then ask its log.
 #[napi(ts_return_type = "Promise<SegmentOutcome> | null")]
 pub fn commit_buffer(
     env: &Env,
-    slot: u32,
+    id: u32,
     arena: Option<Unknown>,
 ) -> Result<Option<AsyncTask<SegmentTask>>> {
-    let buffer =
-        registry::get(slot).ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+    let Some(buffer) = crate::shared::attach(id) else {
+        return Ok(None);
+    };
     let key = Arc::as_ptr(&buffer);
     let writer = committers()
         .iter()
