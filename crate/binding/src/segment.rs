@@ -286,6 +286,14 @@ impl NativeSegment {
     }
 }
 
+impl Drop for NativeSegment {
+    /// A segment collected without `close()` leaves the list too (its file
+    /// descriptor goes with the last commit still holding it).
+    fn drop(&mut self) {
+        self.unpublish();
+    }
+}
+
 fn segment_task(
     env: &Env,
     writer: Arc<SegmentWriter>,
