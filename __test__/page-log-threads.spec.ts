@@ -146,6 +146,27 @@ test('a writer\'s flush() commits from its own thread: it resolves while the own
   await log.close()
 })
 
+test('a writer runs one commit of its own at a time: concurrent flush() calls share the next one, and each resolves with its pages durable', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
+  await log.append(1n, Buffer.from('the owner\'s'))
+  await log.flush() // the active segment is prepared and bound
+  const w = PageLog.attach(log.share()) // a writer on the owner's own thread
+  const addrs: bigint[] = []
+  const flushes: Promise<void>[] = []
+  for (let i = 0; i < 32; i++) {
+    addrs.push(w.tryAppend(100n + BigInt(i), payload(9, i)) as bigint)
+    flushes.push(w.flush())
+  }
+  await Promise.all(flushes)
+  t.true(w.stats.commits >= 1 && w.stats.commits <= 2, `${w.stats.commits} commits for 32 flush() calls`)
+  const disk = await recoverSegments(dir, { corrupt: 'list' })
+  addrs.forEach((a, i) => t.deepEqual(disk.read(a), payload(9, i), `page ${i}`))
+  disk.close()
+  w.close()
+  await log.close()
+})
+
 test('after the owner closes, a writer\'s append throws ERR_CLOSED; bad handles are refused', async (t) => {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 1 << 16 })

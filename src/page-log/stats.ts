@@ -47,4 +47,6 @@ export interface PageLogWriterStats {
   readonly appends: number
   /** Appends that had to wait (for the next buffer, or for a flush to free one). */
   readonly stalls: number
+  /** Commits this writer ran from its own thread (`flush()` calls made while one runs share the next). */
+  readonly commits: number
 }

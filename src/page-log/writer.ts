@@ -61,6 +61,10 @@ export class PageLogWriter {
   #durable = 0
   /** The group of the first append not known durable (`Infinity`: none); a writer's groups only grow. */
   #pendingFrom = Infinity
+  /** The commit this thread runs (of the buffer with share id `id`), and the one queued after it. */
+  #own: { readonly id: number; readonly running: Promise<boolean>; next: Promise<boolean> | null } | null = null
+  /** Commits this thread ran itself (`flush()` calls may share one). */
+  #commits = 0
 
   constructor(handle: PageLogHandle) {
     if (
@@ -81,7 +85,7 @@ export class PageLogWriter {
   }
 
   get stats(): PageLogWriterStats {
-    return { appends: this.#appends, stalls: this.#stalls }
+    return { appends: this.#appends, stalls: this.#stalls, commits: this.#commits }
   }
 
   get isClosed(): boolean {
@@ -310,11 +314,34 @@ export class PageLogWriter {
       if (upTo === this.#durable) return
       const wb = this.#wb
       // A failure (the segment poisoned) is the owner's to retry and report.
-      const ok = wb !== null && wb.groupId === from && (await commitHere(this.#wbId, this.#wbArena))
+      const ok = wb !== null && wb.groupId === from && (await this.#commitOwn(this.#wbId, this.#wbArena))
       if (ok) return this.#covered(upTo)
     }
     await this.#askOwner()
     this.#covered(upTo)
+  }
+
+  /**
+   * Commits the buffer of share id `id` from this thread (`commitHere`):
+   * one commit at a time per writer (each holds a libuv pool thread while
+   * it waits its turn); calls made meanwhile share the next one.
+   */
+  #commitOwn(id: number, arena: Uint8Array | undefined): Promise<boolean> {
+    const own = this.#own
+    if (own === null || own.id !== id) return this.#startOwn(id, arena)
+    own.next ??= own.running.then(() => this.#startOwn(id, arena))
+    return own.next
+  }
+
+  #startOwn(id: number, arena: Uint8Array | undefined): Promise<boolean> {
+    this.#commits++
+    const own = { id, running: commitHere(id, arena), next: null }
+    this.#own = own
+    // `commitHere` never rejects.
+    void own.running.then(() => {
+      if (this.#own === own) this.#own = null
+    })
+    return own.running
   }
 
   /** The first `upTo` appends are durable. */
