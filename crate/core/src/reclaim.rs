@@ -48,6 +48,9 @@ const MIB: usize = 1 << 20;
 /// reclaim thread: see `run`.
 const ZERO_ON_TAKE_MAX: usize = 4 * MIB;
 
+/// Arenas the queue holds without growing (see `State::new`).
+const PENDING_ROOM: usize = 512;
+
 /// The bounds of the arena cache (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheConfig {
@@ -152,7 +155,11 @@ impl State {
     fn new(config: CacheConfig) -> Self {
         State {
             config,
-            pending: VecDeque::new(),
+            // Room for the arenas one GC typically releases at once, so
+            // that `retire` (a GC finalizer on the JS thread) does not
+            // reallocate the queue while the thread unmaps others (both
+            // want the process's memory-map lock).
+            pending: VecDeque::with_capacity(PENDING_ROOM),
             pending_bytes: 0,
             busy: None,
             classes: HashMap::new(),
