@@ -21,8 +21,9 @@
 //! re-zeroed (with the bytes of its record-start map that cover it) here
 //! when it is over [`ZERO_ON_TAKE_MAX`], else by the thread that takes the
 //! arena, right before it writes it (so the memory is in its caches: zeroed
-//! by the other core, it is no warmer than DRAM on this machine, see
-//! docs/BENCHMARKS.md, "Arena memory"). Either way a cached
+//! by the other core, it was at best half as warm on this machine, and
+//! zeroing ahead did not pay; docs/BENCHMARKS.md, "Arena memory"). Either
+//! way a cached
 //! arena reads exactly like a fresh one, and only that prefix is resident:
 //! an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS while cached.
 //!
