@@ -23,9 +23,9 @@
 //! arena, right before it writes it (so the memory is in its caches: zeroed
 //! by the other core, it was at best half as warm on this machine, and
 //! zeroing ahead did not pay; docs/BENCHMARKS.md, "Arena memory"). Either
-//! way a cached
-//! arena reads exactly like a fresh one, and only that prefix is resident:
-//! an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS while cached.
+//! way a cached arena reads exactly like a fresh one, and only that prefix
+//! is resident: an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS
+//! while cached.
 //!
 //! A taker also takes an arena the thread has not come to yet (still
 //! queued: a buffer made right after another was dropped), and does to it
