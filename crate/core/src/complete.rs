@@ -4,29 +4,46 @@
 //!
 //! The words are `crate::sync::AtomicU64`, so under `cfg(loom)` the model
 //! in `tests/loom.rs` explores the mark against the commit's scan.
+//!
+//! The bitmap (capacity / 64 bytes: 64 KiB for a 4 MiB arena) is allocated
+//! at the first mark, not with the buffer: only segment commits (the
+//! PageLog) mark records, and a buffer that never marks one then costs no
+//! allocation when it is made and no `free` when it is dropped — which is
+//! often a GC finalizer on the JS thread, where freeing a 64 KiB chunk made
+//! glibc consolidate its heap (docs/BENCHMARKS.md, "Arena memory").
 
 use crate::record::ALIGN;
 use crate::sync::AtomicU64;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 /// The completion bitmap of one arena.
 pub(crate) struct CompleteBits {
-    words: Box<[AtomicU64]>,
+    /// Words of the bitmap: `capacity / ALIGN / 64`, rounded up.
+    len: usize,
+    /// The bitmap, from the first mark on; none yet reads as all clear.
+    words: OnceLock<Box<[AtomicU64]>>,
 }
 
 impl CompleteBits {
     /// Bits for an arena of `capacity` bytes, all clear.
     pub(crate) fn new(capacity: u32) -> Self {
-        let n = ((capacity / ALIGN) as usize).div_ceil(64);
-        CompleteBits { words: zeroed(n) }
+        let len = ((capacity / ALIGN) as usize).div_ceil(64);
+        let words = OnceLock::new();
+        // Loom models the words' atomics, not `OnceLock`: allocate up front
+        // there, so the model explores the mark against the scan as before.
+        #[cfg(loom)]
+        let _ = words.set(zeroed(len));
+        CompleteBits { len, words }
     }
 
+    /// The word and bit of `offset` in `words`.
     #[inline]
-    fn word(&self, offset: u32) -> (&AtomicU64, u64) {
+    fn locate(words: &[AtomicU64], offset: u32) -> (&AtomicU64, u64) {
         let unit = (offset / ALIGN) as usize;
         // Indexing panics on an offset outside the arena: every caller has
         // checked it against the capacity (an internal bug otherwise).
-        (&self.words[unit / 64], 1u64 << (unit % 64))
+        (&words[unit / 64], 1u64 << (unit % 64))
     }
 
     /// Marks the record at `offset` complete.
@@ -35,18 +52,32 @@ impl CompleteBits {
     // marking thread wrote (or saw written, e.g. through a writer it
     // acquired) before marking. `fetch_or` because other bits of the word
     // belong to other records, marked concurrently.
+    // The bitmap itself is published by `OnceLock` (its initialisation
+    // happens-before every `get` that sees it), so a thread that finds it
+    // also finds its words zeroed or marked, never uninitialised.
     #[inline]
     pub(crate) fn mark(&self, offset: u32) {
-        let (word, bit) = self.word(offset);
+        let words = self.words.get_or_init(|| zeroed(self.len));
+        let (word, bit) = Self::locate(words, offset);
         word.fetch_or(bit, Ordering::Release);
     }
 
-    /// Whether the record at `offset` was marked complete.
+    /// Whether the record at `offset` was marked complete (never, before
+    /// the first mark: there is no bitmap yet).
     // Ordering: Acquire, pairs with the Release in `mark`.
     #[inline]
     pub(crate) fn is_marked(&self, offset: u32) -> bool {
-        let (word, bit) = self.word(offset);
+        let Some(words) = self.words.get() else {
+            return false;
+        };
+        let (word, bit) = Self::locate(words, offset);
         word.load(Ordering::Acquire) & bit != 0
+    }
+
+    /// Whether the bitmap was allocated (tests).
+    #[cfg(test)]
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.words.get().is_some()
     }
 }
 
@@ -80,6 +111,17 @@ fn zeroed(n: usize) -> Box<[AtomicU64]> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bitmap_is_allocated_at_the_first_mark() {
+        let bits = CompleteBits::new(1 << 22);
+        assert!(!bits.is_allocated());
+        assert!(!bits.is_marked(4096), "no bitmap reads as all clear");
+        assert!(!bits.is_allocated(), "reading does not allocate");
+        bits.mark(4096);
+        assert!(bits.is_allocated());
+        assert!(bits.is_marked(4096) && !bits.is_marked(4104));
+    }
 
     #[test]
     fn marks_are_per_record_and_sticky() {

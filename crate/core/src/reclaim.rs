@@ -18,11 +18,14 @@
 //! never more than [`CacheConfig::max_bytes`] in all. A kept mapped arena
 //! hands every page past the prefix its buffer allocated back to the kernel
 //! (`MADV_DONTNEED`, in case JS wrote there through a view); the prefix is
-//! re-zeroed (with its record-start bitmap) here when it is over
-//! [`ZERO_ON_TAKE_MAX`], else by the thread that takes the arena, right
-//! before it writes it (so the memory is in its caches). Either way a cached
-//! arena reads exactly like a fresh one, and only that prefix is resident:
-//! an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS while cached.
+//! re-zeroed (with the bytes of its record-start map that cover it) here
+//! when it is over [`ZERO_ON_TAKE_MAX`], else by the thread that takes the
+//! arena, right before it writes it (so the memory is in its caches: zeroed
+//! by the other core, it was at best half as warm on this machine, and
+//! zeroing ahead did not pay; docs/BENCHMARKS.md, "Arena memory"). Either
+//! way a cached arena reads exactly like a fresh one, and only that prefix
+//! is resident: an arena whose buffer wrote 1 MiB of 16 costs 1 MiB of RSS
+//! while cached.
 //!
 //! A taker also takes an arena the thread has not come to yet (still
 //! queued: a buffer made right after another was dropped), and does to it
@@ -45,6 +48,9 @@ const MIB: usize = 1 << 20;
 /// the thread that takes it (at most ~1 ms of `memset`), not by the
 /// reclaim thread: see `run`.
 const ZERO_ON_TAKE_MAX: usize = 4 * MIB;
+
+/// Arenas the queue holds without growing (see `State::new`).
+const PENDING_ROOM: usize = 512;
 
 /// The bounds of the arena cache (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +156,11 @@ impl State {
     fn new(config: CacheConfig) -> Self {
         State {
             config,
-            pending: VecDeque::new(),
+            // Room for the arenas one GC typically releases at once, so
+            // that `retire` (a GC finalizer on the JS thread) does not
+            // reallocate the queue while the thread unmaps others (both
+            // want the process's memory-map lock).
+            pending: VecDeque::with_capacity(PENDING_ROOM),
             pending_bytes: 0,
             busy: None,
             classes: HashMap::new(),
