@@ -90,6 +90,8 @@ export class PageLog {
   readonly #recoveredFiles: number
   readonly #quarantined: number
   readonly #recoveryBytesRead: number
+  #checkpointsWritten = 0
+  #checkpointErrors = 0
 
   private constructor(config: LogConfig, lock: native.NativeDirLock, { v1: recovered, v2: segments, segs, nextGroup }: Opened) {
     this.dir = config.dir
@@ -338,6 +340,7 @@ export class PageLog {
       // Only the active buffer can be left, empty: the rest were sealed.
       // Its segment and the one prepared ahead are removed.
       .then(() => this.#segs.close())
+      .then(() => this.#checkpoint())
       .then(
       () => {
         for (const wb of this.#live.values()) wb.dispose()
@@ -356,6 +359,26 @@ export class PageLog {
     )
     this.#closing = closing
     return closing
+  }
+
+  /**
+   * At `close()`, every buffer sealed: the index's checkpoint (`index.pwi`,
+   * docs/page-file-format.md), so that the next `open` loads the index
+   * whole instead of reading every segment's. Not when the loaded one says
+   * the same already, nor over version-1 page files (it covers segments
+   * only). A failure (a full disk) is counted, never an error of `close()`:
+   * the next `open` reads the segments as without one.
+   */
+  async #checkpoint(): Promise<void> {
+    const unchanged = this.#recovered.checkpointCurrent && this.#flushes === 0 && this.#appends === 0
+    if (unchanged || this.#segGroups.size === 0 || this.#files.groups().next().done !== true) return
+    const groups = [...this.#segGroups].sort((a, b) => a - b)
+    try {
+      await this.#index.writeCheckpoint(this.dir, groups)
+      this.#checkpointsWritten++
+    } catch {
+      this.#checkpointErrors++
+    }
   }
 
   /** `await using log = await PageLog.open(dir)`: `close()` when the scope ends. */
@@ -485,6 +508,10 @@ export class PageLog {
       peakBuffers: this.#peakBuffers,
       recoveredFiles: this.#recoveredFiles,
       quarantined: this.#quarantined,
+      checkpointLoaded: this.#recovered.reader.checkpoint.loaded ? 1 : 0,
+      checkpointIgnored: this.#recovered.reader.checkpoint.ignored === null ? 0 : 1,
+      checkpointsWritten: this.#checkpointsWritten,
+      checkpointErrors: this.#checkpointErrors,
       arenasCreated: pool.created,
       arenasReused: pool.reused,
     }

@@ -75,6 +75,15 @@ export class PageIndex {
     return this.#native.absorb(recovery.native)
   }
 
+  /**
+   * Writes the index's checkpoint into `dir` (`index.pwi`): the table is
+   * copied now, written off the JS thread. `groups`: every sealed segment
+   * whose records the index holds, and nothing else may be in it.
+   */
+  writeCheckpoint(dir: string, groups: number[]): Promise<number> {
+    return this.#native.writeCheckpoint(dir, groups)
+  }
+
   /** Page ids with an address. */
   get size(): number {
     return this.#native.size

@@ -18,7 +18,9 @@ use std::cell::RefCell;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::page_index::{EntriesError, PageIndex};
+use photon_wb_core::page_index::{EntriesError, PageIndex, Slot};
+use photon_wb_core::segment::checkpoint::write_checkpoint;
+use photon_wb_core::segment::format::segment_name;
 use photon_wb_core::Code;
 
 use crate::error::{coded, ErrorCode};
@@ -254,6 +256,33 @@ impl NativePageIndex {
         Ok(n as f64)
     }
 
+    /// Writes the index's checkpoint into `dir` (`index.pwi`,
+    /// docs/page-file-format.md): the table is copied now (one `memcpy`,
+    /// on this thread), the file written off it (atomically: temporary
+    /// file, `fdatasync`, rename, directory `fsync`). `groups` must be every
+    /// sealed segment whose records the index holds (and nothing else is in
+    /// it). Resolves with the bytes written.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn write_checkpoint(
+        &self,
+        dir: String,
+        groups: Vec<u32>,
+    ) -> Result<AsyncTask<CheckpointTask>, ErrorCode> {
+        let (slots, len) = with_index(self.slot, |e| e.index.image())
+            .ok_or_else(|| coded(Code::Closed, "the page index is gone"))?;
+        let dir = std::path::PathBuf::from(dir);
+        let segments = groups
+            .into_iter()
+            .map(|g| (g, dir.join(segment_name(g))))
+            .collect();
+        Ok(AsyncTask::new(CheckpointTask {
+            dir,
+            slots,
+            len,
+            segments,
+        }))
+    }
+
     /// A snapshot of every `(page id, address)` pair, sorted by address
     /// when `byAddr` (else in no order): 16 bytes per page until it is
     /// dropped.
@@ -277,6 +306,31 @@ impl Drop for NativePageIndex {
             .ok()
             .flatten();
         drop(gone);
+    }
+}
+
+/// Writes a checkpoint off the JS thread.
+pub struct CheckpointTask {
+    dir: std::path::PathBuf,
+    slots: Vec<Slot>,
+    len: usize,
+    segments: Vec<(u32, std::path::PathBuf)>,
+}
+
+impl Task for CheckpointTask {
+    type Output = std::result::Result<u64, photon_wb_core::Error>;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let slots = std::mem::take(&mut self.slots);
+        Ok(write_checkpoint(&self.dir, &slots, self.len, &self.segments))
+    }
+
+    fn resolve(&mut self, env: Env, out: Self::Output) -> napi::Result<f64> {
+        match out {
+            Ok(n) => Ok(n as f64),
+            Err(e) => Err(crate::error::rejection(&env, crate::error::to_napi_error(e))),
+        }
     }
 }
 
