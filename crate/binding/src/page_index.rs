@@ -323,13 +323,21 @@ impl Task for CheckpointTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let slots = std::mem::take(&mut self.slots);
-        Ok(write_checkpoint(&self.dir, &slots, self.len, &self.segments))
+        Ok(write_checkpoint(
+            &self.dir,
+            &slots,
+            self.len,
+            &self.segments,
+        ))
     }
 
     fn resolve(&mut self, env: Env, out: Self::Output) -> napi::Result<f64> {
         match out {
             Ok(n) => Ok(n as f64),
-            Err(e) => Err(crate::error::rejection(&env, crate::error::to_napi_error(e))),
+            Err(e) => Err(crate::error::rejection(
+                &env,
+                crate::error::to_napi_error(e),
+            )),
         }
     }
 }

@@ -13,8 +13,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::page_index::PageIndex;
 use photon_wb_core::segment::{
-    scan_dir, scan_dir_checkpointed, scan_dir_indexed, CheckpointUse, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader,
-    SegmentWriter,
+    scan_dir, scan_dir_checkpointed, scan_dir_indexed, seal_recovered, CheckpointUse, IndexEntry,
+    RecoveredSegment, SegmentReader, SegmentWriter,
 };
 use photon_wb_core::{Code, Error as CoreError, WriteBuffer};
 

@@ -5,8 +5,8 @@
 //!
 //! The table is a power-of-two array of `(page id, address)` slots with
 //! linear probing from the slot [`FoldHasher`] picks; an address of
-//! [`EMPTY`] (`u64::MAX`, never a page address: a page's body offset is a
-//! multiple of 8) marks a free slot; a removal shifts the slots after it
+//! [`EMPTY`] (`u64::MAX - 1`, never a page address: a page's body offset is
+//! a multiple of 8) marks a free slot; a removal shifts the slots after it
 //! back (no tombstones). Its slots are plain words in a fixed layout, so the
 //! whole table can be saved and loaded as one image ([`PageIndex::image`],
 //! [`PageIndex::from_image`]; the checkpoint of `crate::checkpoint`).
@@ -82,7 +82,8 @@ fn map_bytes(map: &Map) -> usize {
 
 /// The address of a free slot: never a page address (a page's address is
 /// `group << 32 | body offset`, and a body offset is a multiple of 8).
-pub const EMPTY: u64 = u64::MAX;
+/// Not `u64::MAX`, which callers use as a stand-in address in tests.
+pub const EMPTY: u64 = u64::MAX - 1;
 
 /// One slot of the table: a page id and its latest address ([`EMPTY`]: a
 /// free slot, whatever `id` holds). Two little-endian words in an image.

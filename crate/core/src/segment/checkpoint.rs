@@ -179,9 +179,8 @@ pub fn write_checkpoint(
         for (g, path) in segments {
             let meta = std::fs::metadata(path)
                 .map_err(|e| Error::io(format!("stat '{}'", path.display()), &e))?;
-            let id = FileId::of(&meta).ok_or_else(|| {
-                Error::Corrupt(format!("{}: not a regular file", path.display()))
-            })?;
+            let id = FileId::of(&meta)
+                .ok_or_else(|| Error::Corrupt(format!("{}: not a regular file", path.display())))?;
             let fresh = now - i128::from(id.ctime_ns) < FRESH_NS;
             list.extend_from_slice(&encode_segment(&Covered {
                 group: *g,
