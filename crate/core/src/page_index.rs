@@ -461,7 +461,10 @@ impl PageIndex {
     /// the slots are no such table (see `Table::valid`: then nothing of it
     /// may be used).
     pub fn from_image(slots: Vec<Slot>, len: usize) -> Option<Self> {
-        Table::valid(&slots, len).then(|| PageIndex {
+        if !Table::valid(&slots, len) {
+            return None;
+        }
+        Some(PageIndex {
             latest: Table { slots, len },
             owner: None,
         })
@@ -675,7 +678,7 @@ mod tests {
                     assert_eq!(ix.forget(next_addr + 4), None);
                 }
             }
-            if step % 9973 == 0 {
+            if step.is_multiple_of(9973) {
                 assert!(Table::valid(&ix.latest.slots, ix.len()), "step {step}");
             }
         }
@@ -700,7 +703,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let id = x % 700;
-            if (x >> 20) % 3 == 0 {
+            if (x >> 20).is_multiple_of(3) {
                 assert_eq!(t.remove(id), model.remove(&id), "step {step}");
             } else {
                 let (i, made) = t.entry(id);
