@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::page_index::{slot_bytes, slot_bytes_mut, PageIndex, Slot, EMPTY};
+use crate::page_index::{slot_bytes, slot_bytes_mut, PageIndex, Slot};
 
 /// The file name of the checkpoint in a log's directory.
 pub const CHECKPOINT_NAME: &str = "index.pwi";
@@ -247,6 +247,27 @@ fn read_exact_at(file: &File, b: &mut [u8], pos: u64) -> std::io::Result<()> {
     }
 }
 
+/// `n` slots of zeros, allocated zeroed (fresh pages from the system for a
+/// large table: no pass over the memory before the read fills it).
+fn zeroed_slots(n: usize) -> Vec<Slot> {
+    let words: Vec<u64> = vec![0u64; n * 2];
+    let mut words = std::mem::ManuallyDrop::new(words);
+    let (ptr, len, cap) = (words.as_mut_ptr(), words.len(), words.capacity());
+    if cap % 2 != 0 {
+        // Never (an allocation of exactly 2n words), but a `Vec<Slot>` must
+        // own an allocation of a whole number of slots: fall back to a fill.
+        drop(std::mem::ManuallyDrop::into_inner(words));
+        return vec![Slot { id: 0, addr: 0 }; n];
+    }
+    // SAFETY: `ptr` was allocated by a `Vec<u64>` of capacity `cap` (align
+    // 8, `cap * 8` bytes); `Slot` is `repr(C)` of two `u64` (align 8, 16
+    // bytes), so `cap / 2` slots are exactly that allocation's size and
+    // alignment; the `len / 2` slots are initialised (zeros are valid
+    // `u64`s); `words` is not dropped (`ManuallyDrop`), so the allocation
+    // has this one owner.
+    unsafe { Vec::from_raw_parts(ptr.cast::<Slot>(), len / 2, cap / 2) }
+}
+
 /// Loads the checkpoint of `dir`: `Ok(None)` when there is none, `Err`
 /// with why it cannot be used (then it must be ignored), else the index
 /// loaded from its image (one read into the table; checked by checksum and
@@ -303,7 +324,7 @@ pub fn load_checkpoint(dir: &Path) -> std::result::Result<Option<Loaded>, String
     }
     let mut list = vec![0u8; count as usize * SEGMENT_LEN];
     read_exact_at(&file, &mut list, HEADER_LEN as u64).map_err(|e| format!("read: {e}"))?;
-    let mut table = vec![Slot { id: 0, addr: EMPTY }; slots as usize];
+    let mut table = zeroed_slots(slots as usize);
     read_exact_at(
         &file,
         slot_bytes_mut(&mut table),
