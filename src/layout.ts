@@ -43,8 +43,6 @@ const A_ACQUIRE: number = native.A_ACQUIRE
 const A_CURSOR: number = native.A_CURSOR
 /** In: a lane's end. */
 const A_END: number = native.A_END
-/** In: 1 to set an address only if the page has no higher one. */
-const A_ONLY_IF_LATER: number = native.A_ONLY_IF_LATER
 
 /** Out: a record offset. */
 const O_RECORD: number = native.O_RECORD
@@ -127,7 +125,6 @@ export {
   A_ACQUIRE,
   A_CURSOR,
   A_END,
-  A_ONLY_IF_LATER,
   O_RECORD,
   O_RELEASE,
   O_CURSOR,

@@ -8,7 +8,7 @@
  */
 import { outOfRange } from '../args.ts'
 import { statusError } from '../errors.ts'
-import { A_ONLY_IF_LATER, O_FOUND, O_U64_BIG, S_ADDR_BIG, S_SLOT, S_STATUS, S_U64, S_U64_BIG, S_U64_HI } from '../layout.ts'
+import { O_FOUND, O_U64_BIG, S_ADDR_BIG, S_SLOT, S_STATUS, S_U64, S_U64_BIG, S_U64_HI } from '../layout.ts'
 import { unknownKind } from '../records.ts'
 import { S32, S64, SI32 } from '../scratch.ts'
 import type { BufferRecord } from '../types.ts'
@@ -28,7 +28,7 @@ export function keyOf(id: Key): Key {
 }
 
 // The scratch calls, read once (not through the loader's module object per call).
-const { fastIndexGet, fastIndexSet, fastIndexForget, NativePageIndex } = native
+const { fastIndexGet, fastIndexForget, NativePageIndex } = native
 
 const TWO_32 = 2 ** 32
 
@@ -48,17 +48,34 @@ function check(what: string): void {
 /** Entries per chunk of `entries()`. */
 const CHUNK = 4096
 
+/** `setLatest` calls that wait in JS for one native `setMany` (16 bytes each). */
+const BATCH = 1024
+/** The batch's two typed arrays (V8 counts them as external memory). */
+const BATCH_BYTES = 2 * 8 * BATCH
+
 /**
  * Page id → latest address (u64 → u64, in Rust). A dealloc record's
  * addresses free the pages whose latest address they are (the first one
  * builds the inverse map, address → page id, which then doubles the
  * memory). The bytes it holds are reported to V8 as external memory.
  * Lives on the thread that made it.
+ *
+ * `setLatest` (one per append) costs no native call: it writes the pair
+ * into a batch that reaches Rust a thousand at a time; every other method
+ * applies the batch first, so what it sees is in call order.
  */
 export class PageIndex {
   /** The native index: this object keeps it (and its slot) alive. */
   readonly #native: InstanceType<typeof NativePageIndex>
   readonly #slot: number
+  // The batch: page ids (a safe-integer key as two u32 words through
+  // `#ids32`, a bigint key through `#ids`), addresses, how many, and the
+  // `onlyIfLater` they all share.
+  readonly #ids = new BigUint64Array(BATCH)
+  readonly #ids32 = new Uint32Array(this.#ids.buffer)
+  readonly #addrs = new BigUint64Array(BATCH)
+  #n = 0
+  #later = false
 
   constructor() {
     this.#native = new NativePageIndex()
@@ -72,6 +89,7 @@ export class PageIndex {
    * page ids it held.
    */
   absorb(recovery: { readonly native: native.NativeRecovery }): number {
+    this.#apply()
     return this.#native.absorb(recovery.native)
   }
 
@@ -86,15 +104,18 @@ export class PageIndex {
 
   /** Page ids with an address. */
   get size(): number {
+    this.#apply()
     return this.#native.size
   }
 
-  /** Bytes the index holds (its hash tables). */
+  /** Bytes the index holds (its hash tables and the batch). */
   get bytes(): number {
-    return this.#native.bytes
+    this.#apply()
+    return this.#native.bytes + BATCH_BYTES
   }
 
   get(key: Key): bigint | undefined {
+    this.#apply()
     S32[S_SLOT] = this.#slot
     putKey(key)
     fastIndexGet()
@@ -104,16 +125,33 @@ export class PageIndex {
 
   /** `addr` is the latest address of `key` (with `onlyIfLater`: unless it already has a higher one). */
   setLatest(key: Key, addr: bigint, onlyIfLater = false): void {
-    S32[S_SLOT] = this.#slot
-    putKey(key)
-    S64[S_ADDR_BIG] = addr
-    S32[A_ONLY_IF_LATER] = onlyIfLater ? 1 : 0
-    fastIndexSet()
-    check('PageIndex.setLatest')
+    let n = this.#n
+    if (n !== 0 && onlyIfLater !== this.#later) {
+      this.#apply()
+      n = 0
+    }
+    if (typeof key === 'number') {
+      // Little-endian words of element n (as `putKey`).
+      this.#ids32[2 * n] = key >>> 0
+      this.#ids32[2 * n + 1] = (key / TWO_32) >>> 0
+    } else this.#ids[n] = key
+    this.#addrs[n] = addr
+    this.#later = onlyIfLater
+    this.#n = ++n
+    if (n === BATCH) this.#apply()
+  }
+
+  /** Applies the batch of `setLatest` calls, in order. */
+  #apply(): void {
+    const n = this.#n
+    if (n === 0) return
+    this.#n = 0
+    this.#native.setMany(this.#ids, this.#addrs, n, this.#later)
   }
 
   /** A dealloc record frees `addr`: the page id whose latest address it is loses its entry. */
   forget(addr: bigint): void {
+    this.#apply()
     S32[S_SLOT] = this.#slot
     S64[S_ADDR_BIG] = addr
     fastIndexForget()
@@ -168,6 +206,7 @@ export class PageIndex {
     if (pageIds.length !== flags.length || addrs.length !== flags.length) {
       throw new RangeError(`${what}: pageIds, addrs and flags must have the same length`)
     }
+    this.#apply()
     const r = this.#native.addEntries(pageIds, addrs, flags)
     if (r < 0) throw unknownKind(flags[-1 - r], what, fromFile)
     return r
@@ -191,6 +230,7 @@ export class PageIndex {
    */
   *chunks(byAddr = true, size = CHUNK): IterableIterator<[BigUint64Array, BigUint64Array, number]> {
     if (!Number.isSafeInteger(size) || size < 1) throw outOfRange('size', '>= 1', size)
+    this.#apply()
     const snapshot = this.#native.entries(byAddr)
     const ids = new BigUint64Array(size)
     const addrs = new BigUint64Array(size)

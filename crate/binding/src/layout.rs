@@ -44,7 +44,7 @@ layout! {
     /// `S_OUT_U64 / 2`.
     S_OUT_U64 = 12;
     /// Words 14 and 15: a second `u64` argument, an address
-    /// (`fastIndexSet`, `fastIndexForget`), also `BigUint64Array` element
+    /// (`fastIndexForget`), also `BigUint64Array` element
     /// `S_ADDR / 2`.
     S_ADDR = 14;
 
@@ -62,9 +62,6 @@ layout! {
     A_CURSOR = S_ARG + 1;
     /// In: the lane's end (`fastLaneMark`, `fastLaneClose`).
     A_END = S_ARG + 2;
-    /// In: 1 to set the address only if the page has no higher one
-    /// (`fastIndexSet`).
-    A_ONLY_IF_LATER = S_ARG;
 
     // --- Results of the scratch calls ----------------------------------------
 
@@ -96,8 +93,7 @@ layout! {
     /// Out: `STATE_SEALED | STATE_FLUSHED` bits (`fastState`).
     O_STATE = S_OUT + 2;
     /// Out: 1 when the page id has an address, in `O_U64` (`fastIndexGet`);
-    /// 1 when the address was taken (`fastIndexSet`), or freed a page
-    /// (`fastIndexForget`).
+    /// 1 when the address freed a page (`fastIndexForget`).
     O_FOUND = S_OUT;
 
     // --- Flags in those results ----------------------------------------------
@@ -221,7 +217,6 @@ mod tests {
         }
         assert_eq!(O_U64, S_OUT_U64);
         assert_eq!(S_ADDR % 2, 0, "S_ADDR must be a BigUint64Array element");
-        assert!((S_ARG..S_ARG + 3).contains(&A_ONLY_IF_LATER));
         assert!((S_OUT..S_OUT + 3).contains(&O_FOUND));
     }
 

@@ -3,11 +3,13 @@
 //! JS `Map` with `bigint` values costs several times that).
 //!
 //! Each `NativePageIndex` owns a slot of this thread's table of indexes;
-//! the hot calls (`fastIndexGet`, `fastIndexSet`, `fastIndexForget`) take no
-//! napi arguments: the slot in `S_SLOT`, the page id in `S_U64`, the address
-//! in `S_ADDR`; results in `O_FOUND` and `O_U64`, the status in `S_STATUS`
+//! the scratch calls (`fastIndexGet`, `fastIndexForget`) take no napi
+//! arguments: the slot in `S_SLOT`, the page id in `S_U64`, the address in
+//! `S_ADDR`; results in `O_FOUND` and `O_U64`, the status in `S_STATUS`
 //! (`ERR_CLOSED` for a slot with no index; `src/` never names one it does not
-//! own). Bulk calls (`addEntries`, `entries`) are methods.
+//! own). Bulk calls (`setMany`, `addEntries`, `entries`) are methods: an
+//! append's index update waits in a JS batch and reaches Rust with a
+//! thousand others in one `setMany` (`src/page-log/page-index.ts`).
 //!
 //! The table's bytes are reported to V8 (`napi_adjust_external_memory`,
 //! through `ExternalCharge`) as it grows, and given back when the index is
@@ -25,7 +27,7 @@ use photon_wb_core::Code;
 
 use crate::error::{coded, ErrorCode};
 use crate::external::ExternalCharge;
-use crate::layout::{A_ONLY_IF_LATER, O_FOUND, O_U64, S_ADDR, S_SLOT, S_STATUS, S_U64};
+use crate::layout::{O_FOUND, O_U64, S_ADDR, S_SLOT, S_STATUS, S_U64};
 use crate::scratch::{self, set_u64, u64_at};
 
 struct Entry {
@@ -118,25 +120,6 @@ pub fn fast_index_get() {
     });
 }
 
-/// Scratch call: address `S_ADDR` becomes the latest of page `S_U64` (with
-/// `A_ONLY_IF_LATER` 1: unless it has a higher one). Out: `O_FOUND`, 1 when
-/// it did.
-#[napi]
-pub fn fast_index_set(env: &Env) {
-    let mut slot = 0;
-    let grew = on_index(|s, ix| {
-        slot = s[w(S_SLOT)];
-        ix.set_latest(
-            u64_at(s, S_U64),
-            u64_at(s, S_ADDR),
-            s[w(A_ONLY_IF_LATER)] != 0,
-        )
-    });
-    if grew {
-        recharge(env, slot);
-    }
-}
-
 /// Scratch call: a dealloc record frees address `S_ADDR`: the page whose
 /// latest address it is loses its entry. Out: `O_FOUND`, 1 when a page did
 /// (its id in `O_U64`).
@@ -199,6 +182,38 @@ impl NativePageIndex {
     #[napi(getter)]
     pub fn bytes(&self) -> f64 {
         with_index(self.slot, |e| e.index.bytes() as f64).unwrap_or(0.0)
+    }
+
+    /// The first `n` pairs, in order: `addrs[i]` becomes the latest address
+    /// of page `pageIds[i]` (with `onlyIfLater`: unless it has a higher
+    /// one). Returns how many addresses were taken. `n` past either array:
+    /// `ERR_INVALID_ARG_VALUE`, nothing applied.
+    #[napi]
+    pub fn set_many(
+        &self,
+        env: &Env,
+        page_ids: &[u64],
+        addrs: &[u64],
+        n: u32,
+        only_if_later: bool,
+    ) -> Result<u32, ErrorCode> {
+        let n = n as usize;
+        if n > page_ids.len() || n > addrs.len() {
+            return Err(coded(
+                Code::InvalidArgValue,
+                "n must not exceed the length of pageIds or addrs",
+            ));
+        }
+        let taken = with_index(self.slot, |e| {
+            let mut taken = 0u32;
+            for (&id, &addr) in page_ids[..n].iter().zip(&addrs[..n]) {
+                taken += u32::from(e.index.set_latest(id, addr, only_if_later));
+            }
+            taken
+        })
+        .ok_or_else(|| coded(Code::Closed, "the page index is gone"))?;
+        recharge(env, self.slot);
+        Ok(taken)
     }
 
     /// Indexes entries in log order (`PageIndex::add_entries`): flags
