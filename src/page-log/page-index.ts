@@ -99,6 +99,7 @@ export class PageIndex {
    * whose records the index holds, and nothing else may be in it.
    */
   writeCheckpoint(dir: string, groups: number[]): Promise<number> {
+    this.#apply()
     return this.#native.writeCheckpoint(dir, groups)
   }
 

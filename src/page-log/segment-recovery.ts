@@ -116,12 +116,12 @@ export interface Opened {
 
 /**
  * Recovers `config.dir` (segments, then version-1 page files: each page's
- * latest address wins whatever the order) and starts preparing the first
- * buffer's segment in the background (create, zero-fill, `fsync`,
- * directory `fsync`: not on the clock of `open`; the first commit waits
- * for it if it is still under way, and `close()` for it to remove it). If
- * preparing fails — a full disk, no permission — the first `flush()` tries
- * again and reports the error.
+ * latest address wins whatever the order) and prepares
+ * the first buffer's segment, so that it is ready before the first append
+ * (if preparing fails — a full disk, no permission — the first `flush()`
+ * tries again and reports the error). Waited for: a process that appends
+ * and exits right after `open` commits at exit into that segment
+ * (`commitOnExit`), which needs it prepared.
  */
 export async function openDir(config: LogConfig): Promise<Opened> {
   const index = new PageIndex()
@@ -129,6 +129,6 @@ export async function openDir(config: LogConfig): Promise<Opened> {
   const v1 = await recoverDir(config, index, v2.groups)
   const segs = new SegmentSet(config.dir, config.bufferSize, v2.reader, config.commitOnExit)
   const nextGroup = Math.max(v1.nextGroup, v2.lastGroup + 1)
-  if (nextGroup <= U32_MAX) void segs.prepare(nextGroup).catch(() => undefined)
+  if (nextGroup <= U32_MAX) await segs.prepare(nextGroup).catch(() => undefined)
   return { v1, v2, segs, nextGroup }
 }
