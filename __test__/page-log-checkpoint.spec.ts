@@ -220,6 +220,26 @@ test('checkpoint: after kill -9 (no close) following an open from a checkpoint a
   }
 })
 
+test('checkpoint: the seal job writes one once enough pages were indexed; after kill -9 open starts from it', async (t) => {
+  const dir = tempDir(t)
+  const child = path.join(import.meta.dirname, 'fixtures', 'log-checkpoint-child.js')
+  const r = spawnSync(process.execPath, [child, dir, '0', '70000', 'sealed'], { encoding: 'utf8', maxBuffer: 1 << 26 })
+  t.is(r.signal, 'SIGKILL', r.stderr)
+  const out = JSON.parse(r.stdout.trim()) as { loaded: number; addrs: [number, string][] }
+  t.true(fs.existsSync(path.join(dir, CHECKPOINT)), 'written before any close()')
+  const expect = new Map<number, bigint>()
+  for (const [id, a] of out.addrs) expect.set(id, BigInt(a))
+  const full = await fullRead(t, dir, { bufferSize: 1 << 20 })
+  const log = await PageLog.open(dir, { bufferSize: 1 << 20 })
+  t.teardown(() => log.close())
+  t.is(log.stats.checkpointLoaded, 1)
+  t.deepEqual(view(log), full)
+  t.is(log.pageCount, expect.size)
+  for (const [id, addr] of expect) if (log.addressOf(id) !== addr) t.fail(`page ${id}: ${log.addressOf(id)}, not ${addr}`)
+  const last = out.addrs[out.addrs.length - 1]
+  t.deepEqual(await log.read(BigInt(last[1])), Buffer.alloc(16, (last[0] * 7 + 70099) & 0xff))
+})
+
 test('checkpoint: a covered segment whose index is damaged after close() is ERR_CORRUPT at open, or quarantined', async (t) => {
   const dir = tempDir(t)
   const log = await fill(dir)

@@ -92,6 +92,14 @@ export class PageLog {
   readonly #recoveryBytesRead: number
   #checkpointsWritten = 0
   #checkpointErrors = 0
+  /** Page ids in the last checkpoint (loaded or written). */
+  #checkpointSize = 0
+  /** `#appends` when the last checkpoint image was taken. */
+  #appendsAtCheckpoint = 0
+  /** A checkpoint image waiting for its last covered group to be sealed. */
+  #pendingCheckpoint: { readonly image: native.NativeCheckpointImage; readonly upTo: number } | null = null
+  /** The checkpoint being written, if any (one at a time: they share a temporary file). */
+  #writingCheckpoint: Promise<void> | null = null
 
   private constructor(config: LogConfig, lock: native.NativeDirLock, { v1: recovered, v2: segments, segs, nextGroup }: Opened) {
     this.dir = config.dir
@@ -131,6 +139,7 @@ export class PageLog {
       failed: () => void this.#flushErrors++,
     }
     this.#commits = new Commits(host, config.flushIntervalMs)
+    if (segments.reader.checkpoint.loaded) this.#checkpointSize = this.#index.size
     // Before a commit of the active buffer, its records are marked.
     segs.beforeCommit = (g) => this.#active?.groupId === g && this.#marks.markAll(this.#active, this.#shared !== null)
   }
@@ -221,6 +230,7 @@ export class PageLog {
     if (this.#live.size >= this.maxBuffers) return false
     if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
+    this.#takeCheckpoint(wb.groupId)
     this.#live.set(wb.groupId, wb)
     this.#segs.attach(wb)
     this.#marks.reset()
@@ -228,6 +238,43 @@ export class PageLog {
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
     this.#shared?.publish(wb)
     return true
+  }
+
+  /**
+   * Group `g` is being installed, nothing appended to it yet: the index
+   * holds exactly the records of the groups before it. When more pages were
+   * indexed since the last checkpoint than it held (at least
+   * `CHECKPOINT_MIN`: amortised O(1) per append), the index is copied now
+   * (one `memcpy`) and written as a checkpoint covering the groups up to
+   * `g - 1` once they are all sealed (`#onSealed`), off the JS thread. Not
+   * for a shared log (its writers' pages are indexed when committed, in no
+   * group order) nor over version-1 page files.
+   */
+  #takeCheckpoint(g: number): void {
+    if (this.#shared !== null || this.#pendingCheckpoint !== null || this.#writingCheckpoint !== null) return
+    if (this.#appends - this.#appendsAtCheckpoint <= Math.max(this.#checkpointSize, CHECKPOINT_MIN)) return
+    if (this.#files.groups().next().done !== true) return
+    this.#appendsAtCheckpoint = this.#appends
+    const image = this.#index.checkpointImage()
+    this.#checkpointSize = image.size
+    this.#pendingCheckpoint = { image, upTo: g - 1 }
+    if (this.#job.doneUpTo >= g - 1) this.#writePending()
+  }
+
+  /** Writes the pending checkpoint image (its groups are all sealed). */
+  #writePending(): void {
+    const p = this.#pendingCheckpoint
+    if (p === null) return
+    this.#pendingCheckpoint = null
+    const groups = [...this.#segGroups].filter((g) => g <= p.upTo).sort((a, b) => a - b)
+    if (groups.length === 0) return
+    const writing = p.image.write(this.dir, groups).then(
+      () => void this.#checkpointsWritten++,
+      () => void this.#checkpointErrors++,
+    )
+    this.#writingCheckpoint = writing.then(() => {
+      this.#writingCheckpoint = null
+    })
   }
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
@@ -285,6 +332,7 @@ export class PageLog {
     this.#live.delete(g)
     wb.dispose()
     this.#flushes++
+    if (this.#pendingCheckpoint !== null && g >= this.#pendingCheckpoint.upTo) this.#writePending()
     this.#shared?.flushed()
     // Appends that waited for room, in order, while room exists.
     this.#stalled.drain((id, data, n) => this.#tryAppend(id, data, n))
@@ -370,11 +418,15 @@ export class PageLog {
    * the next `open` reads the segments as without one.
    */
   async #checkpoint(): Promise<void> {
+    // A checkpoint of the seal job: superseded by this one (after the one
+    // being written: they share a temporary file).
+    this.#pendingCheckpoint = null
+    await this.#writingCheckpoint
     const unchanged = this.#recovered.checkpointCurrent && this.#flushes === 0 && this.#appends === 0
     if (unchanged || this.#segGroups.size === 0 || this.#files.groups().next().done !== true) return
     const groups = [...this.#segGroups].sort((a, b) => a - b)
     try {
-      await this.#index.writeCheckpoint(this.dir, groups)
+      await this.#index.checkpointImage().write(this.dir, groups)
       this.#checkpointsWritten++
     } catch {
       this.#checkpointErrors++
@@ -521,6 +573,9 @@ export class PageLog {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
   }
 }
+
+/** The seal job writes a checkpoint only once more pages than this were indexed since the last one. */
+const CHECKPOINT_MIN = 65536
 
 /** No group id is left for a next buffer: the last page file is `4294967295.page`. */
 const groupsExhausted = (dir: string): WriteBufferError => new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)

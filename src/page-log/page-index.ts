@@ -94,13 +94,14 @@ export class PageIndex {
   }
 
   /**
-   * Writes the index's checkpoint into `dir` (`index.pwi`): the table is
-   * copied now, written off the JS thread. `groups`: every sealed segment
-   * whose records the index holds, and nothing else may be in it.
+   * A copy of the index (one `memcpy`), to write as the checkpoint of the
+   * log's directory (`index.pwi`) with `write(dir, groups)`, off the JS
+   * thread: `groups` must be every sealed segment whose records the copy
+   * holds, and nothing else may be in it.
    */
-  writeCheckpoint(dir: string, groups: number[]): Promise<number> {
+  checkpointImage(): native.NativeCheckpointImage {
     this.#apply()
-    return this.#native.writeCheckpoint(dir, groups)
+    return this.#native.checkpointImage()
   }
 
   /** Page ids with an address. */

@@ -39,7 +39,7 @@ export interface PageLogStats {
   readonly checkpointLoaded: number
   /** 1 when the directory had a checkpoint that `open` did not use (it did not check, or a segment it covers was gone or changed): the index was rebuilt from every segment, as without one. */
   readonly checkpointIgnored: number
-  /** Checkpoints this log wrote (at `close()`). */
+  /** Checkpoints this log wrote (by the seal job, and at `close()`). */
   readonly checkpointsWritten: number
   /** Checkpoint writes that failed (never an error of `close()`: the next `open` reads every segment). */
   readonly checkpointErrors: number

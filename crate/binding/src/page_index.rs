@@ -271,31 +271,16 @@ impl NativePageIndex {
         Ok(n as f64)
     }
 
-    /// Writes the index's checkpoint into `dir` (`index.pwi`,
-    /// docs/page-file-format.md): the table is copied now (one `memcpy`,
-    /// on this thread), the file written off it (atomically: temporary
-    /// file, `fdatasync`, rename, directory `fsync`). `groups` must be every
-    /// sealed segment whose records the index holds (and nothing else is in
-    /// it). Resolves with the bytes written.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn write_checkpoint(
-        &self,
-        dir: String,
-        groups: Vec<u32>,
-    ) -> Result<AsyncTask<CheckpointTask>, ErrorCode> {
+    /// A copy of the index's table (one `memcpy`, on this thread), to be
+    /// written as a checkpoint by `NativeCheckpointImage.write`.
+    #[napi]
+    pub fn checkpoint_image(&self) -> Result<NativeCheckpointImage, ErrorCode> {
         let (slots, len) = with_index(self.slot, |e| e.index.image())
             .ok_or_else(|| coded(Code::Closed, "the page index is gone"))?;
-        let dir = std::path::PathBuf::from(dir);
-        let segments = groups
-            .into_iter()
-            .map(|g| (g, dir.join(segment_name(g))))
-            .collect();
-        Ok(AsyncTask::new(CheckpointTask {
-            dir,
-            slots,
+        Ok(NativeCheckpointImage {
+            slots: Some(slots),
             len,
-            segments,
-        }))
+        })
     }
 
     /// A snapshot of every `(page id, address)` pair, sorted by address
@@ -321,6 +306,52 @@ impl Drop for NativePageIndex {
             .ok()
             .flatten();
         drop(gone);
+    }
+}
+
+/// A copy of a page index's table, for one checkpoint.
+#[napi]
+pub struct NativeCheckpointImage {
+    /// Taken by `write`.
+    slots: Option<Vec<Slot>>,
+    len: usize,
+}
+
+#[napi]
+impl NativeCheckpointImage {
+    /// Page ids in the copy.
+    #[napi(getter)]
+    pub fn size(&self) -> f64 {
+        self.len as f64
+    }
+
+    /// Writes the copy as the checkpoint of `dir` (`index.pwi`,
+    /// docs/page-file-format.md), off the JS thread (atomically: temporary
+    /// file, `fdatasync`, rename, directory `fsync`). `groups` must be
+    /// every sealed segment whose records the copy holds, and nothing else
+    /// may be in it. Once only (then `ERR_CLOSED`). Resolves with the bytes
+    /// written.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn write(
+        &mut self,
+        dir: String,
+        groups: Vec<u32>,
+    ) -> Result<AsyncTask<CheckpointTask>, ErrorCode> {
+        let slots = self
+            .slots
+            .take()
+            .ok_or_else(|| coded(Code::Closed, "this checkpoint image was written already"))?;
+        let dir = std::path::PathBuf::from(dir);
+        let segments = groups
+            .into_iter()
+            .map(|g| (g, dir.join(segment_name(g))))
+            .collect();
+        Ok(AsyncTask::new(CheckpointTask {
+            dir,
+            slots,
+            len: self.len,
+            segments,
+        }))
     }
 }
 
