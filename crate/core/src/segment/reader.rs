@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::checkpoint::{load_checkpoint, Covered, FileId, Loaded, FLAG_VERIFY};
+use super::checkpoint::{load_checkpoint, Covered, FileId, Loaded, CHECKPOINT_TEMP, FLAG_VERIFY};
 use super::file::SegmentFile;
 use super::format::{
     parse_segment_name, record_crc, IndexEntry, RecordHead, SegmentHeader, Trailer, ENTRY_LEN,
@@ -469,6 +469,12 @@ pub fn scan_dir_indexed(dir: &Path, index: &mut PageIndex) -> Result<DirRecovery
 /// check — is ignored (said in [`DirRecovery::checkpoint`]) and every
 /// segment is read as [`scan_dir_indexed`] reads them.
 pub fn scan_dir_checkpointed(dir: &Path, index: &mut PageIndex) -> Result<DirRecovery> {
+    // A checkpoint write a crash interrupted: only a regular file under
+    // that name is ours (the log holds the directory's lock meanwhile).
+    let tmp = dir.join(CHECKPOINT_TEMP);
+    if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_file()) {
+        let _ = std::fs::remove_file(&tmp);
+    }
     let loaded = match load_checkpoint(dir) {
         Ok(None) => return scan(dir, Some(index)),
         Ok(Some(l)) => l,

@@ -921,6 +921,11 @@ fn a_checkpoint_in_doubt_is_ignored_and_every_segment_read() {
     };
     write_checkpoint(&dir.0, &slots, len, &segs).unwrap();
     let good = std::fs::read(&file).unwrap();
+    // A write a crash interrupted leaves its temporary file: removed.
+    let tmp = dir.0.join(super::checkpoint::CHECKPOINT_TEMP);
+    std::fs::write(&tmp, b"half").unwrap();
+    assert!(try_open().loaded);
+    assert!(!tmp.exists());
     // Each damage: ignored, with its reason.
     let mut flipped = good.clone();
     let at = good.len() - 3;
