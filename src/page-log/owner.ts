@@ -27,6 +27,7 @@ import { lockDir } from './recovery.ts'
 import { indexSegment, openDir, type Opened, type RecoveredSegments } from './segment-recovery.ts'
 import { Commits, type CommitHost } from './commits.ts'
 import { OwnMarks } from './marks.ts'
+import { Checkpoints } from './checkpoints.ts'
 import { SealJob } from './seal-job.ts'
 import type { SegmentSet } from './segments.ts'
 import { SharedLog } from './sharing.ts'
@@ -87,19 +88,9 @@ export class PageLog {
   #flushes = 0
   #flushErrors = 0
   #peakBuffers = 0
-  readonly #recoveredFiles: number
-  readonly #quarantined: number
-  readonly #recoveryBytesRead: number
-  #checkpointsWritten = 0
-  #checkpointErrors = 0
-  /** Page ids in the last checkpoint (loaded or written). */
-  #checkpointSize = 0
-  /** `#appends` when the last checkpoint image was taken. */
-  #appendsAtCheckpoint = 0
-  /** A checkpoint image waiting for its last covered group to be sealed. */
-  #pendingCheckpoint: { readonly image: native.NativeCheckpointImage; readonly upTo: number } | null = null
-  /** The checkpoint being written, if any (one at a time: they share a temporary file). */
-  #writingCheckpoint: Promise<void> | null = null
+  /** What recovery found (`stats`). */
+  readonly #opened: { readonly recoveredFiles: number; readonly quarantined: number; readonly recoveryBytesRead: number; readonly tornTails: number }
+  readonly #checkpoints: Checkpoints
 
   private constructor(config: LogConfig, lock: native.NativeDirLock, { v1: recovered, v2: segments, segs, nextGroup }: Opened) {
     this.dir = config.dir
@@ -126,9 +117,7 @@ export class PageLog {
       },
       this.#nextGroup - 1,
     )
-    this.#recoveredFiles = recovered.recoveredFiles + segments.recovered
-    this.#quarantined = recovered.quarantined + segments.quarantined
-    this.#recoveryBytesRead = recovered.bytesRead + segments.reader.bytesRead
+    this.#opened = { recoveredFiles: recovered.recoveredFiles + segments.recovered, quarantined: recovered.quarantined + segments.quarantined, recoveryBytesRead: recovered.bytesRead + segments.reader.bytesRead, tornTails: segments.tornTails }
     const host: CommitHost = {
       job: this.#job,
       segs,
@@ -139,7 +128,7 @@ export class PageLog {
       failed: () => void this.#flushErrors++,
     }
     this.#commits = new Commits(host, config.flushIntervalMs)
-    if (segments.reader.checkpoint.loaded) this.#checkpointSize = this.#index.size
+    this.#checkpoints = new Checkpoints({ dir: this.dir, index: this.#index, segGroups: this.#segGroups, recovered: segments.reader.checkpoint, doneUpTo: () => this.#job.doneUpTo, appends: () => this.#appends, shared: () => this.#shared !== null, v1: () => this.#files.groups().next().done !== true })
     // Before a commit of the active buffer, its records are marked.
     segs.beforeCommit = (g) => this.#active?.groupId === g && this.#marks.markAll(this.#active, this.#shared !== null)
   }
@@ -230,7 +219,7 @@ export class PageLog {
     if (this.#live.size >= this.maxBuffers) return false
     if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
-    this.#takeCheckpoint(wb.groupId)
+    this.#checkpoints.installing(wb.groupId)
     this.#live.set(wb.groupId, wb)
     this.#segs.attach(wb)
     this.#marks.reset()
@@ -238,43 +227,6 @@ export class PageLog {
     if (this.#live.size > this.#peakBuffers) this.#peakBuffers = this.#live.size
     this.#shared?.publish(wb)
     return true
-  }
-
-  /**
-   * Group `g` is being installed, nothing appended to it yet: the index
-   * holds exactly the records of the groups before it. When more pages were
-   * indexed since the last checkpoint than it held (at least
-   * `CHECKPOINT_MIN`: amortised O(1) per append), the index is copied now
-   * (one `memcpy`) and written as a checkpoint covering the groups up to
-   * `g - 1` once they are all sealed (`#onSealed`), off the JS thread. Not
-   * for a shared log (its writers' pages are indexed when committed, in no
-   * group order) nor over version-1 page files.
-   */
-  #takeCheckpoint(g: number): void {
-    if (this.#shared !== null || this.#pendingCheckpoint !== null || this.#writingCheckpoint !== null) return
-    if (this.#appends - this.#appendsAtCheckpoint <= Math.max(this.#checkpointSize, CHECKPOINT_MIN)) return
-    if (this.#files.groups().next().done !== true) return
-    this.#appendsAtCheckpoint = this.#appends
-    const image = this.#index.checkpointImage()
-    this.#checkpointSize = image.size
-    this.#pendingCheckpoint = { image, upTo: g - 1 }
-    if (this.#job.doneUpTo >= g - 1) this.#writePending()
-  }
-
-  /** Writes the pending checkpoint image (its groups are all sealed). */
-  #writePending(): void {
-    const p = this.#pendingCheckpoint
-    if (p === null) return
-    this.#pendingCheckpoint = null
-    const groups = [...this.#segGroups].filter((g) => g <= p.upTo).sort((a, b) => a - b)
-    if (groups.length === 0) return
-    const writing = p.image.write(this.dir, groups).then(
-      () => void this.#checkpointsWritten++,
-      () => void this.#checkpointErrors++,
-    )
-    this.#writingCheckpoint = writing.then(() => {
-      this.#writingCheckpoint = null
-    })
   }
 
   /** Shared log: the writers wait for a buffer: install one as soon as there is room. */
@@ -332,7 +284,7 @@ export class PageLog {
     this.#live.delete(g)
     wb.dispose()
     this.#flushes++
-    if (this.#pendingCheckpoint !== null && g >= this.#pendingCheckpoint.upTo) this.#writePending()
+    this.#checkpoints.sealed(g)
     this.#shared?.flushed()
     // Appends that waited for room, in order, while room exists.
     this.#stalled.drain((id, data, n) => this.#tryAppend(id, data, n))
@@ -388,7 +340,7 @@ export class PageLog {
       // Only the active buffer can be left, empty: the rest were sealed.
       // Its segment and the one prepared ahead are removed.
       .then(() => this.#segs.close())
-      .then(() => this.#checkpoint())
+      .then(() => this.#checkpoints.close(this.#recovered.checkpointCurrent && this.#flushes === 0 && this.#appends === 0))
       .then(
       () => {
         for (const wb of this.#live.values()) wb.dispose()
@@ -407,30 +359,6 @@ export class PageLog {
     )
     this.#closing = closing
     return closing
-  }
-
-  /**
-   * At `close()`, every buffer sealed: the index's checkpoint (`index.pwi`,
-   * docs/page-file-format.md), so that the next `open` loads the index
-   * whole instead of reading every segment's. Not when the loaded one says
-   * the same already, nor over version-1 page files (it covers segments
-   * only). A failure (a full disk) is counted, never an error of `close()`:
-   * the next `open` reads the segments as without one.
-   */
-  async #checkpoint(): Promise<void> {
-    // A checkpoint of the seal job: superseded by this one (after the one
-    // being written: they share a temporary file).
-    this.#pendingCheckpoint = null
-    await this.#writingCheckpoint
-    const unchanged = this.#recovered.checkpointCurrent && this.#flushes === 0 && this.#appends === 0
-    if (unchanged || this.#segGroups.size === 0 || this.#files.groups().next().done !== true) return
-    const groups = [...this.#segGroups].sort((a, b) => a - b)
-    try {
-      await this.#index.checkpointImage().write(this.dir, groups)
-      this.#checkpointsWritten++
-    } catch {
-      this.#checkpointErrors++
-    }
   }
 
   /** `await using log = await PageLog.open(dir)`: `close()` when the scope ends. */
@@ -551,19 +479,12 @@ export class PageLog {
       flushes: this.#flushes,
       commits: this.#segs.commits,
       segmentsCreated: this.#segs.created,
-      tornTails: this.#recovered.tornTails,
-      recoveryBytesRead: this.#recoveryBytesRead,
       openFiles: this.#recovered.reader.openFiles + this.#files.openFiles,
       indexBytes: this.#index.bytes,
       flushErrors: this.#flushErrors,
       buffers: this.#live.size,
       peakBuffers: this.#peakBuffers,
-      recoveredFiles: this.#recoveredFiles,
-      quarantined: this.#quarantined,
-      checkpointLoaded: this.#recovered.reader.checkpoint.loaded ? 1 : 0,
-      checkpointIgnored: this.#recovered.reader.checkpoint.ignored === null ? 0 : 1,
-      checkpointsWritten: this.#checkpointsWritten,
-      checkpointErrors: this.#checkpointErrors,
+      ...this.#opened, ...this.#checkpoints.stats(),
       arenasCreated: pool.created,
       arenasReused: pool.reused,
     }
@@ -573,9 +494,6 @@ export class PageLog {
     if (this.#closed) throw new WriteBufferError('ERR_CLOSED', `PageLog.${what}: the log is closed`)
   }
 }
-
-/** The seal job writes a checkpoint only once more pages than this were indexed since the last one. */
-const CHECKPOINT_MIN = 65536
 
 /** No group id is left for a next buffer: the last page file is `4294967295.page`. */
 const groupsExhausted = (dir: string): WriteBufferError => new WriteBufferError('ERR_GROUPS_EXHAUSTED', `PageLog: every group id is used (${dir} holds page file ${U32_MAX}.page, the last one): no buffer can be installed for new pages; copy the live pages into a log in a new directory`)
