@@ -186,6 +186,14 @@ unixOnly('checkpoint: a FIFO or a directory named like it is ignored at once; op
   t.deepEqual(o.v, full)
   t.is(o.after.checkpointErrors, 1, 'a directory cannot be renamed over: counted, close() still resolves')
   t.true(fs.statSync(file).isDirectory())
+  // A FIFO under the temporary name: the write fails at once (never blocks), counted.
+  fs.rmSync(file, { recursive: true })
+  const log = await PageLog.open(dir)
+  log.tryAppend(9999, data(9999, 0))
+  execFileSync('mkfifo', [path.join(dir, '.index.pwi.tmp')])
+  await log.close()
+  t.is(log.stats.checkpointErrors, 1)
+  t.false(fs.existsSync(file))
 })
 
 test('checkpoint: after kill -9 (no close) following an open from a checkpoint and flushed appends, every flushed page is there', async (t) => {

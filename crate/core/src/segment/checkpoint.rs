@@ -164,12 +164,20 @@ pub fn write_checkpoint(
     let io = |op: &str, e: std::io::Error| Error::io(format!("{op} '{what}'"), &e);
     let list_len = segments.len() * SEGMENT_LEN;
     let image_at = (HEADER_LEN + list_len) as u64;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| io("open", e))?;
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Something else under the temporary name: a FIFO must not block
+        // the write (ENXIO without a reader), a symlink must not be
+        // followed; anything but a regular file is refused below.
+        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let mut file = opts.open(&tmp).map_err(|e| io("open", e))?;
+    if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+        return Err(Error::Corrupt(format!("{what}: not a regular file")));
+    }
     let result = (|| {
         // The image first (after room for the header and the list).
         write_at(&file, slot_bytes(slots), image_at).map_err(|e| io("write", e))?;
