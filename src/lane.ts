@@ -249,3 +249,13 @@ export class Guard implements WriterGuard {
     if (!this.#released) this.release()
   }
 }
+
+// The hidden class of a lane (`keepShapes`): a lane made over
+// a stub handle and taken out of the open lanes at once (it was never open).
+{
+  const h = handle.stubHandle()
+  const lane = new LaneImpl(h, 0, 0)
+  h.lanes.delete(lane)
+  openLanes.delete(lane)
+  handle.keepShapes([lane])
+}

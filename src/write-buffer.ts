@@ -12,15 +12,14 @@ import * as scratch from './scratch.ts'
 import { HEADER_SIZE, checkCapacity } from './constants.ts'
 import { AGAIN_STATUS, CLOSED_STATUS, INVALID_ADDR_STATUS, WriteBufferError, nativeError, notFlushable, reasonError, statusError } from './errors.ts'
 import * as layout from './layout.ts'
-import { Handle, NO_SLOT } from './handle.ts'
+import { Handle, NO_SLOT, keepShapes, stubOwner } from './handle.ts'
 import { Guard, LaneImpl } from './lane.ts'
 import { ArenaPool, POOL } from './pool.ts'
 import * as records from './records.ts'
 import type { BufferRecord, FlushResult, Lane, PageAlloc, RecordHeader, ReleaseState, U64Like, WriteBufferHandle, WriterGuard } from './types.ts'
 import * as native from '../load-binding.js'
 
-// Hot paths read these as locals of this module (no property load on the
-// imported module object per use).
+// Hot paths read these as locals of this module (no property load on the imported module object per use).
 const { S32, SI32, call, putU64, releaseState, fastState, fastAlloc, fastLaneReserve, fastMark, fastMarkRange, fastMarkRelease, fastRelease, fastSeal, fastLocate, fastOnFlushed } = scratch
 const { S_SLOT, S_STATUS, A_SIZE, A_ACQUIRE, A_RECORD, A_END, O_RECORD, O_RELEASE, O_CURSOR, O_END, O_SIZE, O_ALLOCATED, O_WRITERS, O_STATE, RELEASE_FLUSH, STATE_SEALED, STATE_FLUSHED } = layout
 const { Alloc, Header, RecordIterator } = records
@@ -333,8 +332,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
     fastLocate()
     let status = SI32[S_STATUS]
     if (status === INVALID_ADDR_STATUS && h.markLanes()) {
-      // A page of an open lane of this thread, written in JS and not yet
-      // marked: marked now, so look again.
+      // A page of an open lane of this thread, written in JS and not yet marked: marked now, so look again.
       S32[S_SLOT] = h.slot
       fastLocate()
       status = SI32[S_STATUS]
@@ -346,8 +344,7 @@ export class WriteBuffer implements Iterable<BufferRecord> {
   /** The live records in allocation order, tombstones skipped. Needs a flushable buffer. */
   records(): IterableIterator<BufferRecord> {
     this.#checkFlushable('records')
-    // Flushable: nothing is reserved any more, so the bytes allocated (read
-    // by the check) stay.
+    // Flushable: nothing is reserved any more, so the bytes allocated (read by the check) stay.
     return new RecordIterator(this.#h, S32[O_ALLOCATED])
   }
 
@@ -497,3 +494,7 @@ function badHandle(message: string): TypeError {
   ;(err as { code?: string }).code = 'ERR_INVALID_ARG_VALUE'
   return err
 }
+
+// Hidden classes kept (`keepShapes`): a buffer that adopts a stub owner (no arena, no native object).
+adopting = { owner: stubOwner(), jsBytes: undefined }
+keepShapes([new WriteBuffer(0, 8)])
