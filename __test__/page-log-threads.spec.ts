@@ -114,6 +114,60 @@ test('writer.flush() resolves only once the writer\'s pages are committed to the
   await log.close()
 })
 
+test('a writer\'s flush() commits from its own thread: it resolves while the owner\'s thread is blocked, and the owner indexes the page when it next looks', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
+  // The active buffer's segment is prepared and bound once a commit of the owner's has run.
+  await log.append(1n, Buffer.from('the owner\'s'))
+  await log.flush()
+  const flag = new SharedArrayBuffer(4)
+  const worker = new Worker(path.resolve('__test__', 'fixtures', 'log-flush-here.js'), { workerData: { handle: log.share(), flag, pageId: 77n }, execArgv: [] })
+  t.teardown(() => worker.terminate())
+  const messages: { type: string; addr?: string; message?: string }[] = []
+  const ready = new Promise<{ type: string; message?: string }>((resolve) => worker.once('message', resolve))
+  worker.on('message', (m: { type: string }) => messages.push(m))
+  t.is((await ready).type, 'ready')
+  worker.postMessage('go')
+  // This thread does not turn its event loop until the worker's flush has
+  // resolved (or 20 s passed): a flush that needed the owner could not.
+  const woke = Atomics.wait(new Int32Array(flag), 0, 0, 20_000)
+  t.not(woke, 'timed-out', 'the writer\'s flush resolved while the owner was blocked')
+  t.is(Atomics.load(new Int32Array(flag), 0), 1)
+  while (!messages.some((m) => m.type === 'done' || m.type === 'error')) await new Promise((r) => setImmediate(r))
+  const done = messages.find((m) => m.type === 'done')
+  t.truthy(done, JSON.stringify(messages))
+  const addr = BigInt(done?.addr ?? 0)
+  t.is(log.addressOf(77n), addr, 'indexed by the owner without a commit of its own')
+  t.is(log.pageCount, 3)
+  // Durable: read from disk as recovery after a crash would.
+  const disk = await recoverSegments(dir, { corrupt: 'list' })
+  t.deepEqual(disk.read(addr), Buffer.from('flushed from the worker'))
+  disk.close()
+  await log.close()
+})
+
+test('a writer runs one commit of its own at a time: concurrent flush() calls share the next one, and each resolves with its pages durable', async (t) => {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
+  await log.append(1n, Buffer.from('the owner\'s'))
+  await log.flush() // the active segment is prepared and bound
+  const w = PageLog.attach(log.share()) // a writer on the owner's own thread
+  const addrs: bigint[] = []
+  const flushes: Promise<void>[] = []
+  for (let i = 0; i < 32; i++) {
+    // The first append waits for the buffer's handle (sent by the owner in the 'js' arena mode).
+    addrs.push(i === 0 ? await w.append(100n, payload(9, 0)) : (w.tryAppend(100n + BigInt(i), payload(9, i)) as bigint))
+    flushes.push(w.flush())
+  }
+  await Promise.all(flushes)
+  t.true(w.stats.commits >= 1 && w.stats.commits <= 2, `${w.stats.commits} commits for 32 flush() calls`)
+  const disk = await recoverSegments(dir, { corrupt: 'list' })
+  addrs.forEach((a, i) => t.deepEqual(disk.read(a), payload(9, i), `page ${i}`))
+  disk.close()
+  w.close()
+  await log.close()
+})
+
 test('after the owner closes, a writer\'s append throws ERR_CLOSED; bad handles are refused', async (t) => {
   const dir = tempDir(t)
   const log = await PageLog.open(dir, { bufferSize: 1 << 16 })

@@ -101,6 +101,8 @@ export class Segment {
     const handle = buffer.share()
     const arena = handle.arena === undefined ? undefined : new Uint8Array(handle.arena, handle.arenaOffset, handle.capacity)
     this.#bound = { owner: native.NativeBuffer.attach(handle.photonWriteBuffer, arena), arena }
+    // Threads appending into the buffer may commit it themselves (`WriteBuffer[COMMIT]`).
+    this.#native.publish(this.#bound.owner.slot)
   }
 
   #buffer(what: string): Bound {
@@ -213,6 +215,11 @@ export class Segment {
     return this.#native.entries()
   }
 
+  /** How many records are committed (`records()` would list). */
+  get committedRecords(): number {
+    return this.#native.entryCount
+  }
+
   /** The committed records from the `n`-th on. */
   recordsSince(n: number): SegmentRecords {
     return this.#native.entriesSince(n)
@@ -227,6 +234,7 @@ export class Segment {
   dispose(): void {
     const b = this.#bound
     this.#bound = null
+    if (b !== null) this.#native.unpublish()
     b?.owner.dispose(b.arena)
   }
 

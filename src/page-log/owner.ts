@@ -192,9 +192,8 @@ export class PageLog {
         if (!this.#install()) return null
         wb = this.#active as unknown as WriteBuffer
       }
-      // Bytes: one reservation and a copy, no writer count: only this thread
-      // flushes, and nothing between reservation and copy yields to it.
-      // Completion marks: `marks.ts`.
+      // Bytes: one reservation and a copy, no writer count: only this thread flushes, and
+      // nothing between reservation and copy yields to it. Completion marks: `marks.ts`.
       const shared = this.#shared !== null, w = wb
       const addr = typeof data === 'function' ? this.#marks.inCallback(w, shared, () => appendTo(w, pageId, data, size, false, this.#onRelease)) : appendTo(w, pageId, data, size, false, this.#onRelease, this.#marks.each(shared))
       if (addr === null) {
@@ -233,9 +232,7 @@ export class PageLog {
   #installEagerly(): void {
     if (this.#shared === null || this.#active !== null || this.#closed || this.#job.error !== null) return
     if (this.#nextGroup > U32_MAX) {
-      // Runs in the flush job: tell the writers instead of throwing there.
-      this.#shared.failed(groupsExhausted(this.dir))
-      return
+      return this.#shared.failed(groupsExhausted(this.dir)) // in the flush job: tell the writers, do not throw there
     }
     this.#install()
   }
@@ -386,8 +383,7 @@ export class PageLog {
       // active buffer's now.
       if (this.#active !== null) this.#marks.markAll(this.#active, false, true)
       this.#shared = shared
-      // The writers' pages are indexed as they are committed (the owner's
-      // own, as they are appended).
+      // The writers' pages are indexed as they are committed (the owner's own, as they are appended).
       this.#segs.onCommitted = (_g, records) => void indexSegment(this.#index, records, 'PageLog commit')
       if (this.#active === null) this.#install()
       else shared.publish(this.#active)
@@ -449,16 +445,19 @@ export class PageLog {
    */
   pages(): IterableIterator<LivePage> {
     this.#checkOpen('pages')
+    this.#segs.catchUp()
     return livePages(this.#index, this.#live, this.#files, this.#segGroups, this.#recovered.reader)
   }
 
   /** The latest address of `pageId` (appended by this log or recovered), if any. */
   addressOf(pageId: bigint | number): bigint | undefined {
+    this.#segs.catchUp()
     return this.#index.get(keyOf(checkPageId(pageId)))
   }
 
   /** Page ids with an address. */
   get pageCount(): number {
+    this.#segs.catchUp()
     return this.#index.size
   }
 

@@ -145,11 +145,25 @@ export class SegmentSet {
       s.poisoned = true
       throw err
     }
-    if (this.onCommitted !== null && this.#slots.get(g) === s) {
-      const recs = seg.recordsSince(s.seen)
-      s.seen += recs.pageIds.length
-      if (recs.pageIds.length > 0) this.onCommitted(g, recs)
-    }
+    if (this.#slots.get(g) === s) this.#report(s, seg)
+  }
+
+  /** Hands `onCommitted` the records of `s` committed since it last did. */
+  #report(s: Slot, seg: Segment): void {
+    if (this.onCommitted === null || seg.committedRecords <= s.seen) return
+    const recs = seg.recordsSince(s.seen)
+    s.seen += recs.pageIds.length
+    if (recs.pageIds.length > 0) this.onCommitted(s.g, recs)
+  }
+
+  /**
+   * Hands `onCommitted` what was committed by other threads since (a
+   * `PageLogWriter` commits its buffer itself): the log's index is then
+   * up to date with every resolved `flush()`.
+   */
+  catchUp(): void {
+    if (this.onCommitted === null) return
+    for (const s of this.#slots.values()) if (s.seg !== null && s.seg.isBound) this.#report(s, s.seg)
   }
 
   /** Seals group `g`'s segment (its buffer is flushable): then its pages are read from the file. */

@@ -13,7 +13,7 @@ export interface PageLogStats {
   readonly stalls: number
   /** Buffers sealed into their segments by this log (full, or at `close()`). */
   readonly flushes: number
-  /** Commits run by `flush()` (and the timer): each covers every call that waited for it, with one `fdatasync`. */
+  /** Commits run by `flush()` (and the timer): each covers every call that waited for it, with one `fdatasync`. A shared log's writers count those they run from their own threads (`writer.stats.commits`). */
   readonly commits: number
   /** Segment files this log created (one per buffer, prepared one ahead). */
   readonly segmentsCreated: number
@@ -55,4 +55,6 @@ export interface PageLogWriterStats {
   readonly appends: number
   /** Appends that had to wait (for the next buffer, or for a flush to free one). */
   readonly stalls: number
+  /** Commits this writer ran from its own thread (`flush()` calls made while one runs share the next). */
+  readonly commits: number
 }

@@ -5,6 +5,7 @@
 import { BroadcastChannel } from 'node:worker_threads'
 
 import { invalidType } from '../args.ts'
+import { handleArena } from '../arena-mode.ts'
 import { WriteBufferError, isCode, withCode } from '../errors.ts'
 import type { ReleaseState, WriteBufferHandle } from '../types.ts'
 import { attachHandle, type WriteBuffer } from '../write-buffer.ts'
@@ -12,6 +13,7 @@ import { appendTo, checkPageData, checkPageId, type Writer } from './append.ts'
 import type { Key } from './page-index.ts'
 import { C_ACTIVE, C_CLOSED, C_GEN, C_WORDS, type LogMessage, type PageLogHandle } from './protocol.ts'
 import type { PageLogWriterStats } from './stats.ts'
+import * as native from '../../load-binding.js'
 
 /**
  * Appends into a {@link PageLog} owned by another thread (see
@@ -29,6 +31,8 @@ export class PageLogWriter {
   /** The attached active buffer and its share id. */
   #wb: WriteBuffer | null = null
   #wbId = 0
+  /** Its arena in the 'js' arena mode (a commit from this thread passes it along). */
+  #wbArena: Uint8Array | undefined
   /** Appends waiting in order (the tail of the chain), or null when none waits. */
   #tail: Promise<unknown> | null = null
   #pendingWaits = 0
@@ -53,6 +57,14 @@ export class PageLogWriter {
   #closed = false
   #appends = 0
   #stalls = 0
+  /** Appends known durable: the first `#durable` of them (a flush that covered them resolved). */
+  #durable = 0
+  /** The group of the first append not known durable (`Infinity`: none); a writer's groups only grow. */
+  #pendingFrom = Infinity
+  /** The commit this thread runs (of the buffer with share id `id`), and the one queued after it. */
+  #own: { readonly id: number; readonly running: Promise<boolean>; next: Promise<boolean> | null } | null = null
+  /** Commits this thread ran itself (`flush()` calls may share one). */
+  #commits = 0
 
   constructor(handle: PageLogHandle) {
     if (
@@ -73,7 +85,7 @@ export class PageLogWriter {
   }
 
   get stats(): PageLogWriterStats {
-    return { appends: this.#appends, stalls: this.#stalls }
+    return { appends: this.#appends, stalls: this.#stalls, commits: this.#commits }
   }
 
   get isClosed(): boolean {
@@ -222,6 +234,7 @@ export class PageLogWriter {
       }
       this.#wb = wb
       this.#wbId = active
+      this.#wbArena = known === undefined ? undefined : handleArena(known)
     }
     // Bytes: reserve + copy under a writer count (the owner may flush
     // concurrently), no view object. A writer callback fills a view.
@@ -240,6 +253,7 @@ export class PageLogWriter {
       this.#leaveFull(wb)
       return null
     }
+    if (this.#pendingFrom === Infinity) this.#pendingFrom = wb.groupId
     this.#appends++
     return addr
   }
@@ -282,7 +296,11 @@ export class PageLogWriter {
 
   /**
    * Resolves once every page appended through this writer before the call
-   * (waiting appends included) is durable: the owner flushes its log.
+   * (waiting appends included) is durable. When they all went into the
+   * attached buffer, this thread commits it through its segment (the
+   * owner's thread is not involved: group commit with every other thread
+   * committing it); otherwise (a rotation since, a failure reported, the
+   * segment not ready) the owner flushes its log.
    */
   async flush(): Promise<void> {
     this.#checkOpen('flush')
@@ -290,6 +308,52 @@ export class PageLogWriter {
     // The owner answers every request it receives before it shuts down;
     // once it did, nobody would answer this one.
     if (this.#closed || this.#shutDown) throw new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the log is closed')
+    const upTo = this.#appends
+    const from = this.#pendingFrom
+    if (this.#failed === null) {
+      if (upTo === this.#durable) return
+      const wb = this.#wb
+      // A failure (the segment poisoned) is the owner's to retry and report.
+      const ok = wb !== null && wb.groupId === from && (await this.#commitOwn(this.#wbId, this.#wbArena))
+      if (ok) return this.#covered(upTo)
+    }
+    await this.#askOwner()
+    this.#covered(upTo)
+  }
+
+  /**
+   * Commits the buffer of share id `id` from this thread (`commitHere`):
+   * one commit at a time per writer (each holds a libuv pool thread while
+   * it waits its turn); calls made meanwhile share the next one.
+   */
+  #commitOwn(id: number, arena: Uint8Array | undefined): Promise<boolean> {
+    const own = this.#own
+    if (own === null || own.id !== id) return this.#startOwn(id, arena)
+    own.next ??= own.running.then(() => this.#startOwn(id, arena))
+    return own.next
+  }
+
+  #startOwn(id: number, arena: Uint8Array | undefined): Promise<boolean> {
+    this.#commits++
+    const own = { id, running: commitHere(id, arena), next: null }
+    this.#own = own
+    // `commitHere` never rejects.
+    void own.running.then(() => {
+      if (this.#own === own) this.#own = null
+    })
+    return own.running
+  }
+
+  /** The first `upTo` appends are durable. */
+  #covered(upTo: number): void {
+    if (upTo <= this.#durable) return
+    this.#durable = upTo
+    if (this.#appends === upTo) this.#pendingFrom = Infinity
+  }
+
+  /** Asks the owner to flush its log; settles with its reply. */
+  #askOwner(): Promise<void> {
+    if (this.#closed || this.#shutDown) return Promise.reject(new WriteBufferError('ERR_CLOSED', 'PageLogWriter.flush: the log is closed'))
     const req = ++this.#req
     const done = new Promise<void>((resolve, reject) => this.#flushes.set(req, { resolve, reject }))
     this.#refChannel()
@@ -318,5 +382,19 @@ export class PageLogWriter {
 
   [Symbol.dispose](): void {
     this.close()
+  }
+}
+
+/**
+ * Commits the buffer of share id `id` (`arena`: its arena in the 'js' mode)
+ * through the segment its log published for it, from this thread: whether
+ * that made its records durable (`false`: none published, or it failed).
+ */
+async function commitHere(id: number, arena: Uint8Array | undefined): Promise<boolean> {
+  try {
+    const out = await native.commitBuffer(id, arena)
+    return out !== null && out.code == null
+  } catch {
+    return false
   }
 }

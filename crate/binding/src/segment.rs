@@ -7,7 +7,7 @@
 //! (`ERR_*` or an errno name).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -275,15 +275,80 @@ impl NativeSegment {
         let writer = self.writer()?;
         let buffer = registry::get(slot)
             .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
-        let what = if seal { "seal" } else { "commit" };
-        let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), what)
-            .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
-        Ok(AsyncTask::new(SegmentTask {
-            writer,
-            buffer,
-            seal,
-            keep,
-        }))
+        segment_task(env, writer, buffer, arena, seal)
+    }
+
+    /// Withdraws this segment from [`COMMITTERS`].
+    fn unpublish(&self) {
+        if let Some(w) = self.writer.borrow().as_ref() {
+            committers().retain(|(_, c)| !Arc::ptr_eq(c, w));
+        }
+    }
+}
+
+impl Drop for NativeSegment {
+    /// A segment collected without `close()` leaves the list too (its file
+    /// descriptor goes with the last commit still holding it).
+    fn drop(&mut self) {
+        self.unpublish();
+    }
+}
+
+fn segment_task(
+    env: &Env,
+    writer: Arc<SegmentWriter>,
+    buffer: Arc<WriteBuffer>,
+    arena: Option<Unknown>,
+    seal: bool,
+) -> Result<AsyncTask<SegmentTask>> {
+    let what = if seal { "seal" } else { "commit" };
+    let keep = arena_mode::keep_for(env, &buffer, arena.as_ref(), what)
+        .map_err(|e| Error::new(Status::InvalidArg, e.reason.clone()))?;
+    Ok(AsyncTask::new(SegmentTask {
+        writer,
+        buffer,
+        seal,
+        keep,
+    }))
+}
+
+/// The segments published for their buffers (`NativeSegment.publish`): a
+/// thread that appends into a buffer (a worker's `PageLogWriter`) commits
+/// it through its segment itself (`commitBuffer`), without a round trip
+/// through the thread that owns the log. A buffer is named by the address
+/// of its shared state; the weak reference keeps that allocation (not the
+/// buffer) alive, so no other buffer can take its address while the entry
+/// exists. Few entries (one per live buffer of each open log).
+static COMMITTERS: Mutex<Vec<(Weak<WriteBuffer>, Arc<SegmentWriter>)>> = Mutex::new(Vec::new());
+
+fn committers() -> std::sync::MutexGuard<'static, Vec<(Weak<WriteBuffer>, Arc<SegmentWriter>)>> {
+    // Plain data: a panic while holding the lock leaves a valid list.
+    COMMITTERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `commitBuffer(id, arena?)`: commits the buffer of share id `id` (a
+/// `WriteBuffer#share()` handle's `photonWriteBuffer`; `arena`: its arena
+/// in the `'js'` mode) through the segment published for it (see
+/// [`COMMITTERS`]), as `NativeSegment.commit` does: a promise of the
+/// outcome, or `null` when the buffer is gone or no segment is published
+/// for it (not prepared yet, or sealed and closed): then ask its log.
+#[napi(ts_return_type = "Promise<SegmentOutcome> | null")]
+pub fn commit_buffer(
+    env: &Env,
+    id: u32,
+    arena: Option<Unknown>,
+) -> Result<Option<AsyncTask<SegmentTask>>> {
+    let Some(buffer) = crate::shared::attach(id) else {
+        return Ok(None);
+    };
+    let key = Arc::as_ptr(&buffer);
+    let writer = committers()
+        .iter()
+        .find(|(b, _)| b.as_ptr() == key)
+        .map(|(_, w)| w.clone());
+    match writer {
+        Some(w) => segment_task(env, w, buffer, arena, false).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -375,7 +440,30 @@ impl NativeSegment {
     /// calls throw.
     #[napi]
     pub fn close(&self) {
+        self.unpublish();
         self.writer.borrow_mut().take();
+    }
+
+    /// Publishes this segment as the one of the buffer in `slot` (its group
+    /// and capacity must be the segment's: a commit checks them), so that
+    /// any thread holding that buffer may commit it (`commitBuffer`), until
+    /// `unpublish` or `close`.
+    #[napi]
+    pub fn publish(&self, slot: u32) -> Result<()> {
+        let writer = self.writer()?;
+        let buffer = registry::get(slot)
+            .ok_or_else(|| Error::new(Status::InvalidArg, "unknown buffer slot"))?;
+        let mut list = committers();
+        // Entries of this segment, and of buffers gone, go.
+        list.retain(|(b, w)| !Arc::ptr_eq(w, &writer) && b.strong_count() > 0);
+        list.push((Arc::downgrade(&buffer), writer));
+        Ok(())
+    }
+
+    /// Withdraws what `publish` did (nothing if it was not published).
+    #[napi(js_name = "unpublish")]
+    pub fn unpublish_js(&self) {
+        self.unpublish();
     }
 
     /// The committed (durable) records from the `n`-th on.
@@ -383,6 +471,12 @@ impl NativeSegment {
     pub fn entries_since(&self, n: u32) -> Result<SegmentEntries> {
         let w = self.writer()?;
         Ok(committed_entries(&w, w.entries_since(n as usize)))
+    }
+
+    /// How many records are committed (what `entries()` would list).
+    #[napi(getter)]
+    pub fn entry_count(&self) -> Result<u32> {
+        Ok(self.writer()?.entry_count() as u32)
     }
 
     /// The committed (durable) records so far.

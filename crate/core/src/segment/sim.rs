@@ -19,6 +19,8 @@ struct State {
     skip: u64,
     /// Syncs currently blocked in `sync_data`.
     held: u64,
+    /// Blocked syncs to let go on while `hold` stays set (`let_one_through`).
+    pass: u64,
     /// While set, `sync_data` fails with `EIO` (and makes nothing durable).
     fail: bool,
 }
@@ -75,6 +77,12 @@ impl SimFile {
         self.cv.notify_all();
     }
 
+    /// Lets one sync blocked by `hold` (now or next) complete; `hold` stays.
+    pub fn let_one_through(&self) {
+        self.state.lock().unwrap().pass += 1;
+        self.cv.notify_all();
+    }
+
     /// Makes every later `sync_data` fail with `EIO` (or work again).
     pub fn fail_syncs(&self, on: bool) {
         self.state.lock().unwrap().fail = on;
@@ -115,8 +123,11 @@ impl SegmentFile for SimFile {
         } else if s.hold {
             s.held += 1;
             self.cv.notify_all();
-            while s.hold {
+            while s.hold && s.pass == 0 {
                 s = self.cv.wait(s).unwrap();
+            }
+            if s.hold {
+                s.pass -= 1;
             }
             s.held -= 1;
         }

@@ -278,6 +278,60 @@ fn concurrent_commits_share_the_next_sync() {
 }
 
 #[test]
+fn a_request_whose_records_a_running_commit_wrote_is_done_with_its_sync() {
+    let wb = Arc::new(WriteBuffer::with_capacity(1, 1 << 16).unwrap());
+    let seg = Arc::new(sim_writer(&wb, 1 << 17));
+    let base_syncs = seg.file().syncs();
+    let a = append(&wb, 0, 100);
+    seg.file().hold(true);
+    let commit = |tx: Option<std::sync::mpsc::Sender<u64>>| {
+        let (wb, seg) = (wb.clone(), seg.clone());
+        std::thread::spawn(move || {
+            seg.commit(&wb).unwrap();
+            if let Some(tx) = tx {
+                tx.send(seg.file().syncs()).unwrap();
+            }
+        })
+    };
+    // The first commit has written page `a`; its sync is in flight.
+    let first = commit(None);
+    seg.file().wait_held(1);
+    // A request for `a` alone (nothing appended since), then one with a
+    // new page: both come after the running commit took its tickets.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let again = commit(Some(tx));
+    while seg.waiting() < 1 {
+        std::thread::yield_now();
+    }
+    let b = append(&wb, 1, 100);
+    let next = commit(None);
+    while seg.waiting() < 2 {
+        std::thread::yield_now();
+    }
+    // The first sync completes; the next one (for `b`) is held.
+    seg.file().let_one_through();
+    let syncs_at_ack = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the request for `a` waited for the sync of `b`");
+    assert_eq!(syncs_at_ack - base_syncs, 1);
+    seg.file().wait_held(1);
+    assert_eq!(
+        seg.file().syncs() - base_syncs,
+        1,
+        "the sync of `b` is held"
+    );
+    let r = recover_bytes(seg.file().durable());
+    assert!(r.entries.iter().any(|e| e.addr(1) == a));
+    seg.file().hold(false);
+    for t in [first, again, next] {
+        t.join().unwrap();
+    }
+    let r = recover_bytes(seg.file().durable());
+    assert!(r.entries.iter().any(|e| e.addr(1) == b));
+    assert_eq!(seg.file().syncs() - base_syncs, 2);
+}
+
+#[test]
 fn commits_under_continuous_multi_writer_load_finish() {
     let wb = Arc::new(WriteBuffer::with_capacity(1, 1 << 22).unwrap());
     let seg = Arc::new(sim_writer(&wb, 1 << 23));

@@ -79,6 +79,11 @@ struct Gate {
     sealed: bool,
     /// Requests waiting behind a running commit.
     waiting: u64,
+    /// Buffer offset below which every record is durable (written, then
+    /// synced by a commit that succeeded): a request whose records all lie
+    /// below it is done, whatever its ticket (a commit that started after
+    /// the request but wrote its records before its `fdatasync` covers it).
+    durable_end: u32,
 }
 
 /// The writer of one segment: the durable file of one buffer.
@@ -353,6 +358,11 @@ impl<F: SegmentFile> SegmentWriter<F> {
         lock(&self.entries).clone()
     }
 
+    /// How many records are committed.
+    pub fn entry_count(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
     /// The committed records from the `n`-th on (those committed since a
     /// caller last saw `n` of them).
     pub fn entries_since(&self, n: usize) -> Vec<IndexEntry> {
@@ -380,6 +390,8 @@ impl<F: SegmentFile> SegmentWriter<F> {
         io.stale_end = io.file_len;
         io.write_pos = HEADER_LEN;
         io.arena_end = 0;
+        // Rewritten from the start: durable again once the rewrite is synced.
+        g.durable_end = 0;
         lock(&self.entries).clear();
         lock(&self.deallocs).clear();
         g.failed = None;
@@ -439,7 +451,7 @@ impl<F: SegmentFile> SegmentWriter<F> {
         loop {
             // Durable first: a request covered by an earlier commit stays
             // acknowledged even if a later one failed.
-            if g.done >= me || g.sealed {
+            if g.done >= me || g.sealed || g.durable_end >= target {
                 return Ok(());
             }
             if let Some(e) = &g.failed {
@@ -458,10 +470,16 @@ impl<F: SegmentFile> SegmentWriter<F> {
         let target = g.target;
         drop(g);
         let r = fault::scope(|| self.run_commit(buffer, target, None, true));
+        // What this commit made durable (the leader alone moves it; lock
+        // order gate → io is kept: the gate is not held here).
+        let synced_to = lock(&self.io).arena_end;
         let mut g = lock(&self.gate);
         g.leader = false;
         match &r {
-            Ok(()) => g.done = g.done.max(covers),
+            Ok(()) => {
+                g.done = g.done.max(covers);
+                g.durable_end = g.durable_end.max(synced_to);
+            }
             Err(e) => g.failed = Some(e.clone()),
         }
         drop(g);
