@@ -110,7 +110,7 @@ for (const [op, code] of FAULTS) {
     await t.throwsAsync(log.close(), { code })
     delete process.env.PHOTON_WB_FAULT
     await log.close()
-    t.deepEqual(leftovers(dir).sort(), ['seg-00000001.pws', 'seg-00000002.pws', 'seg-00000003.pws'])
+    t.deepEqual(leftovers(dir).sort(), ['index.pwi', 'seg-00000001.pws', 'seg-00000002.pws', 'seg-00000003.pws'], 'close() wrote the index checkpoint')
     t.deepEqual(sealedGroups(dir), [1, 2, 3])
     const again = await openLog(t, dir)
     for (let i = 0; i < 100; i++) t.deepEqual(await again.read(addrs[i]), content(i, 100))

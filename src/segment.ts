@@ -268,6 +268,8 @@ export interface Recovery {
   readonly corrupt: readonly CorruptSegment[]
   readonly removedTemp: number
   readonly bytesRead: number
+  /** With `checkpoint: true`: what became of the directory's index checkpoint. */
+  readonly checkpoint: CheckpointUse
   /** The page at `addr` (one `pread`, checked): `ERR_CORRUPT` for a damaged page only. */
   read(addr: bigint): Buffer
   /** `read` off the JS thread. */
@@ -290,6 +292,18 @@ export interface Recovery {
   seal(i: number): Promise<{ records: number; fileLen: number }>
 }
 
+/** What `recoverSegments` with `checkpoint: true` did with the index checkpoint (`index.pwi`). */
+export interface CheckpointUse {
+  /** The index was loaded from it. */
+  readonly loaded: boolean
+  /** It exists and was not used: why (else `null`). */
+  readonly ignored: string | null
+  /** Segments it covered: recovered from header and trailer only. */
+  readonly covered: number
+  /** Segments read and indexed on top of it. */
+  readonly indexed: number
+}
+
 /** An `ERR_CORRUPT` naming a file that is not a valid segment. */
 export function corruptSegmentError(what: string, c: CorruptSegment): WriteBufferError {
   const e = new WriteBufferError('ERR_CORRUPT', `${what}: corrupt segment ${c.path}: ${c.message}`)
@@ -305,12 +319,13 @@ export function corruptSegmentError(what: string, c: CorruptSegment): WriteBuffe
  * `corrupt: 'list'` is listed in `corrupt` and left out. With `index: true`
  * the records are indexed as they are read (take the index with
  * `PageIndex.absorb`) and a sealed segment's are not kept (`segment(i)`
- * lists none for it).
+ * lists none for it); with `checkpoint: true` too, the index starts from
+ * the directory's checkpoint when it can be used (`checkpoint`).
  */
-export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: number; corrupt?: 'reject' | 'list'; index?: boolean }): Promise<Recovery> {
+export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: number; corrupt?: 'reject' | 'list'; index?: boolean; checkpoint?: boolean }): Promise<Recovery> {
   let r: native.NativeRecovery
   try {
-    r = await native.recoverSegments(dir, opts?.maxOpenFiles ?? 64, opts?.index ?? false)
+    r = await native.recoverSegments(dir, opts?.maxOpenFiles ?? 64, opts?.index ?? false, opts?.checkpoint ?? false)
   } catch (e) {
     throw nativeError(e, 'recoverSegments', dir)
   }
@@ -336,6 +351,7 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
     corrupt,
     removedTemp: r.removedTemp,
     bytesRead: r.bytesRead,
+    checkpoint: { loaded: r.checkpointLoaded, ignored: r.checkpointIgnored ?? null, covered: r.checkpointCovered, indexed: r.checkpointIndexed },
     read(addr: bigint): Buffer {
       try {
         return Buffer.from(r.read(addr))

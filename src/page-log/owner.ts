@@ -27,6 +27,7 @@ import { lockDir } from './recovery.ts'
 import { indexSegment, openDir, type Opened, type RecoveredSegments } from './segment-recovery.ts'
 import { Commits, type CommitHost } from './commits.ts'
 import { OwnMarks } from './marks.ts'
+import { Checkpoints } from './checkpoints.ts'
 import { SealJob } from './seal-job.ts'
 import type { SegmentSet } from './segments.ts'
 import { SharedLog } from './sharing.ts'
@@ -87,9 +88,9 @@ export class PageLog {
   #flushes = 0
   #flushErrors = 0
   #peakBuffers = 0
-  readonly #recoveredFiles: number
-  readonly #quarantined: number
-  readonly #recoveryBytesRead: number
+  /** What recovery found (`stats`). */
+  readonly #opened: { readonly recoveredFiles: number; readonly quarantined: number; readonly recoveryBytesRead: number; readonly tornTails: number }
+  readonly #checkpoints: Checkpoints
 
   private constructor(config: LogConfig, lock: native.NativeDirLock, { v1: recovered, v2: segments, segs, nextGroup }: Opened) {
     this.dir = config.dir
@@ -116,9 +117,7 @@ export class PageLog {
       },
       this.#nextGroup - 1,
     )
-    this.#recoveredFiles = recovered.recoveredFiles + segments.recovered
-    this.#quarantined = recovered.quarantined + segments.quarantined
-    this.#recoveryBytesRead = recovered.bytesRead + segments.reader.bytesRead
+    this.#opened = { recoveredFiles: recovered.recoveredFiles + segments.recovered, quarantined: recovered.quarantined + segments.quarantined, recoveryBytesRead: recovered.bytesRead + segments.reader.bytesRead, tornTails: segments.tornTails }
     const host: CommitHost = {
       job: this.#job,
       segs,
@@ -129,6 +128,7 @@ export class PageLog {
       failed: () => void this.#flushErrors++,
     }
     this.#commits = new Commits(host, config.flushIntervalMs)
+    this.#checkpoints = new Checkpoints({ dir: this.dir, index: this.#index, segGroups: this.#segGroups, recovered: segments.reader.checkpoint, doneUpTo: () => this.#job.doneUpTo, appends: () => this.#appends, shared: () => this.#shared !== null, v1: () => this.#files.groups().next().done !== true })
     // Before a commit of the active buffer, its records are marked.
     segs.beforeCommit = (g) => this.#active?.groupId === g && this.#marks.markAll(this.#active, this.#shared !== null)
   }
@@ -218,6 +218,7 @@ export class PageLog {
     if (this.#live.size >= this.maxBuffers) return false
     if (this.#nextGroup > U32_MAX) throw groupsExhausted(this.dir)
     const wb = new WriteBuffer(this.#nextGroup++, this.bufferSize, { pool: this.#pool })
+    this.#checkpoints.installing(wb.groupId)
     this.#live.set(wb.groupId, wb)
     this.#segs.attach(wb)
     this.#marks.reset()
@@ -280,6 +281,7 @@ export class PageLog {
     this.#live.delete(g)
     wb.dispose()
     this.#flushes++
+    this.#checkpoints.sealed(g)
     this.#shared?.flushed()
     // Appends that waited for room, in order, while room exists.
     this.#stalled.drain((id, data, n) => this.#tryAppend(id, data, n))
@@ -335,6 +337,7 @@ export class PageLog {
       // Only the active buffer can be left, empty: the rest were sealed.
       // Its segment and the one prepared ahead are removed.
       .then(() => this.#segs.close())
+      .then(() => this.#checkpoints.close(this.#recovered.checkpointCurrent && this.#flushes === 0 && this.#appends === 0))
       .then(
       () => {
         for (const wb of this.#live.values()) wb.dispose()
@@ -475,15 +478,12 @@ export class PageLog {
       flushes: this.#flushes,
       commits: this.#segs.commits,
       segmentsCreated: this.#segs.created,
-      tornTails: this.#recovered.tornTails,
-      recoveryBytesRead: this.#recoveryBytesRead,
       openFiles: this.#recovered.reader.openFiles + this.#files.openFiles,
       indexBytes: this.#index.bytes,
       flushErrors: this.#flushErrors,
       buffers: this.#live.size,
       peakBuffers: this.#peakBuffers,
-      recoveredFiles: this.#recoveredFiles,
-      quarantined: this.#quarantined,
+      ...this.#opened, ...this.#checkpoints.stats(),
       arenasCreated: pool.created,
       arenasReused: pool.reused,
     }

@@ -93,6 +93,17 @@ export class PageIndex {
     return this.#native.absorb(recovery.native)
   }
 
+  /**
+   * A copy of the index (one `memcpy`), to write as the checkpoint of the
+   * log's directory (`index.pwi`) with `write(dir, groups)`, off the JS
+   * thread: `groups` must be every sealed segment whose records the copy
+   * holds, and nothing else may be in it.
+   */
+  checkpointImage(): native.NativeCheckpointImage {
+    this.#apply()
+    return this.#native.checkpointImage()
+  }
+
   /** Page ids with an address. */
   get size(): number {
     this.#apply()

@@ -32,6 +32,12 @@ export interface RecoveredSegments {
   /** Unsealed segments whose tail was torn (cut). */
   readonly tornTails: number
   readonly quarantined: number
+  /**
+   * The index was loaded from the directory's checkpoint and nothing was
+   * indexed on top of it (no segment it does not cover, no version-1 page
+   * file): a checkpoint written now would say the same.
+   */
+  readonly checkpointCurrent: boolean
 }
 
 /**
@@ -53,7 +59,7 @@ export function indexSegment(index: PageIndex, r: SegmentRecords, what: string):
  * records are in memory besides the index.
  */
 export async function recoverSegmentsOf(config: LogConfig, index: PageIndex): Promise<RecoveredSegments> {
-  const reader = await recoverSegments(config.dir, { maxOpenFiles: config.maxOpenFiles, corrupt: 'list', index: true })
+  const reader = await recoverSegments(config.dir, { maxOpenFiles: config.maxOpenFiles, corrupt: 'list', index: true, checkpoint: true })
   index.absorb(reader)
   let lastGroup = 0
   let quarantined = 0
@@ -90,7 +96,9 @@ export async function recoverSegmentsOf(config: LogConfig, index: PageIndex): Pr
   // Indexed: the records stay on disk (each segment's index is read again
   // when one of its pages is, a few at a time), not in memory.
   reader.dropEntries()
-  return { reader, groups, lastGroup, recovered, tornTails, quarantined }
+  const cp = reader.checkpoint
+  const checkpointCurrent = cp.loaded && cp.indexed === 0 && quarantined === 0
+  return { reader, groups, lastGroup, recovered, tornTails, quarantined, checkpointCurrent }
 }
 
 /** `ERR_INVALID_ADDR` for an address of no buffer, page file or segment. */
@@ -111,7 +119,9 @@ export interface Opened {
  * latest address wins whatever the order) and prepares
  * the first buffer's segment, so that it is ready before the first append
  * (if preparing fails — a full disk, no permission — the first `flush()`
- * tries again and reports the error).
+ * tries again and reports the error). Waited for: a process that appends
+ * and exits right after `open` commits at exit into that segment
+ * (`commitOnExit`), which needs it prepared.
  */
 export async function openDir(config: LogConfig): Promise<Opened> {
   const index = new PageIndex()

@@ -35,6 +35,14 @@ export interface PageLogStats {
   readonly recoveredFiles: number
   /** Segments and page files renamed to `.corrupt` by recovery. */
   readonly quarantined: number
+  /** 1 when `open` loaded the page index from the directory's checkpoint (`index.pwi`: its covered segments' indexes were not read), else 0. */
+  readonly checkpointLoaded: number
+  /** 1 when the directory had a checkpoint that `open` did not use (it did not check, or a segment it covers was gone or changed): the index was rebuilt from every segment, as without one. */
+  readonly checkpointIgnored: number
+  /** Checkpoints this log wrote (by the seal job, and at `close()`). */
+  readonly checkpointsWritten: number
+  /** Checkpoint writes that failed (never an error of `close()`: the next `open` reads every segment). */
+  readonly checkpointErrors: number
   /** Arenas allocated fresh for buffers (at most `maxBuffers` while the garbage collector keeps up: flushed arenas are reused). */
   readonly arenasCreated: number
   /** Buffers that reused the arena of a flushed one (already faulted in). */

@@ -20,7 +20,9 @@ use std::cell::RefCell;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use photon_wb_core::page_index::{EntriesError, PageIndex};
+use photon_wb_core::page_index::{EntriesError, PageIndex, Slot};
+use photon_wb_core::segment::checkpoint::write_checkpoint;
+use photon_wb_core::segment::format::segment_name;
 use photon_wb_core::Code;
 
 use crate::error::{coded, ErrorCode};
@@ -269,6 +271,18 @@ impl NativePageIndex {
         Ok(n as f64)
     }
 
+    /// A copy of the index's table (one `memcpy`, on this thread), to be
+    /// written as a checkpoint by `NativeCheckpointImage.write`.
+    #[napi]
+    pub fn checkpoint_image(&self) -> Result<NativeCheckpointImage, ErrorCode> {
+        let (slots, len) = with_index(self.slot, |e| e.index.image())
+            .ok_or_else(|| coded(Code::Closed, "the page index is gone"))?;
+        Ok(NativeCheckpointImage {
+            slots: Some(slots),
+            len,
+        })
+    }
+
     /// A snapshot of every `(page id, address)` pair, sorted by address
     /// when `byAddr` (else in no order): 16 bytes per page until it is
     /// dropped.
@@ -292,6 +306,85 @@ impl Drop for NativePageIndex {
             .ok()
             .flatten();
         drop(gone);
+    }
+}
+
+/// A copy of a page index's table, for one checkpoint.
+#[napi]
+pub struct NativeCheckpointImage {
+    /// Taken by `write`.
+    slots: Option<Vec<Slot>>,
+    len: usize,
+}
+
+#[napi]
+impl NativeCheckpointImage {
+    /// Page ids in the copy.
+    #[napi(getter)]
+    pub fn size(&self) -> f64 {
+        self.len as f64
+    }
+
+    /// Writes the copy as the checkpoint of `dir` (`index.pwi`,
+    /// docs/page-file-format.md), off the JS thread (atomically: temporary
+    /// file, `fdatasync`, rename, directory `fsync`). `groups` must be
+    /// every sealed segment whose records the copy holds, and nothing else
+    /// may be in it. Once only (then `ERR_CLOSED`). Resolves with the bytes
+    /// written.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn write(
+        &mut self,
+        dir: String,
+        groups: Vec<u32>,
+    ) -> Result<AsyncTask<CheckpointTask>, ErrorCode> {
+        let slots = self
+            .slots
+            .take()
+            .ok_or_else(|| coded(Code::Closed, "this checkpoint image was written already"))?;
+        let dir = std::path::PathBuf::from(dir);
+        let segments = groups
+            .into_iter()
+            .map(|g| (g, dir.join(segment_name(g))))
+            .collect();
+        Ok(AsyncTask::new(CheckpointTask {
+            dir,
+            slots,
+            len: self.len,
+            segments,
+        }))
+    }
+}
+
+/// Writes a checkpoint off the JS thread.
+pub struct CheckpointTask {
+    dir: std::path::PathBuf,
+    slots: Vec<Slot>,
+    len: usize,
+    segments: Vec<(u32, std::path::PathBuf)>,
+}
+
+impl Task for CheckpointTask {
+    type Output = std::result::Result<u64, photon_wb_core::Error>;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let slots = std::mem::take(&mut self.slots);
+        Ok(write_checkpoint(
+            &self.dir,
+            &slots,
+            self.len,
+            &self.segments,
+        ))
+    }
+
+    fn resolve(&mut self, env: Env, out: Self::Output) -> napi::Result<f64> {
+        match out {
+            Ok(n) => Ok(n as f64),
+            Err(e) => Err(crate::error::rejection(
+                &env,
+                crate::error::to_napi_error(e),
+            )),
+        }
     }
 }
 

@@ -13,8 +13,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use photon_wb_core::page_index::PageIndex;
 use photon_wb_core::segment::{
-    scan_dir, scan_dir_indexed, seal_recovered, IndexEntry, RecoveredSegment, SegmentReader,
-    SegmentWriter,
+    scan_dir, scan_dir_checkpointed, scan_dir_indexed, seal_recovered, CheckpointUse, IndexEntry,
+    RecoveredSegment, SegmentReader, SegmentWriter,
 };
 use photon_wb_core::{Code, Error as CoreError, WriteBuffer};
 
@@ -514,6 +514,9 @@ pub struct RecoverTask {
     max_open: u32,
     /// Index the records as they are recovered (`scan_dir_indexed`).
     index: bool,
+    /// With `index`: start from the directory's index checkpoint when it
+    /// can be used (`scan_dir_checkpointed`).
+    checkpoint: bool,
 }
 
 impl Task for RecoverTask {
@@ -524,7 +527,12 @@ impl Task for RecoverTask {
     fn compute(&mut self) -> Result<Self::Output> {
         Ok(if self.index {
             let mut index = PageIndex::new();
-            scan_dir_indexed(&self.dir, &mut index).map(|r| (r, Some(index)))
+            let r = if self.checkpoint {
+                scan_dir_checkpointed(&self.dir, &mut index)
+            } else {
+                scan_dir_indexed(&self.dir, &mut index)
+            };
+            r.map(|r| (r, Some(index)))
         } else {
             scan_dir(&self.dir).map(|r| (r, None))
         })
@@ -561,6 +569,7 @@ impl Task for RecoverTask {
                     bytes_read: r.bytes_read as f64,
                     reader: Arc::new(reader),
                     index: std::cell::RefCell::new(index),
+                    checkpoint: r.checkpoint,
                 })
             }
             Err(e) => Err(rejection(&env, to_napi_error(e))),
@@ -578,15 +587,21 @@ impl Task for RecoverTask {
 /// With `index`, the records are indexed as they are recovered (page id →
 /// latest address; take it with `NativePageIndex.absorb`) and a sealed
 /// segment's records are not kept (`segment(i)` lists none for it).
+///
+/// With `checkpoint` too, the index starts from the directory's index
+/// checkpoint (`index.pwi`) when it can be used: the segments it covers are
+/// recovered from their header and trailer only (`checkpoint*` getters).
 pub fn recover_segments(
     dir: String,
     max_open_files: u32,
     index: Option<bool>,
+    checkpoint: Option<bool>,
 ) -> AsyncTask<RecoverTask> {
     AsyncTask::new(RecoverTask {
         dir: PathBuf::from(dir),
         max_open: max_open_files,
         index: index.unwrap_or(false),
+        checkpoint: checkpoint.unwrap_or(false),
     })
 }
 
@@ -611,6 +626,7 @@ pub struct NativeRecovery {
     reader: Arc<SegmentReader>,
     /// The index built while recovering (with `index`), until taken.
     index: std::cell::RefCell<Option<PageIndex>>,
+    checkpoint: CheckpointUse,
 }
 
 impl NativeRecovery {
@@ -745,6 +761,31 @@ impl NativeRecovery {
     #[napi(getter)]
     pub fn open_files(&self) -> u32 {
         self.reader.open_files() as u32
+    }
+
+    /// Whether the index was loaded from the directory's checkpoint.
+    #[napi(getter)]
+    pub fn checkpoint_loaded(&self) -> bool {
+        self.checkpoint.loaded
+    }
+
+    /// Why the directory's checkpoint was not used, if it exists and was
+    /// not (`null` otherwise).
+    #[napi(getter)]
+    pub fn checkpoint_ignored(&self) -> Option<String> {
+        self.checkpoint.ignored.clone()
+    }
+
+    /// Segments the loaded checkpoint covered (their indexes not read).
+    #[napi(getter)]
+    pub fn checkpoint_covered(&self) -> u32 {
+        self.checkpoint.covered
+    }
+
+    /// Segments read and indexed on top of the loaded checkpoint.
+    #[napi(getter)]
+    pub fn checkpoint_indexed(&self) -> u32 {
+        self.checkpoint.indexed
     }
 
     /// Bytes recovery read.

@@ -2,6 +2,7 @@
 //! ahead, grown by group commits (`pwrite` + one `fdatasync`), sealed with
 //! an index and a trailer. See `docs/page-file-format.md`, "Format v2".
 
+pub mod checkpoint;
 pub mod file;
 pub mod format;
 pub mod reader;
@@ -12,8 +13,8 @@ pub mod writer;
 pub use file::SegmentFile;
 pub use format::{IndexEntry, SegmentHeader};
 pub use reader::{
-    read_record, recover, recover_dir, scan_dir, scan_dir_indexed, DirRecovery, RecoveredSegment,
-    SegmentReader,
+    read_record, recover, recover_dir, recover_trailer, scan_dir, scan_dir_checkpointed,
+    scan_dir_indexed, CheckpointUse, DirRecovery, RecoveredSegment, SegmentReader,
 };
 pub use writer::{
     default_prealloc, seal_recovered, seal_recovered_on, CommitStats, SealInfo, SegmentWriter,

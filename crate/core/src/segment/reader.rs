@@ -6,6 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::checkpoint::{load_checkpoint, Covered, FileId, Loaded, CHECKPOINT_TEMP, FLAG_VERIFY};
 use super::file::SegmentFile;
 use super::format::{
     parse_segment_name, record_crc, IndexEntry, RecordHead, SegmentHeader, Trailer, ENTRY_LEN,
@@ -124,15 +125,10 @@ fn recover_any<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment
     walk(file, path, header, len, read)
 }
 
-fn recover_sealed<F: SegmentFile>(
-    file: &F,
-    path: &Path,
-    header: SegmentHeader,
-    t: Trailer,
-    len: u64,
-    mut read: u64,
-) -> Result<RecoveredSegment> {
-    let what = path.display().to_string();
+/// The checks of a sealed segment's trailer that need no more than the
+/// header and the file's length: its length, and index bounds that tile
+/// the file.
+fn check_trailer(header: &SegmentHeader, t: &Trailer, len: u64) -> Result<()> {
     let bad = |why: &str| Error::Corrupt(format!("sealed segment: {why}"));
     let index_len = t.record_count as u64 * ENTRY_LEN + t.dealloc_count as u64 * 8;
     if t.file_len != len {
@@ -149,6 +145,66 @@ fn recover_sealed<F: SegmentFile>(
     {
         return Err(bad("index bounds do not tile the file"));
     }
+    Ok(())
+}
+
+/// Recovers a sealed segment from its header and trailer only (checked as
+/// [`recover`] checks them): its index is not read (the reader reads it
+/// when one of its pages is read). `ERR_CORRUPT` if either does not check
+/// or the segment is not sealed.
+pub fn recover_trailer<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
+    let what = path.display().to_string();
+    let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
+    let mut read = 0u64;
+    let len = file
+        .file_len()
+        .map_err(|e| Error::io(format!("stat '{what}'"), &e))?;
+    let hb = read_counted(file, 0, HEADER_LEN as usize, &mut read, &what)?;
+    let header = SegmentHeader::decode(&hb, &what)?;
+    if len < HEADER_LEN + TRAILER_LEN {
+        return Err(corrupt("not sealed".into()));
+    }
+    let tb = read_counted(
+        file,
+        len - TRAILER_LEN,
+        TRAILER_LEN as usize,
+        &mut read,
+        &what,
+    )?;
+    let t = Trailer::decode(&tb, header.seed())
+        .ok_or_else(|| corrupt("sealed segment: trailer does not check".into()))?;
+    check_trailer(&header, &t, len).map_err(|e| match e {
+        Error::Corrupt(why) => corrupt(why),
+        e => e,
+    })?;
+    Ok(RecoveredSegment {
+        path: path.to_owned(),
+        header,
+        sealed: true,
+        torn: 0,
+        entries: Vec::new(),
+        deallocs: Vec::new(),
+        end: t.index_offset,
+        allocated: t.allocated,
+        bytes_read: read,
+        indexed: true,
+        record_count: t.record_count,
+    })
+}
+
+fn recover_sealed<F: SegmentFile>(
+    file: &F,
+    path: &Path,
+    header: SegmentHeader,
+    t: Trailer,
+    len: u64,
+    mut read: u64,
+) -> Result<RecoveredSegment> {
+    let what = path.display().to_string();
+    let bad = |why: &str| Error::Corrupt(format!("sealed segment: {why}"));
+    check_trailer(&header, &t, len)?;
+    let index_len = t.record_count as u64 * ENTRY_LEN + t.dealloc_count as u64 * 8;
+    let trailer_pos = len - TRAILER_LEN;
     // The index, the dealloc addresses and the padding: one read.
     let span = (trailer_pos - t.index_offset) as usize;
     let mut ib = read_counted(file, t.index_offset, span, &mut read, &what)?;
@@ -354,6 +410,22 @@ pub struct DirRecovery {
     /// damaged header, trailer or index, or not a regular file), by
     /// ascending group id, each with its `ERR_CORRUPT` error.
     pub corrupt: Vec<(u32, PathBuf, Error)>,
+    /// What became of the index checkpoint ([`scan_dir_checkpointed`]).
+    pub checkpoint: CheckpointUse,
+}
+
+/// What [`scan_dir_checkpointed`] did with the directory's checkpoint.
+#[derive(Debug, Default, Clone)]
+pub struct CheckpointUse {
+    /// The index was loaded from it.
+    pub loaded: bool,
+    /// It exists but was not used: why.
+    pub ignored: Option<String>,
+    /// Segments it covered (their indexes not read), when loaded.
+    pub covered: u32,
+    /// Segments indexed on top of it (not covered, or covered but changed
+    /// too recently to trust), when loaded.
+    pub indexed: u32,
 }
 
 /// Recovers every segment (`seg-*.pws`) of `dir`, in group-id order, and
@@ -388,10 +460,48 @@ pub fn scan_dir_indexed(dir: &Path, index: &mut PageIndex) -> Result<DirRecovery
     scan(dir, Some(index))
 }
 
-fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
+/// [`scan_dir_indexed`], starting from the directory's index checkpoint
+/// (`checkpoint.rs`) when it can be used: its table is loaded whole (no
+/// inserts) and only the segments it does not cover are read and indexed
+/// (only if later); a covered one's header and trailer are still read and
+/// checked, not its index. A checkpoint in any doubt — it does not check,
+/// a covered segment is gone, changed (size, inode, ctime) or does not
+/// check — is ignored (said in [`DirRecovery::checkpoint`]) and every
+/// segment is read as [`scan_dir_indexed`] reads them.
+pub fn scan_dir_checkpointed(dir: &Path, index: &mut PageIndex) -> Result<DirRecovery> {
+    // A checkpoint write a crash interrupted: only a regular file under
+    // that name is ours (the log holds the directory's lock meanwhile).
+    let tmp = dir.join(CHECKPOINT_TEMP);
+    if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_file()) {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let loaded = match load_checkpoint(dir) {
+        Ok(None) => return scan(dir, Some(index)),
+        Ok(Some(l)) => l,
+        Err(why) => {
+            let mut out = scan(dir, Some(index))?;
+            out.checkpoint.ignored = Some(why);
+            return Ok(out);
+        }
+    };
+    match scan_from(dir, loaded)? {
+        Ok((out, loaded_index)) => {
+            *index = loaded_index;
+            Ok(out)
+        }
+        Err(why) => {
+            let mut out = scan(dir, Some(index))?;
+            out.checkpoint.ignored = Some(why);
+            Ok(out)
+        }
+    }
+}
+
+/// Lists the segments of `dir` by group id (removing leftover temporary
+/// files of preparations, counted in `out`).
+fn list_segments(dir: &Path, out: &mut DirRecovery) -> Result<Vec<(u32, PathBuf)>> {
     let what = dir.display();
     let mut found = Vec::new();
-    let mut out = DirRecovery::default();
     let list =
         std::fs::read_dir(dir).map_err(|e| Error::io(format!("read directory '{what}'"), &e))?;
     for item in list {
@@ -411,6 +521,109 @@ fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
         }
     }
     found.sort_unstable_by_key(|(g, _)| *g);
+    Ok(found)
+}
+
+/// The scan from a loaded checkpoint: `Ok(Err(why))` when it cannot be
+/// used (nothing of it is kept then).
+fn scan_from(
+    dir: &Path,
+    loaded: Loaded,
+) -> Result<std::result::Result<(DirRecovery, PageIndex), String>> {
+    let mut out = DirRecovery::default();
+    let found = list_segments(dir, &mut out)?;
+    let Loaded {
+        mut index,
+        segments: covered,
+        bytes,
+    } = loaded;
+    out.bytes_read += bytes;
+    let mut by_group: HashMap<u32, Covered> = HashMap::with_capacity(covered.len());
+    for c in &covered {
+        by_group.insert(c.group, *c);
+    }
+    let present: std::collections::HashSet<u32> = found.iter().map(|(g, _)| *g).collect();
+    if let Some(c) = covered.iter().find(|c| !present.contains(&c.group)) {
+        return Ok(Err(format!("covered segment of group {} is gone", c.group)));
+    }
+    let uncovered: u64 = found
+        .iter()
+        .filter(|(g, _)| !by_group.contains_key(g))
+        .filter_map(|(_, p)| sealed_records(p))
+        .sum();
+    index.reserve(uncovered as usize);
+    for (g, path) in found {
+        let Some(c) = by_group.get(&g) else {
+            // Not covered: read and indexed as without a checkpoint.
+            match recover_named(g, &path) {
+                Ok(mut seg) => {
+                    out.bytes_read += seg.bytes_read;
+                    index_segment(&mut index, &seg);
+                    seg.indexed = true;
+                    if seg.sealed {
+                        seg.entries = Vec::new();
+                        seg.deallocs = Vec::new();
+                    }
+                    out.checkpoint.indexed += 1;
+                    out.segments.push(seg);
+                }
+                Err(e @ Error::Corrupt(_)) => out.corrupt.push((g, path, e)),
+                Err(e) => return Err(e),
+            }
+            continue;
+        };
+        let same = std::fs::symlink_metadata(&path)
+            .ok()
+            .and_then(|m| FileId::of(&m))
+            .is_some_and(|id| id == c.id);
+        if !same {
+            return Ok(Err(format!("covered segment of group {g} changed")));
+        }
+        let seg = if c.flags & FLAG_VERIFY != 0 {
+            // Its records are in the table already: read and checked, not
+            // indexed again.
+            out.checkpoint.indexed += 1;
+            recover_named(g, &path).map(|mut seg| {
+                seg.indexed = true;
+                seg.entries = Vec::new();
+                seg.deallocs = Vec::new();
+                seg
+            })
+        } else {
+            out.checkpoint.covered += 1;
+            open_regular(&path).and_then(|(file, _)| recover_trailer(&file, &path))
+        };
+        match seg {
+            Ok(seg) if seg.sealed && seg.header.group_id == g => {
+                out.bytes_read += seg.bytes_read;
+                out.segments.push(seg);
+            }
+            Ok(_) => return Ok(Err(format!("covered segment of group {g} is not sealed"))),
+            Err(Error::Corrupt(why)) => return Ok(Err(format!("covered segment: {why}"))),
+            Err(e) => return Err(e),
+        }
+    }
+    out.checkpoint.loaded = true;
+    Ok(Ok((out, index)))
+}
+
+/// [`recover`] of the file `path` named as group `g`'s segment (a header of
+/// another group is `ERR_CORRUPT`).
+fn recover_named(g: u32, path: &Path) -> Result<RecoveredSegment> {
+    let seg = open_regular(path).and_then(|(file, _)| recover(&file, path));
+    match seg {
+        Ok(seg) if seg.header.group_id != g => Err(Error::Corrupt(format!(
+            "{}: holds group {} under the name of group {g}",
+            path.display(),
+            seg.header.group_id
+        ))),
+        other => other,
+    }
+}
+
+fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
+    let mut out = DirRecovery::default();
+    let found = list_segments(dir, &mut out)?;
     if let Some(index) = index.as_deref_mut() {
         // The index's table sized once, from the trailers (two small reads
         // a segment): growing it by doubling would hold the old table and
@@ -419,16 +632,7 @@ fn scan(dir: &Path, mut index: Option<&mut PageIndex>) -> Result<DirRecovery> {
         index.reserve(records as usize);
     }
     for (g, path) in found {
-        let seg = open_regular(&path).and_then(|(file, _)| recover(&file, &path));
-        let seg = match seg {
-            Ok(seg) if seg.header.group_id != g => Err(Error::Corrupt(format!(
-                "{}: holds group {} under the name of group {g}",
-                path.display(),
-                seg.header.group_id
-            ))),
-            other => other,
-        };
-        match seg {
+        match recover_named(g, &path) {
             Ok(mut seg) => {
                 out.bytes_read += seg.bytes_read;
                 if let Some(index) = index.as_deref_mut() {

@@ -854,3 +854,165 @@ fn an_indexed_scan_indexes_every_segment_and_keeps_only_unsealed_records() {
         .iter()
         .all(|s| !s.indexed && s.entries.len() as u32 == s.record_count));
 }
+
+/// Seals segments 1..=n in `dir` (pages `g * 100 + i`, and page 7 rewritten
+/// in each); returns their (group, path).
+fn sealed_segments(dir: &Path, n: u32) -> Vec<(u32, PathBuf)> {
+    (1..=n)
+        .map(|g| {
+            let wb = WriteBuffer::with_capacity(g, 1 << 12).unwrap();
+            let seg = SegmentWriter::prepare(dir, g, 1 << 12, Some(4096)).unwrap();
+            for i in 0..5u64 {
+                append(&wb, u64::from(g) * 100 + i, 100);
+            }
+            append(&wb, 7, 50);
+            wb.seal().unwrap();
+            seg.seal(&wb).unwrap();
+            (g, seg.path().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_checkpoint_round_trips_and_covered_indexes_are_not_read() {
+    use super::checkpoint::{load_checkpoint, write_checkpoint};
+    use super::reader::{scan_dir_checkpointed, scan_dir_indexed};
+    use crate::page_index::PageIndex;
+    let dir = TempDir::new("checkpoint");
+    let segs = sealed_segments(&dir.0, 6);
+    let mut full = PageIndex::new();
+    let r = scan_dir_indexed(&dir.0, &mut full).unwrap();
+    let full_read = r.bytes_read;
+    assert!(
+        load_checkpoint(&dir.0).unwrap().is_none(),
+        "none written yet"
+    );
+    let (slots, len) = full.image();
+    // Older than FRESH_NS: identified by their ctime alone.
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    write_checkpoint(&dir.0, &slots, len, &segs).unwrap();
+    let l = load_checkpoint(&dir.0).unwrap().unwrap();
+    assert!(l.segments.iter().all(|c| c.flags == 0), "{:?}", l.segments);
+    assert_eq!(l.index.entries(true), full.entries(true));
+    assert_eq!(l.segments.len(), 6);
+    // One more segment after the checkpoint: indexed on top of it.
+    let wb = WriteBuffer::with_capacity(7, 1 << 12).unwrap();
+    let seg = SegmentWriter::prepare(&dir.0, 7, 1 << 12, Some(4096)).unwrap();
+    let a7 = append(&wb, 7, 60);
+    seg.commit(&wb).unwrap();
+    let mut ix = PageIndex::new();
+    let r = scan_dir_checkpointed(&dir.0, &mut ix).unwrap();
+    assert!(r.checkpoint.loaded, "{:?}", r.checkpoint);
+    assert_eq!((r.checkpoint.covered, r.checkpoint.indexed), (6, 1));
+    assert_eq!(r.segments.len(), 7);
+    assert!(r.segments.iter().take(6).all(|s| s.sealed));
+    assert!(!r.segments[6].sealed, "the unsealed one walked");
+    assert_eq!(ix.get(7), Some(a7));
+    assert_eq!(ix.len(), full.len());
+    let mut again = PageIndex::new();
+    scan_dir_indexed(&dir.0, &mut again).unwrap();
+    assert_eq!(ix.entries(true), again.entries(true));
+    // Each covered segment: its header and trailer only, not its index.
+    for s in r.segments.iter().take(6) {
+        assert_eq!(s.bytes_read, HEADER_LEN + TRAILER_LEN);
+    }
+    assert!(full_read > 6 * (HEADER_LEN + TRAILER_LEN));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_segment_changed_within_the_clock_tick_is_read_again() {
+    use super::checkpoint::{load_checkpoint, write_checkpoint, FLAG_VERIFY};
+    use super::reader::{scan_dir_checkpointed, scan_dir_indexed};
+    use crate::page_index::PageIndex;
+    let dir = TempDir::new("checkpoint-fresh");
+    let segs = sealed_segments(&dir.0, 2);
+    let mut full = PageIndex::new();
+    scan_dir_indexed(&dir.0, &mut full).unwrap();
+    let (slots, len) = full.image();
+    // Just sealed: a change now might keep the same ctime, so the
+    // checkpoint marks them to be checked at open.
+    write_checkpoint(&dir.0, &slots, len, &segs).unwrap();
+    let l = load_checkpoint(&dir.0).unwrap().unwrap();
+    assert!(l.segments.iter().all(|c| c.flags == FLAG_VERIFY));
+    // A damaged index in one of them: ERR_CORRUPT at open (listed), and the
+    // checkpoint given up (its table holds that segment's pages).
+    let p = &segs[0].1;
+    let mut b = std::fs::read(p).unwrap();
+    let at = b.len() - TRAILER_LEN as usize - 40;
+    b[at] ^= 0xff;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .and_then(|f| {
+            use std::os::unix::fs::FileExt;
+            f.write_all_at(&b[at..at + 1], at as u64)
+        })
+        .unwrap();
+    let mut ix = PageIndex::new();
+    let r = scan_dir_checkpointed(&dir.0, &mut ix).unwrap();
+    assert!(!r.checkpoint.loaded, "{:?}", r.checkpoint);
+    assert_eq!(r.corrupt.len(), 1);
+    assert_eq!(r.corrupt[0].0, 1);
+}
+
+#[test]
+fn a_checkpoint_in_doubt_is_ignored_and_every_segment_read() {
+    use super::checkpoint::{write_checkpoint, CHECKPOINT_NAME};
+    use super::reader::{scan_dir_checkpointed, scan_dir_indexed};
+    use crate::page_index::PageIndex;
+    let dir = TempDir::new("checkpoint-doubt");
+    let segs = sealed_segments(&dir.0, 4);
+    let mut full = PageIndex::new();
+    scan_dir_indexed(&dir.0, &mut full).unwrap();
+    let (slots, len) = full.image();
+    let file = dir.0.join(CHECKPOINT_NAME);
+    let try_open = || {
+        let mut ix = PageIndex::new();
+        let r = scan_dir_checkpointed(&dir.0, &mut ix).unwrap();
+        assert_eq!(ix.entries(true), full.entries(true));
+        r.checkpoint
+    };
+    write_checkpoint(&dir.0, &slots, len, &segs).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    // A write a crash interrupted leaves its temporary file: removed.
+    let tmp = dir.0.join(super::checkpoint::CHECKPOINT_TEMP);
+    std::fs::write(&tmp, b"half").unwrap();
+    assert!(try_open().loaded);
+    assert!(!tmp.exists());
+    // Each damage: ignored, with its reason.
+    let mut flipped = good.clone();
+    let at = good.len() - 3;
+    flipped[at] ^= 1;
+    for (bytes, why) in [
+        (flipped, "checksum"),
+        (good[..good.len() - 1].to_vec(), "bytes"),
+        ([&good[..8], &[2, 0, 0, 0], &good[12..]].concat(), "version"),
+        (Vec::new(), "shorter"),
+    ] {
+        std::fs::write(&file, bytes).unwrap();
+        let c = try_open();
+        assert!(!c.loaded);
+        assert!(c.ignored.as_deref().unwrap_or("").contains(why), "{c:?}");
+    }
+    // A covered segment listed that is not there.
+    let mut more = segs.clone();
+    more.push((9, dir.0.join("seg-00000009.pws")));
+    assert!(
+        write_checkpoint(&dir.0, &slots, len, &more).is_err(),
+        "cannot be identified"
+    );
+    assert!(!dir.0.join(super::checkpoint::CHECKPOINT_TEMP).exists());
+    std::fs::write(&file, &good).unwrap();
+    assert!(try_open().loaded);
+    // A covered segment replaced by a copy (another inode).
+    let p = &segs[1].1;
+    let copy = dir.0.join("copy");
+    std::fs::copy(p, &copy).unwrap();
+    std::fs::rename(&copy, p).unwrap();
+    let c = try_open();
+    assert!(
+        !c.loaded && c.ignored.as_deref().unwrap().contains("changed"),
+        "{c:?}"
+    );
+}
