@@ -473,13 +473,20 @@ impl PageIndex {
     /// checksum (checking it costs a hash per entry:
     /// [`PageIndex::check_image`]).
     pub fn from_image(slots: Vec<Slot>, len: usize) -> Option<Self> {
+        let full = full_slots(&slots);
+        Self::from_counted_image(slots, len, full)
+    }
+
+    /// [`PageIndex::from_image`] where the caller counted the full slots
+    /// (`full`, with [`full_slots`]) as it read them.
+    pub fn from_counted_image(slots: Vec<Slot>, len: usize, full: usize) -> Option<Self> {
         let n = slots.len();
         let shape = if n == 0 {
             len == 0
         } else {
             n.is_power_of_two() && n >= MIN_SLOTS && len.saturating_mul(8) <= n * 7
         };
-        if !shape || slots.iter().filter(|s| s.addr != EMPTY).count() != len {
+        if !shape || full != len {
             return None;
         }
         Some(PageIndex {
@@ -487,6 +494,11 @@ impl PageIndex {
             owner: None,
         })
     }
+}
+
+/// How many of `slots` hold an entry.
+pub fn full_slots(slots: &[Slot]) -> usize {
+    slots.iter().filter(|s| s.addr != EMPTY).count()
 }
 
 /// The bytes of `slots` (two native-endian words each).

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::page_index::{slot_bytes, slot_bytes_mut, PageIndex, Slot};
+use crate::page_index::{full_slots, slot_bytes, slot_bytes_mut, PageIndex, Slot};
 
 /// The file name of the checkpoint in a log's directory.
 pub const CHECKPOINT_NAME: &str = "index.pwi";
@@ -255,6 +255,60 @@ fn read_exact_at(file: &File, b: &mut [u8], pos: u64) -> std::io::Result<()> {
     }
 }
 
+/// Reads `table.len()` slots from `file` at `pos` into `table`; returns the
+/// CRC-32C of their bytes and how many are full. A large table (8 MiB and
+/// more) is read as two halves on two threads (this one and a scoped
+/// helper): the page faults of the fresh memory and the copies, most of
+/// the load, run side by side (a 64 MiB table: about a third less of
+/// `open`). Each half is read 1 MiB at a time and checksummed and counted
+/// while that MiB is still in cache.
+fn read_table(file: &File, table: &mut [Slot], pos: u64) -> std::io::Result<(u32, usize)> {
+    /// Slots per read: 1 MiB.
+    const CHUNK: usize = 1 << 16;
+    let part = |slots: &mut [Slot], mut at: u64| -> std::io::Result<(u32, usize)> {
+        let (mut crc, mut full) = (0u32, 0usize);
+        for c in slots.chunks_mut(CHUNK) {
+            read_exact_at(file, slot_bytes_mut(c), at)?;
+            crc = crc32c::crc32c_append(crc, slot_bytes(c));
+            full += full_slots(c);
+            at += std::mem::size_of_val(c) as u64;
+        }
+        Ok((crc, full))
+    };
+    if table.len() < 8 * CHUNK {
+        return part(table, pos);
+    }
+    let mid = table.len() / 2;
+    let (a, b) = table.split_at_mut(mid);
+    let (b_pos, b_len) = (
+        pos + std::mem::size_of_val(a) as u64,
+        std::mem::size_of_val(b),
+    );
+    // The second half, taken by whichever thread reads it.
+    let second = std::sync::Mutex::new(Some(b));
+    let take = || second.lock().ok().and_then(|mut b| b.take());
+    let read_second = || match take() {
+        Some(b) => part(b, b_pos),
+        None => Ok((0, 0)), // read by the other thread
+    };
+    let (ra, rb) = std::thread::scope(|s| {
+        let helper = std::thread::Builder::new().spawn_scoped(s, read_second);
+        let ra = part(a, pos);
+        let rb = match helper {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                Err(std::io::Error::other(
+                    "the checkpoint reader thread panicked",
+                ))
+            }),
+            // No thread to be had (a process at its limit): this one reads it.
+            Err(_) => read_second(),
+        };
+        (ra, rb)
+    });
+    let ((ca, fa), (cb, fb)) = (ra?, rb?);
+    Ok((crc32c::crc32c_combine(ca, cb, b_len), fa + fb))
+}
+
 /// `n` slots of zeros, allocated zeroed (fresh pages from the system for a
 /// large table: no pass over the memory before the read fills it).
 fn zeroed_slots(n: usize) -> Vec<Slot> {
@@ -333,15 +387,11 @@ pub fn load_checkpoint(dir: &Path) -> std::result::Result<Option<Loaded>, String
     let mut list = vec![0u8; count as usize * SEGMENT_LEN];
     read_exact_at(&file, &mut list, HEADER_LEN as u64).map_err(|e| format!("read: {e}"))?;
     let mut table = zeroed_slots(slots as usize);
-    read_exact_at(
-        &file,
-        slot_bytes_mut(&mut table),
-        (HEADER_LEN + list.len()) as u64,
-    )
-    .map_err(|e| format!("read: {e}"))?;
+    let (table_crc, full) = read_table(&file, &mut table, (HEADER_LEN + list.len()) as u64)
+        .map_err(|e| format!("read: {e}"))?;
     let mut crc = crc32c::crc32c(&head[..60]);
     crc = crc32c::crc32c_append(crc, &list);
-    crc = crc32c::crc32c_append(crc, slot_bytes(&table));
+    crc = crc32c::crc32c_combine(crc, table_crc, std::mem::size_of_val(table.as_slice()));
     if crc != u32_at(&head, 60) {
         return Err("checksum mismatch".into());
     }
@@ -351,7 +401,7 @@ pub fn load_checkpoint(dir: &Path) -> std::result::Result<Option<Loaded>, String
     {
         return Err("segment list out of range".into());
     }
-    let index = PageIndex::from_image(table, entries as usize)
+    let index = PageIndex::from_counted_image(table, entries as usize, full)
         .ok_or_else(|| "the table is not a valid one".to_string())?;
     Ok(Some(Loaded {
         index,

@@ -1016,3 +1016,38 @@ fn a_checkpoint_in_doubt_is_ignored_and_every_segment_read() {
         "{c:?}"
     );
 }
+
+#[test]
+fn a_large_checkpoint_is_read_in_two_halves_and_damage_in_either_is_caught() {
+    use super::checkpoint::{load_checkpoint, write_checkpoint, CHECKPOINT_NAME};
+    use crate::page_index::PageIndex;
+    let dir = TempDir::new("checkpoint-large");
+    // 400,000 entries: a table of 2^19 slots (8 MiB), read by two threads.
+    let mut ix = PageIndex::new();
+    for i in 0..400_000u64 {
+        ix.set_latest(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), (i << 4) + 16, false);
+    }
+    let (slots, len) = ix.image();
+    assert!(slots.len() >= 1 << 19, "{} slots", slots.len());
+    write_checkpoint(&dir.0, &slots, len, &[]).unwrap();
+    let l = load_checkpoint(&dir.0).unwrap().unwrap();
+    assert_eq!(l.index.len(), 400_000);
+    assert_eq!(l.index.entries(true), ix.entries(true));
+    let path = dir.0.join(CHECKPOINT_NAME);
+    let good = std::fs::read(&path).unwrap();
+    // One flipped bit in the first half, in the second half, and in the
+    // last byte: each is a checksum mismatch, never an index.
+    for at in [good.len() / 3, good.len() * 3 / 4, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        std::fs::write(&path, &bad).unwrap();
+        let e = load_checkpoint(&dir.0).err();
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("checksum")),
+            "byte {at}: {e:?}"
+        );
+    }
+    // The good bytes again: loaded again.
+    std::fs::write(&path, &good).unwrap();
+    assert!(load_checkpoint(&dir.0).unwrap().is_some());
+}
