@@ -91,24 +91,56 @@ pub fn recover<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment
     })
 }
 
-fn recover_any<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
+/// What both recoveries read first: the file's length and its header,
+/// and the trailer's bytes when the file is long enough to hold one.
+struct Head {
+    what: String,
+    len: u64,
+    header: SegmentHeader,
+    trailer: Option<Vec<u8>>,
+    read: u64,
+}
+
+fn read_head<F: SegmentFile>(file: &F, path: &Path) -> Result<Head> {
     let what = path.display().to_string();
-    let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
     let mut read = 0u64;
     let len = file
         .file_len()
         .map_err(|e| Error::io(format!("stat '{what}'"), &e))?;
     let hb = read_counted(file, 0, HEADER_LEN as usize, &mut read, &what)?;
     let header = SegmentHeader::decode(&hb, &what)?;
-    let seed = header.seed();
-    if len >= HEADER_LEN + TRAILER_LEN {
-        let tb = read_counted(
+    let trailer = if len >= HEADER_LEN + TRAILER_LEN {
+        let at = len - TRAILER_LEN;
+        Some(read_counted(
             file,
-            len - TRAILER_LEN,
+            at,
             TRAILER_LEN as usize,
             &mut read,
             &what,
-        )?;
+        )?)
+    } else {
+        None
+    };
+    Ok(Head {
+        what,
+        len,
+        header,
+        trailer,
+        read,
+    })
+}
+
+fn recover_any<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
+    let Head {
+        what,
+        len,
+        header,
+        trailer,
+        read,
+    } = read_head(file, path)?;
+    let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
+    let seed = header.seed();
+    if let Some(tb) = trailer {
         if let Some(t) = Trailer::decode(&tb, seed) {
             return recover_sealed(file, path, header, t, len, read).map_err(|e| match e {
                 Error::Corrupt(why) => corrupt(why),
@@ -153,24 +185,15 @@ fn check_trailer(header: &SegmentHeader, t: &Trailer, len: u64) -> Result<()> {
 /// when one of its pages is read). `ERR_CORRUPT` if either does not check
 /// or the segment is not sealed.
 pub fn recover_trailer<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
-    let what = path.display().to_string();
+    let Head {
+        what,
+        len,
+        header,
+        trailer,
+        read,
+    } = read_head(file, path)?;
     let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
-    let mut read = 0u64;
-    let len = file
-        .file_len()
-        .map_err(|e| Error::io(format!("stat '{what}'"), &e))?;
-    let hb = read_counted(file, 0, HEADER_LEN as usize, &mut read, &what)?;
-    let header = SegmentHeader::decode(&hb, &what)?;
-    if len < HEADER_LEN + TRAILER_LEN {
-        return Err(corrupt("not sealed".into()));
-    }
-    let tb = read_counted(
-        file,
-        len - TRAILER_LEN,
-        TRAILER_LEN as usize,
-        &mut read,
-        &what,
-    )?;
+    let tb = trailer.ok_or_else(|| corrupt("not sealed".into()))?;
     let t = Trailer::decode(&tb, header.seed())
         .ok_or_else(|| corrupt("sealed segment: trailer does not check".into()))?;
     check_trailer(&header, &t, len).map_err(|e| match e {
