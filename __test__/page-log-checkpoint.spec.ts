@@ -199,7 +199,7 @@ unixOnly('checkpoint: a FIFO or a directory named like it is ignored at once; op
 test('checkpoint: after kill -9 (no close) following an open from a checkpoint and flushed appends, every flushed page is there', async (t) => {
   const dir = tempDir(t)
   await (await fill(dir, 300)).close()
-  const child = path.join(import.meta.dirname, 'fixtures', 'log-checkpoint-child.js')
+  const child = path.join(path.resolve('__test__'), 'fixtures', 'log-checkpoint-child.js')
   const expect = new Map<number, bigint>()
   const o = await openView(dir)
   for (const [id, addr] of o.v.pages) expect.set(Number(id), addr)
@@ -230,7 +230,7 @@ test('checkpoint: after kill -9 (no close) following an open from a checkpoint a
 
 test('checkpoint: the seal job writes one once enough pages were indexed; after kill -9 open starts from it', async (t) => {
   const dir = tempDir(t)
-  const child = path.join(import.meta.dirname, 'fixtures', 'log-checkpoint-child.js')
+  const child = path.join(path.resolve('__test__'), 'fixtures', 'log-checkpoint-child.js')
   const r = spawnSync(process.execPath, [child, dir, '0', '70000', 'sealed'], { encoding: 'utf8', maxBuffer: 1 << 26 })
   t.is(r.signal, 'SIGKILL', r.stderr)
   const out = JSON.parse(r.stdout.trim()) as { loaded: number; addrs: [number, string][] }
