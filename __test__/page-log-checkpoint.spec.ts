@@ -12,6 +12,7 @@ import { Segment, recoverSegments } from '../src/segment.ts'
 import { segmentPath } from './log-files.ts'
 
 const CHECKPOINT = 'index.pwi'
+// Skipped on Windows: the test makes a FIFO (mkfifo), which Windows does not have.
 const unixOnly = process.platform === 'win32' ? test.skip : test
 
 function tempDir(t: ExecutionContext): string {

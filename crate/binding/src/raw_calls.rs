@@ -28,10 +28,11 @@ macro_rules! raw_calls {
     ($($js:literal => $f:ident),* $(,)?) => {
         /// The bare callbacks, each calling its `#[napi]` function.
         ///
-        /// `unsafe extern "C"` only because that is the type N-API takes for a
-        /// callback (`napi_callback`): the bodies dereference neither pointer
-        /// and call a safe function (which reads its arguments from this
-        /// thread's scratch block), so no caller has a contract to keep.
+        /// SAFETY: `unsafe extern "C"` only because that is the type N-API
+        /// takes for a callback (`napi_callback`): the bodies dereference
+        /// neither pointer and call a safe function (which reads its arguments
+        /// from this thread's scratch block), so no caller has a contract to
+        /// keep.
         mod callbacks {
             use napi::sys;
             $(
