@@ -101,6 +101,21 @@ struct Head {
     read: u64,
 }
 
+impl Head {
+    /// `ERR_CORRUPT` naming the file.
+    fn corrupt(&self, why: &str) -> Error {
+        Error::Corrupt(format!("{}: {why}", self.what))
+    }
+
+    /// `e`, with the file named if it is `ERR_CORRUPT`.
+    fn named(&self, e: Error) -> Error {
+        match e {
+            Error::Corrupt(why) => self.corrupt(&why),
+            e => e,
+        }
+    }
+}
+
 fn read_head<F: SegmentFile>(file: &F, path: &Path) -> Result<Head> {
     let what = path.display().to_string();
     let mut read = 0u64;
@@ -131,30 +146,19 @@ fn read_head<F: SegmentFile>(file: &F, path: &Path) -> Result<Head> {
 }
 
 fn recover_any<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
-    let Head {
-        what,
-        len,
-        header,
-        trailer,
-        read,
-    } = read_head(file, path)?;
-    let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
-    let seed = header.seed();
-    if let Some(tb) = trailer {
-        if let Some(t) = Trailer::decode(&tb, seed) {
-            return recover_sealed(file, path, header, t, len, read).map_err(|e| match e {
-                Error::Corrupt(why) => corrupt(why),
-                e => e,
-            });
+    let h = read_head(file, path)?;
+    if let Some(tb) = &h.trailer {
+        if let Some(t) = Trailer::decode(tb, h.header.seed()) {
+            return recover_sealed(file, path, h.header, t, h.len, h.read).map_err(|e| h.named(e));
         }
         // An end magic where a trailer must start (64-aligned, so it never
         // straddles a sector) over bytes that do not check: the trailer was
         // written whole and then damaged, not torn.
-        if Trailer::has_magic(&tb) && (len - TRAILER_LEN).is_multiple_of(TRAILER_ALIGN) {
-            return Err(corrupt("sealed segment: trailer checksum mismatch".into()));
+        if Trailer::has_magic(tb) && (h.len - TRAILER_LEN).is_multiple_of(TRAILER_ALIGN) {
+            return Err(h.corrupt("sealed segment: trailer checksum mismatch"));
         }
     }
-    walk(file, path, header, len, read)
+    walk(file, path, h.header, h.len, h.read)
 }
 
 /// The checks of a sealed segment's trailer that need no more than the
@@ -185,21 +189,12 @@ fn check_trailer(header: &SegmentHeader, t: &Trailer, len: u64) -> Result<()> {
 /// when one of its pages is read). `ERR_CORRUPT` if either does not check
 /// or the segment is not sealed.
 pub fn recover_trailer<F: SegmentFile>(file: &F, path: &Path) -> Result<RecoveredSegment> {
-    let Head {
-        what,
-        len,
-        header,
-        trailer,
-        read,
-    } = read_head(file, path)?;
-    let corrupt = |why: String| Error::Corrupt(format!("{what}: {why}"));
-    let tb = trailer.ok_or_else(|| corrupt("not sealed".into()))?;
-    let t = Trailer::decode(&tb, header.seed())
-        .ok_or_else(|| corrupt("sealed segment: trailer does not check".into()))?;
-    check_trailer(&header, &t, len).map_err(|e| match e {
-        Error::Corrupt(why) => corrupt(why),
-        e => e,
-    })?;
+    let h = read_head(file, path)?;
+    let tb = h.trailer.as_ref().ok_or_else(|| h.corrupt("not sealed"))?;
+    let t = Trailer::decode(tb, h.header.seed())
+        .ok_or_else(|| h.corrupt("sealed segment: trailer does not check"))?;
+    check_trailer(&h.header, &t, h.len).map_err(|e| h.named(e))?;
+    let (header, read) = (h.header, h.read);
     Ok(RecoveredSegment {
         path: path.to_owned(),
         header,
