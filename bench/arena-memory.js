@@ -39,7 +39,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { printTable } = require('./harness');
+const { printTable, report, reportChild } = require('./harness');
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -336,21 +336,9 @@ function print(res) {
 }
 
 if (process.argv[2] === '--child') {
-  CASES[process.argv[3]](process.argv[4]).then(
-    (r) => console.log(JSON.stringify(r)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  reportChild(CASES[process.argv[3]](process.argv[4]));
 } else if (require.main === module) {
-  run().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  report(run(), print);
 }
 
 module.exports = { run, print };

@@ -19,6 +19,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { report } = require('./harness');
 
 const SIZES = [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20];
 const PAGE = 100;
@@ -99,13 +100,7 @@ function print(res) {
 }
 
 if (require.main === module) {
-  run().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  report(run(), print);
 }
 
 module.exports = { run, print };

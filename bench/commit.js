@@ -46,7 +46,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
-const { printTable } = require('./harness');
+const { printTable, report } = require('./harness');
 const { GroupCommit } = require('./baseline/group-commit');
 
 const MiB = 1 << 20;
@@ -445,13 +445,7 @@ if (!isMainThread) {
     console.error(`usage: node --expose-gc bench/commit.js --case ${Object.keys(CASES).join('|')} [--json]`);
     process.exit(2);
   }
-  go().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  report(go(), print);
 }
 
 module.exports = {

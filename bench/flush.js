@@ -30,6 +30,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
+const { report } = require('./harness');
 
 const CAP = 64 << 20;
 const PAGE = 4096;
@@ -209,10 +210,7 @@ function print(res) {
 }
 
 if (require.main === module) {
-  run().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => { console.error(e); process.exit(1); },
-  );
+  report(run(), print);
 }
 
 module.exports = { run, print };

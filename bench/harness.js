@@ -122,4 +122,20 @@ function writeResults(obj, { prefix = '', dir = path.join(__dirname, 'results') 
   return file;
 }
 
-module.exports = { measure, timeRound, summarize, compare, printTable, writeResults };
+/** A failure of a bench script or child: printed, exit code 1. */
+function fail(e) {
+  console.error(e);
+  process.exit(1);
+}
+
+/** Ends a bench script run alone: `--json` prints its result as JSON, else `print(result)`. */
+function report(promise, print) {
+  promise.then((res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)), fail);
+}
+
+/** Ends a bench child process: its result as one JSON line for the parent. */
+function reportChild(promise) {
+  promise.then((r) => console.log(JSON.stringify(r)), fail);
+}
+
+module.exports = { measure, timeRound, summarize, compare, printTable, writeResults, fail, report, reportChild };

@@ -27,6 +27,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
+const { report } = require('./harness');
 const { MiB, env, median, interleave, payload, freshDir, baseDir, fmtN, fmtMs, fmtMiB, print } = require('./commit');
 
 const OPEN_BUFFER_SIZE = 8 * MiB;
@@ -154,13 +155,7 @@ async function caseOpen({ log = console.error } = {}) {
 }
 
 if (require.main === module) {
-  caseOpen().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  report(caseOpen(), print);
 }
 
 module.exports = { caseOpen };

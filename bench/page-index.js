@@ -27,6 +27,7 @@
 //
 // Env: BENCH_INDEX_SIZES=1e6,1e7 (default; BENCH_QUICK=1: 1e6 only).
 const { spawn } = require('node:child_process');
+const { report, reportChild } = require('./harness');
 
 const CHUNK = 1 << 16;
 /** Passes of get, update and the loop alone; the fastest counts. */
@@ -219,21 +220,9 @@ function print(res) {
 }
 
 if (process.argv[2] === '--one') {
-  one(process.argv[3], process.argv[4], Number(process.argv[5])).then(
-    (r) => console.log(JSON.stringify(r)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  reportChild(one(process.argv[3], process.argv[4], Number(process.argv[5])));
 } else if (require.main === module) {
-  run().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  report(run(), print);
 }
 
 module.exports = { run, print };

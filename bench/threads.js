@@ -20,6 +20,7 @@
 // rounds of (2 workers ÷ 1 worker) throughput.
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 const os = require('node:os');
+const { report } = require('./harness');
 
 const PAGE = 100;
 const LANE = 64 * 1024;
@@ -160,10 +161,7 @@ function print(res) {
 
 if (!isMainThread) workerLoop();
 else if (require.main === module) {
-  run().then(
-    (res) => (process.argv.includes('--json') ? console.log(JSON.stringify(res)) : print(res)),
-    (e) => { console.error(e); process.exit(1); },
-  );
+  report(run(), print);
 }
 
 module.exports = { run, print };
