@@ -14,6 +14,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::file::SegmentFile;
 use crate::error::{Error, Result};
 use crate::page_index::{full_slots, slot_bytes, slot_bytes_mut, PageIndex, Slot};
 
@@ -225,34 +226,18 @@ pub fn write_checkpoint(
     result
 }
 
+/// Writes all of `b` at `pos` (positioned: the segment files' own I/O).
 fn write_at(file: &File, b: &[u8], pos: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.write_all_at(b, pos)
-    }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut f = file;
-        f.seek(SeekFrom::Start(pos))?;
-        f.write_all(b)
-    }
+    SegmentFile::write_all_at(file, b, pos)
 }
 
+/// Reads exactly `b.len()` bytes at `pos` (positioned, so two threads may
+/// read one file at once); a file that ends sooner is `UnexpectedEof`.
 fn read_exact_at(file: &File, b: &mut [u8], pos: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(b, pos)
+    if SegmentFile::read_at_most(file, b, pos)? < b.len() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = file;
-        f.seek(SeekFrom::Start(pos))?;
-        f.read_exact(b)
-    }
+    Ok(())
 }
 
 /// Reads `table.len()` slots from `file` at `pos` into `table`; returns the
