@@ -289,6 +289,10 @@ export class RecordIterator implements IterableIterator<BufferRecord> {
       throw statusError(CLOSED_STATUS, 'records')
     }
     const w = h.words
+    // One result object, made at one place: inlined into a `for…of`, V8
+    // then never allocates it (escape analysis); with a return per kind it
+    // did (the results met in a phi), 40 bytes and a scavenge share per record.
+    let value: PageRecord | DeallocRecord | undefined
     while (at < end) {
       const i = at >>> 2
       const flags = w[i + H_FLAGS]
@@ -303,12 +307,14 @@ export class RecordIterator implements IterableIterator<BufferRecord> {
         )
       }
       if (flags === PAGE_FLAGS) {
-        this.#at = next
-        return { done: false, value: new PageRecord(h, at, size) }
+        value = new PageRecord(h, at, size)
+        at = next
+        break
       }
       if (flags === DEALLOC_FLAGS) {
-        this.#at = next
-        return { done: false, value: new DeallocRecord(h, at, size) }
+        value = new DeallocRecord(h, at, size)
+        at = next
+        break
       }
       if (flags !== TOMBSTONE_FLAGS) {
         this.#at = end
@@ -317,7 +323,7 @@ export class RecordIterator implements IterableIterator<BufferRecord> {
       at = next
     }
     this.#at = at
-    return { done: true, value: undefined }
+    return { done: value === undefined, value } as IteratorResult<BufferRecord>
   }
 }
 
