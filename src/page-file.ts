@@ -9,7 +9,7 @@ import { addrOf, groupHigh } from './address.ts'
 import { invalidType, toU64 } from './args.ts'
 import { DEALLOC_PAGES, NORMAL_PAGE } from './constants.ts'
 import { WriteBufferError, nativeError, statusError } from './errors.ts'
-import { PageView } from './handle.ts'
+import { PageView, viewOutsideTry } from './handle.ts'
 import * as layout from './layout.ts'
 import { unknownKind, type RecordKind } from './records.ts'
 import * as scratch from './scratch.ts'
@@ -91,7 +91,7 @@ class FilePageRecord {
     if (page === undefined) {
       const e = this.#f.entries
       const w = this.#w
-      page = this.#page = new PageView(this.#f.bytes, e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32, e[w + REC_SIZE]) as Buffer
+      page = this.#page = viewOutsideTry(this.#f.bytes, e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32, e[w + REC_SIZE])
     }
     return page
   }
@@ -126,28 +126,38 @@ class FileRecordIterator implements IterableIterator<BufferRecord> {
     const f = this.#f
     const e = f.entries
     const w = this.#w
-    if (w + REC_WORDS > e.length) return { done: true, value: undefined }
-    this.#w = w + REC_WORDS
-    const flags = e[w + REC_FLAGS]
-    const size = e[w + REC_SIZE]
-    const pos = e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32
-    if (pos + size > f.bytes.byteLength) {
-      this.#w = e.length
-      throw new WriteBufferError(
-        'ERR_CORRUPT',
-        `${f.what}: the record at offset ${e[w + REC_OFFSET]} claims ${size} bytes at ${pos}, past the file's ${f.bytes.byteLength}`,
-      )
+    // One result object, made at one place (as a buffer's `records()`): V8
+    // then removes it when `next` is inlined into a `for…of`.
+    let value: BufferRecord | undefined
+    if (w + REC_WORDS <= e.length) {
+      this.#w = w + REC_WORDS
+      const flags = e[w + REC_FLAGS]
+      const size = e[w + REC_SIZE]
+      const pos = e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32
+      if (pos + size > f.bytes.byteLength) {
+        this.#w = e.length
+        throw new WriteBufferError(
+          'ERR_CORRUPT',
+          `${f.what}: the record at offset ${e[w + REC_OFFSET]} claims ${size} bytes at ${pos}, past the file's ${f.bytes.byteLength}`,
+        )
+      }
+      if (flags === PAGE_FLAGS) value = new FilePageRecord(f, w)
+      else if (flags === DEALLOC_FLAGS) value = deallocRecord(f, w, size, pos)
+      else {
+        this.#w = e.length
+        throw unknownKind(flags, f.what, true)
+      }
     }
-    if (flags === PAGE_FLAGS) return { done: false, value: new FilePageRecord(f, w) }
-    if (flags === DEALLOC_FLAGS) {
-      const addrs: bigint[] = new Array(size >>> 3)
-      for (let k = 0; k < addrs.length; k++) addrs[k] = f.view.getBigUint64(pos + k * 8, true)
-      const addr = addrOf(f.groupHigh, e[w + REC_OFFSET])
-      return { done: false, value: { kind: 'dealloc', addr, addrs, header: new FileHeader('dealloc', 0n, size) } }
-    }
-    this.#w = e.length
-    throw unknownKind(flags, f.what, true)
+    return { done: value === undefined, value } as IteratorResult<BufferRecord>
   }
+}
+
+/** A page file's dealloc record (its addresses read from the file's bytes). */
+function deallocRecord(f: FileData, w: number, size: number, pos: number): BufferRecord {
+  const addrs: bigint[] = new Array(size >>> 3)
+  for (let k = 0; k < addrs.length; k++) addrs[k] = f.view.getBigUint64(pos + k * 8, true)
+  const addr = addrOf(f.groupHigh, f.entries[w + REC_OFFSET])
+  return { kind: 'dealloc', addr, addrs, header: new FileHeader('dealloc', 0n, size) }
 }
 
 /**

@@ -15,7 +15,7 @@ import type { BufferRecord, PageAlloc, RecordHeader, U64Like } from './types.ts'
 
 // Hot paths read these as locals of this module (no property load on the
 // imported module object per use).
-const { NO_SLOT } = handle
+const { NO_SLOT, viewOutsideTry } = handle
 const { S32, S64, putU64, fastSetTombstone, fastSetPageId } = scratch
 const { O_FLAGS, O_SIZE, O_U64_BIG, H_DATA, H_DATA_HI, H_FLAGS, H_SIZE } = layout
 const PAGE_FLAGS = NORMAL_PAGE
@@ -117,75 +117,6 @@ export class Alloc implements PageAlloc {
 }
 
 /**
- * `PageRecord.page`'s view, made in a function of its own that V8 never
- * inlines. The body of `for (const rec of wb.records())` runs inside the
- * try block that closes the iterator on a throw, and so does a getter
- * inlined into it; there V8 (Node 20) builds a `PageView` (a class derived
- * from `Uint8Array`) through its generic construct path: 24 ns per view,
- * against 16 ns outside a try block or through this call (measured). The
- * unreachable branch keeps the function's bytecode over V8's inlining limit
- * (460 bytes).
- */
-function recordView(h: Handle, record: number, size: number): Buffer {
-  if (size > 0xffff_ffff) {
-    // Never taken (`size` is a u32): bytecode, not behaviour.
-    let n = size
-    n = (n * 31 + 1) | 0
-    n = (n * 31 + 2) | 0
-    n = (n * 31 + 3) | 0
-    n = (n * 31 + 4) | 0
-    n = (n * 31 + 5) | 0
-    n = (n * 31 + 6) | 0
-    n = (n * 31 + 7) | 0
-    n = (n * 31 + 8) | 0
-    n = (n * 31 + 9) | 0
-    n = (n * 31 + 10) | 0
-    n = (n * 31 + 11) | 0
-    n = (n * 31 + 12) | 0
-    n = (n * 31 + 13) | 0
-    n = (n * 31 + 14) | 0
-    n = (n * 31 + 15) | 0
-    n = (n * 31 + 16) | 0
-    n = (n * 31 + 17) | 0
-    n = (n * 31 + 18) | 0
-    n = (n * 31 + 19) | 0
-    n = (n * 31 + 20) | 0
-    n = (n * 31 + 21) | 0
-    n = (n * 31 + 22) | 0
-    n = (n * 31 + 23) | 0
-    n = (n * 31 + 24) | 0
-    n = (n * 31 + 25) | 0
-    n = (n * 31 + 26) | 0
-    n = (n * 31 + 27) | 0
-    n = (n * 31 + 28) | 0
-    n = (n * 31 + 29) | 0
-    n = (n * 31 + 30) | 0
-    n = (n * 31 + 31) | 0
-    n = (n * 31 + 32) | 0
-    n = (n * 31 + 33) | 0
-    n = (n * 31 + 34) | 0
-    n = (n * 31 + 35) | 0
-    n = (n * 31 + 36) | 0
-    n = (n * 31 + 37) | 0
-    n = (n * 31 + 38) | 0
-    n = (n * 31 + 39) | 0
-    n = (n * 31 + 40) | 0
-    n = (n * 31 + 41) | 0
-    n = (n * 31 + 42) | 0
-    n = (n * 31 + 43) | 0
-    n = (n * 31 + 44) | 0
-    n = (n * 31 + 45) | 0
-    n = (n * 31 + 46) | 0
-    n = (n * 31 + 47) | 0
-    n = (n * 31 + 48) | 0
-    n = (n * 31 + 49) | 0
-    n = (n * 31 + 50) | 0
-    throw new RangeError(`records: page size ${n}`)
-  }
-  return h.pageView(record, size)
-}
-
-/**
  * A page record met by iteration: its kind, handle, offset and size, nothing
  * more. `pageId` is read from the arena when asked, `page` when first asked (the
  * header is frozen: the buffer is flushable, `setPageId` is `ERR_READ_ONLY`),
@@ -223,7 +154,7 @@ class PageRecord {
     if (page === undefined) {
       const h = this.#h
       if (h.slot === NO_SLOT) throw statusError(CLOSED_STATUS, 'records: page')
-      page = this.#page = recordView(h, this.#record, this.#size)
+      page = this.#page = viewOutsideTry(h.arena, this.#record + h.body, this.#size)
     }
     return page
   }
