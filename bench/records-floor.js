@@ -21,7 +21,9 @@
 //   view-only     a plain loop making views and nothing else
 //   try-derived   views of a Uint8Array subclass (a PageView) made in a try block
 //   try-uint8     plain Uint8Arrays made in a try block
-//   project       the project's records() over a sealed WriteBuffer
+//   project       the project's records(): the `records` case of bench/cases.js, its driver
+//                 (loop-inline and loop-call differ only in how the view is made: kept
+//                 apart, not shared through a callback, which would change what they time)
 const { fork } = require('node:child_process');
 const { summarize, report, reportChild } = require('./harness');
 
@@ -224,21 +226,12 @@ function shapes() {
   };
 }
 
+/** The project's records(): the `records` case of `npm run bench`, its own driver. */
 function projectShape() {
-  const { WriteBuffer } = require('..');
-  const wb = new WriteBuffer(1, 16 << 20);
-  const src = Buffer.alloc(100, 7);
-  for (let i = 0; i < N; i++) wb.allocPage(i, 100, false).page.set(src);
-  if (wb.seal() !== 'flush') throw new Error('expected a flushable buffer');
-  return () => {
-    let bytes = 0, n = 0, last;
-    for (const rec of wb.records()) {
-      bytes += rec.page.length;
-      last = rec.pageId;
-      n++;
-    }
-    if (n !== N || bytes !== N * 100 || last !== BigInt(N - 1)) throw new Error('bad iteration');
-  };
+  const { CASES } = require('./cases');
+  const d = CASES.records.drivers.wb(require('..').WriteBuffer);
+  const wb = d.setup();
+  return () => d.fn(N, wb);
 }
 
 async function child(shape) {
