@@ -49,6 +49,8 @@ class FileHeader implements RecordHeader {
  */
 interface FileData {
   readonly bytes: ArrayBuffer
+  /** `bytes.byteLength`, read once (a getter V8 does not inline into `next()`). */
+  readonly byteLength: number
   readonly view: DataView
   readonly entries: Uint32Array
   readonly groupHigh: bigint
@@ -134,12 +136,9 @@ class FileRecordIterator implements IterableIterator<BufferRecord> {
       const flags = e[w + REC_FLAGS]
       const size = e[w + REC_SIZE]
       const pos = e[w + REC_POS] + e[w + REC_POS_HI] * TWO_32
-      if (pos + size > f.bytes.byteLength) {
+      if (pos + size > f.byteLength) {
         this.#w = e.length
-        throw new WriteBufferError(
-          'ERR_CORRUPT',
-          `${f.what}: the record at offset ${e[w + REC_OFFSET]} claims ${size} bytes at ${pos}, past the file's ${f.bytes.byteLength}`,
-        )
+        throw pastFile(f, w, size, pos)
       }
       if (flags === PAGE_FLAGS) value = new FilePageRecord(f, w)
       else if (flags === DEALLOC_FLAGS) value = deallocRecord(f, w, size, pos)
@@ -150,6 +149,14 @@ class FileRecordIterator implements IterableIterator<BufferRecord> {
     }
     return { done: value === undefined, value } as IteratorResult<BufferRecord>
   }
+}
+
+/** A record whose body would run past the file's bytes (made out of line: keeps `next()` small enough to inline). */
+function pastFile(f: FileData, w: number, size: number, pos: number): WriteBufferError {
+  return new WriteBufferError(
+    'ERR_CORRUPT',
+    `${f.what}: the record at offset ${f.entries[w + REC_OFFSET]} claims ${size} bytes at ${pos}, past the file's ${f.byteLength}`,
+  )
 }
 
 /** A page file's dealloc record (its addresses read from the file's bytes). */
@@ -181,6 +188,7 @@ export class PageFile implements Iterable<BufferRecord> {
     this.#entries = nf.entries()
     this.#file = {
       bytes: this.#bytes,
+      byteLength: this.#bytes.byteLength,
       view: new DataView(this.#bytes),
       entries: this.#entries,
       groupHigh: groupHigh(nf.groupId),
