@@ -385,3 +385,31 @@ test('a record size overwritten through a view to run past the allocated bytes i
     t.true(it.next().done, 'nothing after the break')
   }
 })
+
+test('next() hands out page and dealloc records with done false, then done for good; a dispose() mid-walk ends it with ERR_CLOSED', (t) => {
+  const wb = new WriteBuffer(6, 1 << 16)
+  const a = wb.allocPage(1, 8, false)
+  wb.deallocPages([(2n << 32n) | 16n], false)
+  wb.allocPage(2, 8, false).header.setTombstone()
+  wb.deallocPages([(3n << 32n) | 32n], false)
+  t.is(wb.seal(), 'flush')
+  const it = wb.records()
+  const kinds: [boolean | undefined, string | undefined][] = []
+  for (let r = it.next(); ; r = it.next()) {
+    kinds.push([r.done, r.value?.kind])
+    if (r.done) break
+  }
+  t.deepEqual(kinds, [
+    [false, 'page'],
+    [false, 'dealloc'],
+    [false, 'dealloc'],
+    [true, undefined],
+  ])
+  t.deepEqual(it.next(), { done: true, value: undefined })
+
+  const walk = wb.records()
+  t.is(walk.next().value?.addr, a.addr)
+  wb.dispose()
+  t.throws(() => walk.next(), { instanceOf: WriteBufferError, code: 'ERR_CLOSED' })
+  t.deepEqual(walk.next(), { done: true, value: undefined })
+})
