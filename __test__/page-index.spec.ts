@@ -241,6 +241,47 @@ test('PageIndex: the memory reported to V8 is given back when the index is colle
   t.true(Math.abs(r.after) < 4096, `given back: ${r.after} left over the start`)
 })
 
+test('PageIndex: a checkpoint image is reported to V8 while held, given back once written or collected', async (t) => {
+  // A child with --expose-gc (the test build of the addon, through the
+  // environment use-test-addon.ts set), as the tests above.
+  const root = path.join(path.resolve('__test__'), '..')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pwb-image-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const code = `
+    const { PageIndex } = require(${JSON.stringify(path.join(root, 'src/page-log/page-index.js'))})
+    const native = require(${JSON.stringify(path.join(root, 'load-binding.js'))})
+    const index = new PageIndex()
+    for (let i = 0; i < 100000; i++) index.setLatest(i, BigInt(i))
+    index.get(0) // the batch applied: the table no longer grows below
+    const settle = async () => { for (let i = 0; i < 5; i++) { global.gc(); await new Promise(setImmediate) } }
+    ;(async () => {
+      await settle()
+      const e0 = native.v8ExternalMemory()
+      const image = index.checkpointImage()
+      const held = native.v8ExternalMemory() - e0
+      const written = await image.write(${JSON.stringify(dir)}, [])
+      await settle()
+      const afterWrite = native.v8ExternalMemory() - e0
+      let dropped = index.checkpointImage()
+      const heldAgain = native.v8ExternalMemory() - e0
+      const bytes = dropped.bytes
+      dropped = null
+      await settle()
+      console.log(JSON.stringify({ bytes: image.bytes, size: image.size, held, written, afterWrite, heldAgain, bytesAgain: bytes, afterDrop: native.v8ExternalMemory() - e0 }))
+    })()
+  `
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '-e', code], { env: process.env })
+  const r = JSON.parse(stdout)
+  t.is(r.size, 100_000)
+  t.true(r.bytes >= 100_000 * 16, `the copy: ${r.bytes} bytes`)
+  t.true(r.written > r.bytes, `the file: ${r.written} bytes`)
+  // Within a page: other small external allocations of the child (V8's own).
+  t.true(Math.abs(r.held - r.bytes) < 4096, `held: charged ${r.held} for ${r.bytes}`)
+  t.true(Math.abs(r.afterWrite) < 4096, `written: ${r.afterWrite} left over the start`)
+  t.true(Math.abs(r.heldAgain - r.bytesAgain) < 4096, `held again: charged ${r.heldAgain} for ${r.bytesAgain}`)
+  t.true(Math.abs(r.afterDrop) < 4096, `collected unwritten: ${r.afterDrop} left over the start`)
+})
+
 // Skipped unless PHOTON_WB_BIG_INDEX=1: 16.8 M appends and a reopen take
 // minutes and GBs of RAM, too much for every CI run (the tests above cover
 // the index's behaviour at small sizes; the native table has no 2^24 limit).

@@ -274,12 +274,15 @@ impl NativePageIndex {
     /// A copy of the index's table (one `memcpy`, on this thread), to be
     /// written as a checkpoint by `NativeCheckpointImage.write`.
     #[napi]
-    pub fn checkpoint_image(&self) -> Result<NativeCheckpointImage, ErrorCode> {
+    pub fn checkpoint_image(&self, env: Env) -> Result<NativeCheckpointImage, ErrorCode> {
         let (slots, len) = with_index(self.slot, |e| e.index.image())
             .ok_or_else(|| coded(Code::Closed, "the page index is gone"))?;
+        let bytes = std::mem::size_of_val(slots.as_slice());
         Ok(NativeCheckpointImage {
             slots: Some(slots),
             len,
+            bytes,
+            charge: Some(ExternalCharge::new(&env, bytes)),
         })
     }
 
@@ -309,12 +312,19 @@ impl Drop for NativePageIndex {
     }
 }
 
-/// A copy of a page index's table, for one checkpoint.
+/// A copy of a page index's table, for one checkpoint. Its bytes are
+/// reported to V8 (`ExternalCharge`, as the index's own) until the copy is
+/// written (given back when the write has finished, on the JS thread) or
+/// the image is collected unwritten.
 #[napi]
 pub struct NativeCheckpointImage {
     /// Taken by `write`.
     slots: Option<Vec<Slot>>,
     len: usize,
+    /// The copy's bytes.
+    bytes: usize,
+    /// Reports `bytes` to V8; moves to the write's task.
+    charge: Option<ExternalCharge>,
 }
 
 #[napi]
@@ -323,6 +333,12 @@ impl NativeCheckpointImage {
     #[napi(getter)]
     pub fn size(&self) -> f64 {
         self.len as f64
+    }
+
+    /// The copy's bytes (reported to V8 while it is held).
+    #[napi(getter)]
+    pub fn bytes(&self) -> f64 {
+        self.bytes as f64
     }
 
     /// Writes the copy as the checkpoint of `dir` (`index.pwi`,
@@ -351,6 +367,7 @@ impl NativeCheckpointImage {
             slots,
             len: self.len,
             segments,
+            charge: self.charge.take(),
         }))
     }
 }
@@ -361,6 +378,9 @@ pub struct CheckpointTask {
     slots: Vec<Slot>,
     len: usize,
     segments: Vec<(u32, std::path::PathBuf)>,
+    /// The image's report to V8: given back in `finally`, on the JS thread
+    /// (the copy itself is freed at the end of `compute`).
+    charge: Option<ExternalCharge>,
 }
 
 impl Task for CheckpointTask {
@@ -385,6 +405,11 @@ impl Task for CheckpointTask {
                 crate::error::to_napi_error(e),
             )),
         }
+    }
+
+    fn finally(mut self, _env: Env) -> napi::Result<()> {
+        drop(self.charge.take());
+        Ok(())
     }
 }
 
