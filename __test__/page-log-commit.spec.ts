@@ -157,6 +157,53 @@ test('a damaged page fails only its own read; the rest of its segment reads back
   }
 })
 
+test('reads asked for together (one batch to the pool) settle each on its own: pages in order, a damaged page and a wrong address reject alone', async (t) => {
+  const dir = tempDir(t)
+  const log = await openLog(t, dir, { bufferSize: 1 << 16 })
+  const addrs: bigint[] = []
+  for (let i = 0; i < 1500; i++) {
+    const a = log.tryAppend(i, Buffer.alloc(16 + (i % 64), i & 0xff)) ?? (await log.append(i, Buffer.alloc(16 + (i % 64), i & 0xff)))
+    addrs.push(a)
+  }
+  await log.close()
+  // Damage page 7's body in its segment file.
+  const file = segmentPath(dir, Number(addrs[7] >> 32n))
+  const bytes = fs.readFileSync(file)
+  const body = Buffer.alloc(16 + 7, 7)
+  const at = bytes.indexOf(body)
+  t.true(at > 0)
+  bytes[at + 3] ^= 0xff
+  fs.writeFileSync(file, bytes)
+  const again = await openLog(t, dir)
+  // All 1500 at once (more than one task's worth), plus an address inside
+  // page 0's record (no page starts there), and a repeat of page 1.
+  const wrong = addrs[0] + 8n
+  const asked = [...addrs, wrong, addrs[1]]
+  const settled = await Promise.allSettled(asked.map((a) => again.read(a)))
+  let bad = 0
+  for (let i = 0; i < addrs.length; i++) {
+    const s = settled[i]
+    if (i === 7) {
+      t.is(s.status, 'rejected')
+      if (s.status === 'rejected') t.is((s.reason as WriteBufferError).code, 'ERR_CORRUPT')
+    } else if (s.status !== 'fulfilled' || !s.value.equals(Buffer.alloc(16 + (i % 64), i & 0xff))) bad++
+  }
+  t.is(bad, 0)
+  const w = settled[addrs.length]
+  t.is(w.status, 'rejected')
+  if (w.status === 'rejected') {
+    t.true(w.reason instanceof WriteBufferError)
+    t.is((w.reason as WriteBufferError).code, 'ERR_INVALID_ADDR')
+  }
+  const again1 = settled[addrs.length + 1]
+  t.true(again1.status === 'fulfilled' && again1.value.equals(Buffer.alloc(17, 1)))
+  // Each page its own Buffer: writing one changes no other.
+  const [p2, p3] = await Promise.all([again.read(addrs[2]), again.read(addrs[3])])
+  p2.fill(0xee)
+  t.true(p3.equals(Buffer.alloc(19, 3)))
+  t.true((await again.read(addrs[2])).equals(Buffer.alloc(18, 2)))
+})
+
 test('reads of sealed segments keep at most maxOpenFiles files open', async (t) => {
   const dir = tempDir(t)
   const log = await openLog(t, dir, { bufferSize: 4096, maxOpenFiles: 3 })

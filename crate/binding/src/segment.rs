@@ -839,6 +839,64 @@ impl NativeRecovery {
             addr,
         }))
     }
+
+    /// `readAsync` of several addresses in one task off the JS thread (the
+    /// reads one after another): resolves with each page or each error,
+    /// in the order of `addrs`; never rejects for an address.
+    #[napi(ts_return_type = "Promise<ReadMany>")]
+    pub fn read_many(&self, addrs: BigUint64Array) -> AsyncTask<ReadManyTask> {
+        AsyncTask::new(ReadManyTask {
+            reader: self.reader.clone(),
+            addrs: addrs.to_vec(),
+        })
+    }
+}
+
+/// What `readMany` read: per address, its page or its error (`code` and
+/// `message`; an empty code where the page was read).
+#[napi(object)]
+pub struct ReadMany {
+    pub pages: Vec<Option<Uint8Array>>,
+    pub codes: Vec<String>,
+    pub messages: Vec<String>,
+}
+
+/// Several page reads (`pread`, checked) in one task off the JS thread.
+pub struct ReadManyTask {
+    reader: Arc<SegmentReader>,
+    addrs: Vec<u64>,
+}
+
+impl Task for ReadManyTask {
+    type Output = Vec<std::result::Result<Vec<u8>, CoreError>>;
+    type JsValue = ReadMany;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(self.addrs.iter().map(|&a| self.reader.read(a)).collect())
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<ReadMany> {
+        let mut r = ReadMany {
+            pages: Vec::with_capacity(out.len()),
+            codes: Vec::with_capacity(out.len()),
+            messages: Vec::with_capacity(out.len()),
+        };
+        for one in out {
+            match one {
+                Ok(body) => {
+                    r.pages.push(Some(Uint8Array::new(body)));
+                    r.codes.push(String::new());
+                    r.messages.push(String::new());
+                }
+                Err(e) => {
+                    r.pages.push(None);
+                    r.codes.push(e.code().to_string());
+                    r.messages.push(e.to_string());
+                }
+            }
+        }
+        Ok(r)
+    }
 }
 
 /// One page read (`pread`, checked) off the JS thread.
