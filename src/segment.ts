@@ -338,13 +338,13 @@ export async function recoverSegments(dir: string, opts?: { maxOpenFiles?: numbe
   if (corrupt.length > 0 && opts?.corrupt !== 'list') throw corruptSegmentError('recoverSegments', corrupt[0])
   const segment = (i: number): SegmentRecords => r.segment(i)
   // Reads asked for in one turn of the event loop (up to the microtasks that
-  // follow it) go to the pool together: a batch of n as min(n, POOL_READERS)
-  // tasks of a few reads each, instead of n tasks. Each task is a wake of a
-  // pool thread and a callback on this one (~10–20 µs of JS thread here),
-  // where a read from the page cache is a few µs; spread over the pool's
-  // threads so reads that wait for the disk still overlap.
-  let queued: { addrs: bigint[]; settle: { resolve: (b: Buffer) => void; reject: (e: unknown) => void }[] } | null = null
+  // follow it) go to the pool together: n reads as max(min(n, POOL_READERS),
+  // n / READS_PER_TASK) tasks instead of n. Each task is a wake of a pool
+  // thread and a callback on this one (~10–20 µs of JS thread here), where a
+  // read from the page cache is a few µs; spread over the pool's threads so
+  // reads that wait for the disk still overlap.
   type Settle = { resolve: (b: Buffer) => void; reject: (e: unknown) => void }
+  let queued: { addrs: bigint[]; settle: Settle[] } | null = null
   const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
   /** One task for `addrs`; every promise in `settle` settles, whatever happens. */
   const dispatch = (addrs: bigint[], settle: Settle[]): void => {
