@@ -873,16 +873,32 @@ fn sealed_segments(dir: &Path, n: u32) -> Vec<(u32, PathBuf)> {
         .collect()
 }
 
+/// A new directory `name` of `n` sealed segments (`sealed_segments`), the
+/// index a full read of it builds, and the bytes that read took.
+fn indexed_segments(
+    name: &str,
+    n: u32,
+) -> (
+    TempDir,
+    Vec<(u32, PathBuf)>,
+    crate::page_index::PageIndex,
+    u64,
+) {
+    let dir = TempDir::new(name);
+    let segs = sealed_segments(&dir.0, n);
+    let mut full = crate::page_index::PageIndex::new();
+    let read = super::reader::scan_dir_indexed(&dir.0, &mut full)
+        .unwrap()
+        .bytes_read;
+    (dir, segs, full, read)
+}
+
 #[test]
 fn a_checkpoint_round_trips_and_covered_indexes_are_not_read() {
     use super::checkpoint::{load_checkpoint, write_checkpoint};
     use super::reader::{scan_dir_checkpointed, scan_dir_indexed};
     use crate::page_index::PageIndex;
-    let dir = TempDir::new("checkpoint");
-    let segs = sealed_segments(&dir.0, 6);
-    let mut full = PageIndex::new();
-    let r = scan_dir_indexed(&dir.0, &mut full).unwrap();
-    let full_read = r.bytes_read;
+    let (dir, segs, full, full_read) = indexed_segments("checkpoint", 6);
     assert!(
         load_checkpoint(&dir.0).unwrap().is_none(),
         "none written yet"
@@ -923,12 +939,9 @@ fn a_checkpoint_round_trips_and_covered_indexes_are_not_read() {
 #[test]
 fn a_segment_changed_within_the_clock_tick_is_read_again() {
     use super::checkpoint::{load_checkpoint, write_checkpoint, FLAG_VERIFY};
-    use super::reader::{scan_dir_checkpointed, scan_dir_indexed};
+    use super::reader::scan_dir_checkpointed;
     use crate::page_index::PageIndex;
-    let dir = TempDir::new("checkpoint-fresh");
-    let segs = sealed_segments(&dir.0, 2);
-    let mut full = PageIndex::new();
-    scan_dir_indexed(&dir.0, &mut full).unwrap();
+    let (dir, segs, full, _) = indexed_segments("checkpoint-fresh", 2);
     let (slots, len) = full.image();
     // Just sealed: a change now might keep the same ctime, so the
     // checkpoint marks them to be checked at open.
@@ -959,12 +972,9 @@ fn a_segment_changed_within_the_clock_tick_is_read_again() {
 #[test]
 fn a_checkpoint_in_doubt_is_ignored_and_every_segment_read() {
     use super::checkpoint::{write_checkpoint, CHECKPOINT_NAME};
-    use super::reader::{scan_dir_checkpointed, scan_dir_indexed};
+    use super::reader::scan_dir_checkpointed;
     use crate::page_index::PageIndex;
-    let dir = TempDir::new("checkpoint-doubt");
-    let segs = sealed_segments(&dir.0, 4);
-    let mut full = PageIndex::new();
-    scan_dir_indexed(&dir.0, &mut full).unwrap();
+    let (dir, segs, full, _) = indexed_segments("checkpoint-doubt", 4);
     let (slots, len) = full.image();
     let file = dir.0.join(CHECKPOINT_NAME);
     let try_open = || {
