@@ -19,6 +19,19 @@ function tempDir(t: ExecutionContext): string {
   return dir
 }
 
+/**
+ * A log in a fresh directory whose active buffer's segment is prepared and
+ * bound (that happens once a commit of the owner's has run): a writer's
+ * flush() can then commit from its own thread.
+ */
+async function openBound(t: ExecutionContext): Promise<{ dir: string; log: PageLog }> {
+  const dir = tempDir(t)
+  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
+  await log.append(1n, Buffer.from('the owner\'s'))
+  await log.flush()
+  return { dir, log }
+}
+
 interface Done {
   readonly type: 'done'
   readonly w: number
@@ -115,11 +128,7 @@ test('writer.flush() resolves only once the writer\'s pages are committed to the
 })
 
 test('a writer\'s flush() commits from its own thread: it resolves while the owner\'s thread is blocked, and the owner indexes the page when it next looks', async (t) => {
-  const dir = tempDir(t)
-  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
-  // The active buffer's segment is prepared and bound once a commit of the owner's has run.
-  await log.append(1n, Buffer.from('the owner\'s'))
-  await log.flush()
+  const { dir, log } = await openBound(t)
   const flag = new SharedArrayBuffer(4)
   const worker = new Worker(path.resolve('__test__', 'fixtures', 'log-flush-here.js'), { workerData: { handle: log.share(), flag, pageId: 77n }, execArgv: [] })
   t.teardown(() => worker.terminate())
@@ -147,10 +156,7 @@ test('a writer\'s flush() commits from its own thread: it resolves while the own
 })
 
 test('a writer runs one commit of its own at a time: concurrent flush() calls share the next one, and each resolves with its pages durable', async (t) => {
-  const dir = tempDir(t)
-  const log = await PageLog.open(dir, { bufferSize: 1 << 16 })
-  await log.append(1n, Buffer.from('the owner\'s'))
-  await log.flush() // the active segment is prepared and bound
+  const { dir, log } = await openBound(t)
   const w = PageLog.attach(log.share()) // a writer on the owner's own thread
   const addrs: bigint[] = []
   const flushes: Promise<void>[] = []
