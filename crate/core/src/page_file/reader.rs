@@ -254,6 +254,12 @@ impl PageFile {
 /// Opens `path` for reading if it is a regular file (following symbolic
 /// links), without blocking on anything else; returns it with its length.
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
+    open_regular_meta(path).map(|(file, meta)| (file, meta.len()))
+}
+
+/// [`open_regular`], returning the opened file's own metadata (`fstat`):
+/// what was read is the file it describes, whatever the name points to.
+pub(crate) fn open_regular_meta(path: &Path) -> Result<(File, Metadata)> {
     let shown = path.display();
     // Type first: a socket cannot even be opened (ENXIO), and a directory
     // cannot be opened on Windows.
@@ -278,7 +284,7 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
         .metadata()
         .map_err(|e| Error::io(format!("stat '{shown}'"), &e))?;
     check_regular(path, &meta)?;
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// [`Error::Corrupt`] unless `meta` is a regular file's.

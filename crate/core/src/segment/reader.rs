@@ -14,7 +14,7 @@ use super::format::{
 };
 use super::writer::find_entry;
 use crate::error::{Error, Result};
-use crate::page_file::reader::open_regular;
+use crate::page_file::reader::{open_regular, open_regular_meta};
 use crate::page_index::PageIndex;
 use crate::record::DEALLOC_PAGES;
 
@@ -590,18 +590,17 @@ fn scan_from(
             }
             continue;
         };
-        let same = std::fs::symlink_metadata(&path)
-            .ok()
-            .and_then(|m| FileId::of(&m))
-            .is_some_and(|id| id == c.id);
-        if !same {
-            return Ok(Err(format!("covered segment of group {g} changed")));
-        }
+        // The identity is that of the file opened, and then read (one
+        // open and its `fstat`, no separate lookup by name).
+        let file = match open_regular_meta(&path) {
+            Ok((file, meta)) if FileId::of(&meta) == Some(c.id) => file,
+            _ => return Ok(Err(format!("covered segment of group {g} changed"))),
+        };
         let seg = if c.flags & FLAG_VERIFY != 0 {
             // Its records are in the table already: read and checked, not
             // indexed again.
             out.checkpoint.indexed += 1;
-            recover_named(g, &path).map(|mut seg| {
+            recover(&file, &path).map(|mut seg| {
                 seg.indexed = true;
                 seg.entries = Vec::new();
                 seg.deallocs = Vec::new();
@@ -609,10 +608,16 @@ fn scan_from(
             })
         } else {
             out.checkpoint.covered += 1;
-            open_regular(&path).and_then(|(file, _)| recover_trailer(&file, &path))
+            recover_trailer(&file, &path)
         };
         match seg {
-            Ok(seg) if seg.sealed && seg.header.group_id == g => {
+            Ok(seg) if seg.header.group_id != g => {
+                return Ok(Err(format!(
+                    "covered segment of group {g} holds group {}",
+                    seg.header.group_id
+                )))
+            }
+            Ok(seg) if seg.sealed => {
                 out.bytes_read += seg.bytes_read;
                 out.segments.push(seg);
             }
